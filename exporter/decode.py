@@ -1,0 +1,189 @@
+"""Raw watch-all events to typed `Update` values, or a skip with its reason.
+
+Nothing downstream of this module touches raw JSON. Decoding is pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+__all__ = [
+    "NODE_TYPES",
+    "SKIP_REASONS",
+    "TASK_TERMINAL_TYPES",
+    "UPDATE_TYPES",
+    "Node",
+    "Skip",
+    "Update",
+    "decode_update",
+    "parse_timestamp",
+]
+
+TASK_START: Final = "taskStart"
+NODE_START: Final = "nodeStart"
+NODE_UPDATE: Final = "nodeUpdate"
+NODE_ERROR: Final = "nodeError"
+NODE_DEFER: Final = "nodeDefer"
+NODE_END: Final = "nodeEnd"
+TASK_END: Final = "taskEnd"
+TASK_ERROR: Final = "taskError"
+TASK_ABORTED: Final = "taskAborted"
+
+UPDATE_TYPES: Final = (
+    TASK_START,
+    NODE_START,
+    NODE_UPDATE,
+    NODE_ERROR,
+    NODE_DEFER,
+    NODE_END,
+    TASK_END,
+    TASK_ERROR,
+    TASK_ABORTED,
+)
+NODE_TYPES: Final = frozenset({NODE_START, NODE_UPDATE, NODE_ERROR, NODE_DEFER, NODE_END})
+TASK_TERMINAL_TYPES: Final = frozenset({TASK_END, TASK_ERROR, TASK_ABORTED})
+_KNOWN: Final = frozenset(UPDATE_TYPES)
+# Updates whose reason or error message is kept (for span statuses and events, never labels).
+_MESSAGE_FIELD: Final = {
+    NODE_ERROR: "error",
+    NODE_DEFER: "reason",
+    TASK_ERROR: "reason",
+    TASK_ABORTED: "reason",
+}
+MAX_MESSAGE_CHARS: Final = 2048
+
+SKIP_REASONS: Final = (
+    "malformed_json",
+    "invalid_utf8",
+    "not_object",
+    "unknown_type",
+    "missing_task_id",
+    "bad_timestamp",
+    "bad_field",
+    "duplicate_position",
+    "oversized",
+)
+
+
+class Node(NamedTuple):
+    """The node an update is about."""
+
+    id: str
+    type: str
+    alias: str | None
+
+    @property
+    def label(self) -> str:
+        """The node's name for humans and labels: its alias, else its id."""
+        return self.alias or self.id
+
+
+class Update(NamedTuple):
+    """One valid update. `timestamp` is server time in seconds since the epoch."""
+
+    position: int
+    type: str
+    task_id: str
+    timestamp: float
+    name: str | None
+    root_id: str | None
+    node: Node | None
+    message: str | None
+    update_id: str | None
+
+
+class Skip(NamedTuple):
+    """An event that was not turned into an update, and why (one of `SKIP_REASONS`)."""
+
+    position: int
+    reason: str
+    detail: str
+
+
+def parse_timestamp(value: object) -> float | None:
+    """ISO 8601 text (offset or `Z`; naive means UTC) or epoch milliseconds, to epoch seconds."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000.0
+        # Reject what no server clock produces (NaN, infinities, beyond year 9999).
+        if 0.0 <= seconds < 253402300800.0:
+            return seconds
+    return None
+
+
+def _message(value: object) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text[:MAX_MESSAGE_CHARS]
+
+
+def _node(value: object) -> Node | None:
+    if not isinstance(value, dict):
+        return None
+    node_id = value.get("id")
+    node_type = value.get("type")
+    alias = value.get("alias")
+    if not isinstance(node_id, str) or not node_id:
+        return None
+    if not isinstance(node_type, str) or not node_type:
+        node_type = "unknown"
+    if alias is not None and not isinstance(alias, str):
+        return None
+    return Node(node_id, node_type, alias or None)
+
+
+def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
+    """Decode one SSE event (its `event` field, raw `data` bytes and position)."""
+    try:
+        obj: Any = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return Skip(position, "invalid_utf8", "data is not valid UTF-8")
+        return Skip(position, "malformed_json", str(exc)[:200])
+    if type(obj) is not dict:
+        return Skip(position, "not_object", type(obj).__name__)
+    kind = event_type or obj.get("type")
+    if kind not in _KNOWN:
+        return Skip(position, "unknown_type", str(kind)[:100])
+    task_id = obj.get("task_id")
+    if task_id is None:
+        task_id = obj.get("taskId")
+    if task_id is None or task_id == "":
+        return Skip(position, "missing_task_id", kind)
+    if type(task_id) is not str:
+        return Skip(position, "bad_field", "task_id")
+    timestamp = parse_timestamp(obj.get("timestamp"))
+    if timestamp is None:
+        return Skip(position, "bad_timestamp", str(obj.get("timestamp"))[:100])
+    name = obj.get("name")
+    if name is not None and type(name) is not str:
+        return Skip(position, "bad_field", "name")
+    root_id = obj.get("rootTaskId")
+    if root_id is not None and type(root_id) is not str:
+        return Skip(position, "bad_field", "rootTaskId")
+    node = None
+    if kind in NODE_TYPES:
+        node = _node(obj.get("node"))
+        if node is None:
+            return Skip(position, "bad_field", "node")
+    field = _MESSAGE_FIELD.get(kind)
+    message = _message(obj.get(field)) if field else None
+    update_id = obj.get("updateId")
+    if type(update_id) is not str:
+        update_id = None
+    return Update(
+        position, kind, task_id, timestamp, name or None, root_id or None, node, message, update_id
+    )

@@ -1,0 +1,1 @@
+"""A faithful Requence watch-all server with a realistic workload, for demos, tests and benchmarks."""

@@ -1,0 +1,422 @@
+"""Task and node state: the only place that remembers tasks between updates.
+
+The tracker turns updates into observations for its observers (the sinks): every update as it
+is applied, each node attempt as it finishes, each task as it finishes or is evicted. It does no
+I/O and takes time from the updates' server timestamps, so it is tested with plain values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, NamedTuple, Protocol
+
+from exporter.decode import (
+    NODE_DEFER,
+    NODE_END,
+    NODE_ERROR,
+    NODE_START,
+    NODE_UPDATE,
+    TASK_ABORTED,
+    TASK_END,
+    TASK_ERROR,
+    TASK_START,
+    Node,
+    Update,
+)
+
+__all__ = [
+    "FinishedTask",
+    "NodeAttempt",
+    "Observer",
+    "TaskState",
+    "Tracker",
+    "TrackerStats",
+]
+
+_TASK_OUTCOME: Final = {TASK_END: "ended", TASK_ERROR: "errored", TASK_ABORTED: "aborted"}
+_NODE_OUTCOME: Final = {NODE_END: "ended", NODE_ERROR: "errored", NODE_DEFER: "deferred"}
+UNNAMED: Final = "unnamed"
+# Finished task ids remembered so that a late update (a nodeEnd after its taskEnd) is counted
+# but does not open a task that would never finish.
+_RECENTLY_FINISHED: Final = 4096
+SNAPSHOT_VERSION: Final = 1
+
+
+class NodeAttempt(NamedTuple):
+    """One node attempt: nodeStart to the first of nodeEnd, nodeError, nodeDefer or task end."""
+
+    node: Node
+    attempt: int  # 1 for the first start of this node in its task, 2 for the retry, ...
+    start: float
+    end: float
+    outcome: str  # ended | errored | deferred | interrupted
+    message: str | None  # the error message or defer reason
+
+
+class FinishedTask(NamedTuple):
+    """A task that reached its terminal update, or was evicted without one."""
+
+    task_id: str
+    name: str | None
+    root_id: str | None
+    start: float  # the taskStart time, or the first update seen when incomplete
+    end: float
+    outcome: str  # ended | errored | aborted | evicted
+    message: str | None  # the taskError or taskAborted reason
+    incomplete: bool  # its taskStart was never seen
+    attempts: tuple[NodeAttempt, ...]  # every finished attempt, in order of finishing
+
+    @property
+    def evicted(self) -> bool:
+        """Whether the task left without a terminal update."""
+        return self.outcome == "evicted"
+
+
+class TaskState:
+    """A task in flight. Owned by the tracker; observers read it and never keep it."""
+
+    __slots__ = (
+        "attempts",
+        "finished",
+        "incomplete",
+        "last_seen",
+        "name",
+        "open",
+        "root_id",
+        "start",
+        "task_id",
+    )
+
+    def __init__(
+        self, task_id: str, name: str | None, root_id: str | None, start: float, incomplete: bool
+    ) -> None:
+        self.task_id = task_id
+        self.name = name
+        self.root_id = root_id
+        self.start = start
+        self.incomplete = incomplete
+        self.last_seen = start
+        # node id -> (node, attempt number, start time) of the attempt now running
+        self.open: dict[str, tuple[Node, int, float]] = {}
+        # node id -> how many times it started in this task
+        self.attempts: dict[str, int] = {}
+        self.finished: list[NodeAttempt] = []
+
+    @property
+    def label(self) -> str:
+        """The task name as a label value."""
+        return self.name or UNNAMED
+
+
+class Observer(Protocol):
+    """What a sink receives from the tracker."""
+
+    def on_update(self, update: Update, task: TaskState) -> None:
+        """Called for every valid update, after the task's state took it in."""
+
+    def on_node_attempt(self, task: TaskState, attempt: NodeAttempt) -> None:
+        """A node attempt finished (not called for attempts cut short by eviction)."""
+
+    def on_task_finished(self, task: FinishedTask) -> None:
+        """A task reached its terminal update or was evicted."""
+
+
+class TrackerStats:
+    """Running totals the tracker keeps about itself (exposed as self-metrics)."""
+
+    __slots__ = ("clamped", "evicted", "incomplete")
+
+    def __init__(self) -> None:
+        self.incomplete = 0  # tasks first seen without their taskStart
+        self.evicted = 0  # tasks dropped without a terminal update
+        self.clamped = 0  # durations whose end came before their start, recorded as zero
+
+
+class Tracker:
+    """Applies updates in position order and reports what they mean to its observers."""
+
+    def __init__(
+        self,
+        *,
+        observers: Sequence[Observer] = (),
+        max_tasks: int = 100_000,
+        task_ttl: float = 86_400.0,
+        keep_attempts: bool = True,
+        sweep_interval: float = 60.0,
+    ) -> None:
+        if max_tasks < 1:
+            raise ValueError("max_tasks must be at least 1")
+        self._observers = tuple(observers)
+        self.max_tasks = max_tasks
+        self.task_ttl = task_ttl
+        # Finished attempts are only needed to build spans; without traces they are not kept.
+        self.keep_attempts = keep_attempts
+        self._sweep_interval = sweep_interval
+        self._next_sweep = float("-inf")
+        # Ordered least recently updated first: eviction and expiry take from the front.
+        self._tasks: dict[str, TaskState] = {}
+        self._finished_ids: dict[str, None] = {}
+        self.stats = TrackerStats()
+        self.latest_timestamp = 0.0
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._tasks
+
+    def tasks(self) -> Iterable[TaskState]:
+        """The tasks in flight, least recently updated first."""
+        return self._tasks.values()
+
+    def add_observer(self, observer: Observer) -> None:
+        """Register one more sink."""
+        self._observers = (*self._observers, observer)
+
+    # -- applying updates ----------------------------------------------------------------
+
+    def apply(self, update: Update) -> None:
+        """Take in one valid update."""
+        ts = update.timestamp
+        self.latest_timestamp = max(self.latest_timestamp, ts)
+        task_id = update.task_id
+        tasks = self._tasks
+        task = tasks.pop(task_id, None)
+        kind = update.type
+        if task is None:
+            if task_id in self._finished_ids:
+                self._straggler(update)
+                return
+            task = self._open_task(update)
+        elif kind == TASK_START and task.incomplete and not task.finished and not task.open:
+            # The start arrived after an update of the same task; nothing was timed yet.
+            task.start = ts
+            task.incomplete = False
+        if update.name and not task.name:
+            task.name = update.name
+        if update.root_id and not task.root_id:
+            task.root_id = update.root_id
+        task.last_seen = ts
+
+        node = update.node
+        finished: FinishedTask | None = None
+        attempt: NodeAttempt | None = None
+        interrupted: tuple[NodeAttempt, ...] = ()
+        if node is not None:
+            if kind == NODE_START:
+                attempt = self._start_attempt(task, node, ts)
+            elif kind != NODE_UPDATE:
+                outcome = _NODE_OUTCOME[kind]
+                attempt = self._close_attempt(task, node.id, ts, outcome, update.message)
+        elif kind in _TASK_OUTCOME:
+            finished, interrupted = self._finish(task, ts, _TASK_OUTCOME[kind], update.message)
+
+        if finished is None:
+            tasks[task_id] = task  # re-inserted at the back: most recently updated
+        for observer in self._observers:
+            observer.on_update(update, task)
+            if attempt is not None:
+                observer.on_node_attempt(task, attempt)
+        if finished is not None:
+            self._remember_finished(task_id)
+            for observer in self._observers:
+                for closed in interrupted:
+                    observer.on_node_attempt(task, closed)
+                observer.on_task_finished(finished)
+        if ts >= self._next_sweep:
+            self._next_sweep = ts + self._sweep_interval
+            self.expire(ts)
+
+    def _straggler(self, update: Update) -> None:
+        # A late update of a task that already finished (a nodeEnd after its taskEnd): it is
+        # counted, but opens no task that would never finish.
+        task = TaskState(update.task_id, update.name, update.root_id, update.timestamp, True)
+        for observer in self._observers:
+            observer.on_update(update, task)
+
+    def _open_task(self, update: Update) -> TaskState:
+        incomplete = update.type != TASK_START
+        task = TaskState(update.task_id, update.name, update.root_id, update.timestamp, incomplete)
+        if incomplete:
+            self.stats.incomplete += 1
+        if len(self._tasks) >= self.max_tasks:
+            self._evict(next(iter(self._tasks)))
+        return task
+
+    def _start_attempt(self, task: TaskState, node: Node, ts: float) -> NodeAttempt | None:
+        previous = task.open.get(node.id)
+        closed = None
+        if previous is not None:
+            # A second start without an end: the first attempt was cut short by the second.
+            closed = self._close_attempt(task, node.id, ts, "interrupted", None)
+        number = task.attempts.get(node.id, 0) + 1
+        task.attempts[node.id] = number
+        task.open[node.id] = (node, number, ts)
+        return closed
+
+    def _close_attempt(
+        self, task: TaskState, node_id: str, ts: float, outcome: str, message: str | None
+    ) -> NodeAttempt | None:
+        opened = task.open.pop(node_id, None)
+        if opened is None:
+            return None  # its start was not seen (or it already closed): counted, not timed
+        node, number, start = opened
+        if ts < start:
+            self.stats.clamped += 1
+            ts = start
+        attempt = NodeAttempt(node, number, start, ts, outcome, message)
+        if self.keep_attempts:
+            task.finished.append(attempt)
+        return attempt
+
+    def _finish(
+        self, task: TaskState, ts: float, outcome: str, message: str | None
+    ) -> tuple[FinishedTask, tuple[NodeAttempt, ...]]:
+        """The finished task, and the attempts its end interrupted."""
+        if ts < task.start:
+            self.stats.clamped += 1
+            ts = task.start
+        closed = [
+            self._close_attempt(task, node_id, ts, "interrupted", None)
+            for node_id in list(task.open)
+        ]
+        interrupted = tuple(a for a in closed if a is not None)
+        attempts = tuple(task.finished) if self.keep_attempts else interrupted
+        finished = FinishedTask(
+            task.task_id,
+            task.name,
+            task.root_id,
+            task.start,
+            ts,
+            outcome,
+            message,
+            task.incomplete,
+            attempts,
+        )
+        return finished, interrupted
+
+    def _remember_finished(self, task_id: str) -> None:
+        ids = self._finished_ids
+        ids[task_id] = None
+        if len(ids) > _RECENTLY_FINISHED:
+            del ids[next(iter(ids))]
+
+    # -- eviction ------------------------------------------------------------------------
+
+    def expire(self, now: float) -> int:
+        """Evict tasks not updated within the TTL before `now` (server time); return how many."""
+        cutoff = now - self.task_ttl
+        expired = []
+        for task in self._tasks.values():
+            if task.last_seen >= cutoff:
+                break
+            expired.append(task.task_id)
+        for task_id in expired:
+            self._evict(task_id)
+        return len(expired)
+
+    def _evict(self, task_id: str) -> None:
+        task = self._tasks.pop(task_id)
+        self.stats.evicted += 1
+        end = task.last_seen
+        cut = tuple(
+            NodeAttempt(node, number, start, max(start, end), "interrupted", None)
+            for node, number, start in task.open.values()
+        )
+        task.open.clear()
+        finished = FinishedTask(
+            task.task_id,
+            task.name,
+            task.root_id,
+            task.start,
+            end,
+            "evicted",
+            None,
+            task.incomplete,
+            (*task.finished, *cut),
+        )
+        for observer in self._observers:
+            observer.on_task_finished(finished)
+
+    # -- views for scrapes ---------------------------------------------------------------
+
+    def in_progress(self) -> tuple[Counter[str], Counter[tuple[str, str, str]]]:
+        """Tasks in flight by task name, and open node attempts by (task name, node, node type)."""
+        tasks: Counter[str] = Counter()
+        nodes: Counter[tuple[str, str, str]] = Counter()
+        for task in self._tasks.values():
+            label = task.label
+            tasks[label] += 1
+            for node, _number, _start in task.open.values():
+                nodes[(label, node.label, node.type)] += 1
+        return tasks, nodes
+
+    # -- saving and restoring ------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue after a restart, as JSON-ready data."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "latest_timestamp": self.latest_timestamp,
+            "finished_ids": list(self._finished_ids),
+            "tasks": [
+                {
+                    "id": t.task_id,
+                    "name": t.name,
+                    "root": t.root_id,
+                    "start": t.start,
+                    "incomplete": t.incomplete,
+                    "last_seen": t.last_seen,
+                    "attempts": t.attempts,
+                    "open": [[n.id, n.type, n.alias, k, s] for n, k, s in t.open.values()],
+                    "finished": [
+                        [
+                            a.node.id,
+                            a.node.type,
+                            a.node.alias,
+                            a.attempt,
+                            a.start,
+                            a.end,
+                            a.outcome,
+                            a.message,
+                        ]
+                        for a in t.finished
+                    ],
+                }
+                for t in self._tasks.values()
+            ],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load a `snapshot()`; raise ValueError when it is not one."""
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported tracker snapshot version {data.get('version')!r}")
+        tasks: dict[str, TaskState] = {}
+        try:
+            for raw in data["tasks"]:
+                task = TaskState(
+                    str(raw["id"]),
+                    raw["name"],
+                    raw["root"],
+                    float(raw["start"]),
+                    bool(raw["incomplete"]),
+                )
+                task.last_seen = float(raw["last_seen"])
+                task.attempts = {str(k): int(v) for k, v in raw["attempts"].items()}
+                for node_id, node_type, alias, number, start in raw["open"]:
+                    node = Node(str(node_id), str(node_type), alias)
+                    task.open[node.id] = (node, int(number), float(start))
+                for node_id, node_type, alias, number, start, end, outcome, msg in raw["finished"]:
+                    node = Node(str(node_id), str(node_type), alias)
+                    task.finished.append(
+                        NodeAttempt(node, int(number), float(start), float(end), outcome, msg)
+                    )
+                tasks[task.task_id] = task
+            finished_ids = dict.fromkeys(str(i) for i in data["finished_ids"])
+            latest = float(data["latest_timestamp"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed tracker snapshot: {exc!r}") from exc
+        self._tasks = tasks
+        self._finished_ids = finished_ids
+        self.latest_timestamp = latest
