@@ -1,1 +1,1 @@
-"""A faithful Requence watch-all server with a realistic workload, for demos, tests and benchmarks."""
+"""A faithful Requence watch-all server with a realistic workload, for demos and tests."""
