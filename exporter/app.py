@@ -1,0 +1,162 @@
+"""Wiring: stream -> pipeline -> tracker -> sinks, the HTTP server, signals and shutdown.
+
+One asyncio task group runs the stream and the periodic jobs; SIGTERM or SIGINT stops reading,
+then sinks are flushed and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from exporter import __version__
+from exporter.config import Settings, describe
+from exporter.errors import NotFound, Unauthorized
+from exporter.metrics import Metrics
+from exporter.pipeline import Pipeline
+from exporter.server import ExporterEndpoints
+from exporter.status import StreamStatus
+from exporter.stream import WatchStream
+from exporter.tracker import Tracker
+from exporter.web import HTTPServer
+
+__all__ = ["Exporter", "run_exporter"]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+
+def _now_iso() -> str:
+    now = datetime.now(UTC)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Exporter:
+    """The running exporter: owns its tracker, sinks, stream and HTTP server."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.status = StreamStatus()
+        self.metrics = Metrics(
+            max_label_values=settings.max_label_values,
+            task_buckets=settings.task_buckets,
+            node_buckets=settings.node_buckets,
+            status=self.status,
+        )
+        self.tracker = Tracker(
+            observers=[self.metrics],
+            max_tasks=settings.max_tracked_tasks,
+            task_ttl=settings.task_ttl,
+            keep_attempts=False,
+        )
+        self.metrics.tracker = self.tracker
+        self.pipeline = Pipeline(
+            tracker=self.tracker, metrics=self.metrics, status=self.status, shard=settings.shard
+        )
+        self._clock = clock
+        self._ready = False
+        self._stream: WatchStream | None = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self.server: HTTPServer | None = None
+        self.address: tuple[str, int] | None = None
+
+    def is_ready(self) -> bool:
+        """Readiness: serving, and any saved state restored (never tied to Requence)."""
+        return self._ready
+
+    def is_alive(self) -> bool:
+        """Liveness: the stream loop runs and has not been stuck past any sane bound."""
+        task = self._stream_task
+        if task is None or self._stream is None:
+            return not self._ready  # starting up
+        if task.done():
+            return False
+        stuck_after = self.settings.read_timeout + 120.0
+        return time.monotonic() - self._stream.alive_at < stuck_after
+
+    async def start_server(self) -> tuple[str, int]:
+        """Start the HTTP server; return the address it listens on."""
+        endpoints = ExporterEndpoints(
+            metrics=self.metrics,
+            tracker=self.tracker,
+            status=self.status,
+            is_alive=self.is_alive,
+            is_ready=self.is_ready,
+            clock=self._clock,
+        )
+        self.server = HTTPServer(endpoints)
+        self.address = await self.server.start(*self.settings.listen)
+        return self.address
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Stream until `stop` is set; return the process exit code."""
+        settings = self.settings
+        if self.server is None:
+            await self.start_server()
+        since = settings.since or _now_iso()
+        log.info("requence-exporter %s starting: %s", __version__, describe(settings))
+        async with httpx.AsyncClient(trust_env=True) as client:
+            self._stream = WatchStream(
+                client=client,
+                credentials=settings.credentials,
+                since=since,
+                status=self.status,
+                handler=self.pipeline.feed,
+                read_timeout=settings.read_timeout,
+                max_event_bytes=settings.max_event_bytes,
+                clock=self._clock,
+            )
+            self._ready = True
+            code = EXIT_OK
+            try:
+                async with asyncio.TaskGroup() as group:
+                    self._stream_task = group.create_task(self._stream.run())
+                    group.create_task(self._stop_on(stop, group_tasks=[self._stream_task]))
+            except* (Unauthorized, NotFound) as failure:
+                log.error("%s", failure.exceptions[0])
+                code = EXIT_CONFIG
+        await self.aclose()
+        return code
+
+    async def _stop_on(self, stop: asyncio.Event, group_tasks: list[asyncio.Task[None]]) -> None:
+        await stop.wait()
+        log.info("stopping: finishing the current read, flushing, saving state")
+        for task in group_tasks:
+            task.cancel()
+
+    async def aclose(self) -> None:
+        """Stop serving."""
+        if self.server is not None:
+            await self.server.aclose()
+            self.server = None
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set `stop` (a second SIGINT is not needed: stopping is prompt)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_exporter(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; the `run` command."""
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    exporter = Exporter(settings)
+    try:
+        host, port = await exporter.start_server()
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s (set --listen)", *settings.listen, exc.strerror)
+        return EXIT_CONFIG
+    log.info("serving metrics on http://%s:%s/metrics", host, port)
+    return await exporter.run(stop)

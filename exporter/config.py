@@ -1,0 +1,345 @@
+"""Settings: flags and `REQUENCE_EXPORTER_*` variables resolved once into a frozen dataclass.
+
+Every error names the flag and the environment variable to fix, and never quotes a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+from exporter.decode import parse_timestamp
+from exporter.errors import ConfigError
+from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
+from exporter.token import Credentials, decode_token
+
+__all__ = [
+    "DEFAULT_PORT",
+    "OPTIONS",
+    "Option",
+    "Settings",
+    "add_options",
+    "env_name",
+    "parse_duration",
+    "parse_size",
+    "resolve",
+]
+
+DEFAULT_PORT: Final = 9721
+_UNITS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZES: Final = {
+    "": 1,
+    "b": 1,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+}
+
+
+class Option(NamedTuple):
+    """One `run` flag: its name, help, default (as text) and whether it is a switch."""
+
+    flag: str
+    help: str
+    default: str | None = None
+    switch: bool = False
+
+
+OPTIONS: Final = (
+    Option(
+        "--access-token",
+        "Requence access token (else REQUENCE_TASK_ACCESS_TOKEN, then REQUENCE_ACCESS_TOKEN).",
+    ),
+    Option("--access-token-file", "File holding the access token."),
+    Option("--api-url", "Requence API base URL, used with --bearer-token instead of a token."),
+    Option("--bearer-token", "Bearer token, used with --api-url."),
+    Option("--bearer-token-file", "File holding the bearer token, used with --api-url."),
+    Option(
+        "--since",
+        "Watch updates after this ISO 8601 time or look-back (15m, 2h); "
+        "default: start-up time, or the state file's.",
+    ),
+    Option("--listen", "HOST:PORT to serve /metrics on.", f"0.0.0.0:{DEFAULT_PORT}"),
+    Option("--log-level", "debug, info, warning or error.", "info"),
+    Option("--log-format", "text or json.", "text"),
+    Option("--task-ttl", "Forget a task not updated for this long (e.g. 24h).", "24h"),
+    Option(
+        "--max-tracked-tasks",
+        "Most tasks held in memory; the least recently updated leave first.",
+        "100000",
+    ),
+    Option("--max-label-values", "Most distinct values per label; more become __other__.", "1000"),
+    Option(
+        "--task-buckets",
+        "Task duration buckets in seconds, comma-separated.",
+        ",".join(str(b) for b in DEFAULT_TASK_BUCKETS),
+    ),
+    Option(
+        "--node-buckets",
+        "Node duration buckets in seconds, comma-separated.",
+        ",".join(str(b) for b in DEFAULT_NODE_BUCKETS),
+    ),
+    Option("--read-timeout", "Reconnect when the stream is silent this long.", "60s"),
+    Option("--max-event-bytes", "Skip (and count) events larger than this.", "16MiB"),
+    Option("--state-file", "Save position and tasks in flight here; resume from it on start."),
+    Option("--checkpoint-interval", "How often to write the state file.", "5s"),
+    Option("--traces", "Export spans even without OTEL_EXPORTER_OTLP_*ENDPOINT set.", switch=True),
+    Option("--otlp-metrics", "Also push the metrics over OTLP.", switch=True),
+    Option("--shard", "i/n: process only this share of root tasks (replicas 0..n-1)."),
+    Option("--web.config.file", "Exporter-toolkit web config (TLS, basic auth) for the server."),
+)
+
+
+def env_name(flag: str) -> str:
+    """The environment variable that sets `flag`: REQUENCE_EXPORTER_ + upper case."""
+    return "REQUENCE_EXPORTER_" + re.sub(r"[-.]", "_", flag.lstrip("-")).upper()
+
+
+def _dest(flag: str) -> str:
+    return re.sub(r"[-.]", "_", flag.lstrip("-"))
+
+
+def add_options(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    """Add every `run` flag, defaulting to its environment variable, then to its default."""
+    for opt in OPTIONS:
+        name = env_name(opt.flag)
+        from_env = env.get(name)
+        if opt.switch:
+            enabled = (from_env or "").lower() in {"1", "true", "yes", "on"}
+            parser.add_argument(
+                opt.flag,
+                dest=_dest(opt.flag),
+                action="store_true",
+                default=enabled,
+                help=f"{opt.help} [{name}]",
+            )
+        else:
+            parser.add_argument(
+                opt.flag,
+                dest=_dest(opt.flag),
+                metavar="VALUE",
+                default=from_env if from_env is not None else opt.default,
+                help=f"{opt.help} [{name}]",
+            )
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """`90`, `500ms`, `15s`, `5m`, `2h`, `1d` to seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", text)
+    if not match:
+        raise ConfigError(
+            f"{flag} ({env_name(flag)}): {text!r} is not a duration like 30s, 15m or 24h"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def parse_size(text: str, flag: str) -> int:
+    """`1048576`, `512KiB`, `16MiB` to bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    if not match or match.group(2).lower() not in _SIZES:
+        raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not a size like 16MiB")
+    return int(match.group(1)) * _SIZES[match.group(2).lower()]
+
+
+def _positive_int(text: str, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not a positive whole number")
+    return value
+
+
+def _buckets(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or list(values) != sorted(set(values)) or values[0] <= 0:
+        raise ConfigError(
+            f"{flag} ({env_name(flag)}): give increasing positive seconds, comma-separated"
+        )
+    return values
+
+
+def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 in brackets) to a host and a port."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a server's default
+
+
+def parse_since(text: str | None, now: datetime) -> str:
+    """An ISO 8601 time or a look-back (`15m`) to the ISO 8601 `since` the protocol wants."""
+    if not text:
+        moment = now
+    elif re.fullmatch(r"\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*", text):
+        moment = now - timedelta(seconds=parse_duration(text, "--since"))
+    else:
+        seconds = parse_timestamp(text)
+        if seconds is None:
+            raise ConfigError(
+                "--since (REQUENCE_EXPORTER_SINCE): give an ISO 8601 time such "
+                "as 2026-11-22T10:00:00Z or a look-back such as 15m"
+            )
+        moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
+        raise ConfigError("--shard (REQUENCE_EXPORTER_SHARD): give i/n with 0 <= i < n, e.g. 0/3")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _read_secret(path: str, flag: str) -> str:
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"{flag} ({env_name(flag)}): cannot read {path}: {exc.strerror}"
+        ) from None
+    if not value:
+        raise ConfigError(f"{flag} ({env_name(flag)}): {path} is empty")
+    return value
+
+
+_NO_CREDENTIALS: Final = (
+    "no Requence credentials: set --access-token or --access-token-file "
+    "(REQUENCE_EXPORTER_ACCESS_TOKEN, REQUENCE_TASK_ACCESS_TOKEN or REQUENCE_ACCESS_TOKEN), "
+    "or --api-url with --bearer-token or --bearer-token-file"
+)
+
+
+def credentials_from(args: argparse.Namespace, env: Mapping[str, str]) -> Credentials:
+    """Find the credentials in the documented order; raise ConfigError naming what to set."""
+    if args.api_url:
+        bearer = args.bearer_token or (
+            _read_secret(args.bearer_token_file, "--bearer-token-file")
+            if args.bearer_token_file
+            else None
+        )
+        if not bearer:
+            raise ConfigError(
+                "--api-url needs --bearer-token or --bearer-token-file "
+                "(REQUENCE_EXPORTER_BEARER_TOKEN[_FILE])"
+            )
+        if not args.api_url.startswith(("http://", "https://")):
+            raise ConfigError("--api-url (REQUENCE_EXPORTER_API_URL): give an http(s):// URL")
+        return Credentials(args.api_url.rstrip("/"), bearer)
+    sources: list[tuple[str, Callable[[], str | None]]] = [
+        ("--access-token", lambda: args.access_token),
+        (
+            "--access-token-file",
+            lambda: (
+                _read_secret(args.access_token_file, "--access-token-file")
+                if args.access_token_file
+                else None
+            ),
+        ),
+        ("REQUENCE_TASK_ACCESS_TOKEN", lambda: env.get("REQUENCE_TASK_ACCESS_TOKEN")),
+        ("REQUENCE_ACCESS_TOKEN", lambda: env.get("REQUENCE_ACCESS_TOKEN")),
+    ]
+    for source, read in sources:
+        token = read()
+        if token:
+            try:
+                return decode_token(token)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{exc} (from {source}); copy the token again from Requence"
+                ) from None
+    raise ConfigError(_NO_CREDENTIALS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `run` needs, validated."""
+
+    credentials: Credentials
+    since: str | None  # None: the state file's, else the start-up time
+    listen: tuple[str, int]
+    log_level: str
+    log_format: str
+    task_ttl: float
+    max_tracked_tasks: int
+    max_label_values: int
+    task_buckets: tuple[float, ...]
+    node_buckets: tuple[float, ...]
+    read_timeout: float
+    max_event_bytes: int
+    state_file: Path | None
+    checkpoint_interval: float
+    traces: bool
+    otlp_metrics: bool
+    shard: tuple[int, int] | None
+    web_config_file: Path | None
+
+
+def resolve(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None, now: datetime | None = None
+) -> Settings:
+    """Validate parsed flags into Settings; raise ConfigError naming the flag to fix."""
+    env = os.environ if env is None else env
+    now = now or datetime.now(UTC)
+    level = str(args.log_level).lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise ConfigError(
+            "--log-level (REQUENCE_EXPORTER_LOG_LEVEL): debug, info, warning or error"
+        )
+    if args.log_format not in {"text", "json"}:
+        raise ConfigError("--log-format (REQUENCE_EXPORTER_LOG_FORMAT): text or json")
+    return Settings(
+        credentials=credentials_from(args, env),
+        since=parse_since(args.since, now) if args.since else None,
+        listen=parse_listen(args.listen),
+        log_level=level,
+        log_format=args.log_format,
+        task_ttl=parse_duration(args.task_ttl, "--task-ttl"),
+        max_tracked_tasks=_positive_int(args.max_tracked_tasks, "--max-tracked-tasks"),
+        max_label_values=_positive_int(args.max_label_values, "--max-label-values"),
+        task_buckets=_buckets(args.task_buckets, "--task-buckets"),
+        node_buckets=_buckets(args.node_buckets, "--node-buckets"),
+        read_timeout=parse_duration(args.read_timeout, "--read-timeout"),
+        max_event_bytes=parse_size(args.max_event_bytes, "--max-event-bytes"),
+        state_file=Path(args.state_file) if args.state_file else None,
+        checkpoint_interval=parse_duration(args.checkpoint_interval, "--checkpoint-interval"),
+        traces=bool(args.traces),
+        otlp_metrics=bool(args.otlp_metrics),
+        shard=_shard(args.shard),
+        web_config_file=Path(args.web_config_file) if args.web_config_file else None,
+    )
+
+
+def settings_for(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Settings:
+    """Parse `run` flags from argv (for tests and embedding)."""
+    env = os.environ if env is None else env
+    parser = argparse.ArgumentParser()
+    add_options(parser, env)
+    return resolve(parser.parse_args(list(argv)), env)
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """Settings for the start-up log line, secrets left out."""
+    return {
+        "api_url": settings.credentials.api_url,
+        "listen": f"{settings.listen[0]}:{settings.listen[1]}",
+        "since": settings.since or "(state file or now)",
+        "state_file": str(settings.state_file) if settings.state_file else None,
+        "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
+        "max_tracked_tasks": settings.max_tracked_tasks,
+    }

@@ -1,0 +1,76 @@
+"""Logging set-up (text or JSON lines) and a rate-limited warning for per-update problems."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+__all__ = ["JsonFormatter", "RateLimitedWarning", "setup_logging"]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record as a JSON line."""
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def setup_logging(level: str = "info", fmt: str = "text") -> None:
+    """Configure the root logger once, writing to standard error."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        formatter: logging.Formatter = JsonFormatter()
+        formatter.converter = time.gmtime
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request at INFO; the stream's own logs say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+class RateLimitedWarning:
+    """Logs the first occurrence, then at most one summary per `interval` seconds, with counts."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._interval = interval
+        self._clock = clock
+        self._next = 0.0
+        self._suppressed: Counter[str] = Counter()
+
+    def __call__(self, kind: str, message: str, *args: object) -> None:
+        """Report one problem of `kind`; most calls only count."""
+        now = self._clock()
+        if now < self._next:
+            self._suppressed[kind] += 1
+            return
+        self._next = now + self._interval
+        if self._suppressed:
+            summary = ", ".join(f"{k}={n}" for k, n in sorted(self._suppressed.items()))
+            self._suppressed.clear()
+            self._logger.warning("%s (also since the last report: %s)", message % args, summary)
+        else:
+            self._logger.warning(message, *args)

@@ -1,0 +1,449 @@
+"""The metrics sink: counts and durations from the tracker's observations, rendered for scrapes.
+
+Every metric is defined once in `FAMILIES`; the Prometheus text and OpenMetrics renderings (and
+any other output) are made from those definitions and this store. Values that describe the
+present (in-progress gauges, tracked tasks, connection state) are read at scrape time from
+their owners, never copied.
+"""
+
+from __future__ import annotations
+
+import platform
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Final, NamedTuple
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import __version__
+from exporter.decode import SKIP_REASONS, UPDATE_TYPES, Update
+from exporter.exposition import (
+    Exemplar,
+    fmt_float,
+    header,
+    histogram_lines,
+    label_string,
+    sample,
+)
+from exporter.ids import trace_id_hex
+from exporter.labels import LabelLimiter
+from exporter.status import RECONNECT_REASONS, StreamStatus
+from exporter.tracker import FinishedTask, NodeAttempt, TaskState, Tracker
+
+__all__ = [
+    "DEFAULT_LAG_BUCKETS",
+    "DEFAULT_NODE_BUCKETS",
+    "DEFAULT_TASK_BUCKETS",
+    "FAMILIES",
+    "Family",
+    "Metrics",
+]
+
+# Workflows take milliseconds to hours; nodes are usually shorter than their tasks.
+DEFAULT_TASK_BUCKETS: Final = (
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+    7200,
+    14400,
+    43200,
+    86400,
+)
+DEFAULT_NODE_BUCKETS: Final = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+    900,
+    3600,
+    14400,
+)
+DEFAULT_LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+TASK: Final = ("task_name",)
+NODE: Final = ("task_name", "node", "node_type")
+
+
+class Family(NamedTuple):
+    """One metric's definition: name (counters without `_total`), kind, help and labels."""
+
+    name: str
+    kind: str  # counter | gauge | histogram | info
+    help: str
+    labels: tuple[str, ...]
+
+
+# Update counters, by the update type they count.
+UPDATE_FAMILIES: Final = {
+    "taskStart": Family("requence_tasks_started", "counter", "taskStart updates seen.", TASK),
+    "taskEnd": Family("requence_tasks_ended", "counter", "taskEnd updates seen.", TASK),
+    "taskError": Family("requence_tasks_errored", "counter", "taskError updates seen.", TASK),
+    "taskAborted": Family("requence_tasks_aborted", "counter", "taskAborted updates seen.", TASK),
+    "nodeStart": Family("requence_nodes_started", "counter", "nodeStart updates seen.", NODE),
+    "nodeEnd": Family("requence_nodes_ended", "counter", "nodeEnd updates seen.", NODE),
+    "nodeError": Family("requence_nodes_errored", "counter", "nodeError updates seen.", NODE),
+    "nodeDefer": Family("requence_nodes_deferred", "counter", "nodeDefer updates seen.", NODE),
+    "nodeUpdate": Family("requence_node_updates", "counter", "nodeUpdate updates seen.", NODE),
+}
+TASK_DURATION: Final = Family(
+    "requence_task_duration_seconds",
+    "histogram",
+    "Task duration from taskStart to its terminal update (server time); only when the start "
+    "was seen.",
+    (*TASK, "outcome"),
+)
+NODE_DURATION: Final = Family(
+    "requence_node_duration_seconds",
+    "histogram",
+    "Node attempt duration from nodeStart to nodeEnd, nodeError, nodeDefer or the task's end "
+    "(interrupted).",
+    (*NODE, "outcome"),
+)
+TASKS_IN_PROGRESS: Final = Family(
+    "requence_tasks_in_progress", "gauge", "Tasks started and not yet finished.", TASK
+)
+NODES_IN_PROGRESS: Final = Family(
+    "requence_nodes_in_progress", "gauge", "Node attempts started and not yet finished.", NODE
+)
+_X = "requence_exporter_"
+UPDATES: Final = Family(f"{_X}updates", "counter", "Valid updates processed.", ("type",))
+SKIPPED: Final = Family(
+    f"{_X}updates_skipped", "counter", "Updates skipped, by reason.", ("reason",)
+)
+INCOMPLETE: Final = Family(
+    f"{_X}incomplete_tasks", "counter", "Tasks first seen without their taskStart.", ()
+)
+EVICTED: Final = Family(
+    f"{_X}evicted_tasks", "counter", "Tasks dropped without a terminal update (TTL or cap).", ()
+)
+NEGATIVE: Final = Family(
+    f"{_X}negative_durations",
+    "counter",
+    "Durations whose end came before their start, recorded as zero.",
+    (),
+)
+TRACKED: Final = Family(f"{_X}tracked_tasks", "gauge", "Tasks held in memory.", ())
+CONNECTED: Final = Family(
+    f"{_X}stream_connected", "gauge", "1 while the watch-all stream is connected.", ()
+)
+RECONNECTS: Final = Family(
+    f"{_X}reconnects", "counter", "Stream connections lost or refused, by reason.", ("reason",)
+)
+POSITION: Final = Family(
+    f"{_X}stream_position", "gauge", "Position of the last update processed.", ()
+)
+LAST_UPDATE: Final = Family(
+    f"{_X}last_update_timestamp_seconds",
+    "gauge",
+    "Server timestamp of the last update processed.",
+    (),
+)
+LAG: Final = Family(
+    f"{_X}update_lag_seconds",
+    "histogram",
+    "Arrival time minus the update's server timestamp.",
+    (),
+)
+OVERFLOW: Final = Family(
+    f"{_X}label_overflow",
+    "counter",
+    "Observations whose label value was folded into __other__, by label.",
+    ("label",),
+)
+SPANS_EXPORTED: Final = Family(f"{_X}spans_exported", "counter", "Spans exported over OTLP.", ())
+SPANS_DROPPED: Final = Family(
+    f"{_X}spans_dropped", "counter", "Spans dropped (back-end failing or too slow).", ()
+)
+BUILD_INFO: Final = Family(
+    f"{_X}build_info", "gauge", "Always 1; labels carry the version.", ("version", "python")
+)
+
+FAMILIES: Final = (
+    *UPDATE_FAMILIES.values(),
+    TASK_DURATION,
+    NODE_DURATION,
+    TASKS_IN_PROGRESS,
+    NODES_IN_PROGRESS,
+    UPDATES,
+    SKIPPED,
+    INCOMPLETE,
+    EVICTED,
+    NEGATIVE,
+    TRACKED,
+    CONNECTED,
+    RECONNECTS,
+    POSITION,
+    LAST_UPDATE,
+    LAG,
+    OVERFLOW,
+    SPANS_EXPORTED,
+    SPANS_DROPPED,
+    BUILD_INFO,
+)
+
+SpanStats = Callable[[], tuple[int, int]]
+
+
+class _Cell:
+    """One counter series: its value and its rendered label set."""
+
+    __slots__ = ("labels", "value", "values")
+
+    def __init__(self, values: tuple[str, ...], names: Sequence[str]) -> None:
+        self.values = values
+        self.labels = label_string(names, values)
+        self.value = 0
+
+
+class _Series:
+    """One histogram series: per-bucket counts (not cumulative), sum, and bucket exemplars."""
+
+    __slots__ = ("counts", "exemplars", "labels", "sum", "values")
+
+    def __init__(self, values: tuple[str, ...], names: Sequence[str], buckets: int) -> None:
+        self.values = values
+        self.labels = label_string(names, values)
+        self.counts = [0] * buckets
+        self.sum = 0.0
+        self.exemplars: list[Exemplar | None] | None = None
+
+
+class _Histogram:
+    """A histogram family's bounds and series."""
+
+    __slots__ = ("bounds", "bounds_text", "family", "series")
+
+    def __init__(self, family: Family, bounds: Sequence[float]) -> None:
+        if list(bounds) != sorted(set(bounds)) or not bounds:
+            raise ValueError(f"{family.name}: buckets must be distinct and increasing")
+        self.family = family
+        self.bounds = tuple(float(b) for b in bounds)
+        self.bounds_text = [*(fmt_float(b) for b in self.bounds), "+Inf"]
+        self.series: dict[tuple[str, ...], _Series] = {}
+
+    def series_for(self, values: tuple[str, ...]) -> _Series:
+        found = self.series.get(values)
+        if found is None:
+            found = _Series(values, self.family.labels, len(self.bounds) + 1)
+            self.series[values] = found
+        return found
+
+    def observe(
+        self, series: _Series, value: float, trace_id: str | None, timestamp: float
+    ) -> None:
+        i = bisect_left(self.bounds, value)
+        series.counts[i] += 1
+        series.sum += value
+        if trace_id is not None:
+            if series.exemplars is None:
+                series.exemplars = [None] * len(series.counts)
+            series.exemplars[i] = Exemplar(trace_id, value, timestamp)
+
+    def lines(self, openmetrics: bool) -> Iterator[str]:
+        name = self.family.name
+        for s in self.series.values():
+            yield from histogram_lines(
+                name,
+                s.labels,
+                bounds_text=self.bounds_text,
+                counts=s.counts,
+                total=s.sum,
+                exemplars=s.exemplars,
+                openmetrics=openmetrics,
+            )
+
+
+class Metrics:
+    """Tracker observer and pipeline hooks; renders the exposition at scrape time."""
+
+    def __init__(
+        self,
+        *,
+        max_label_values: int = 1000,
+        task_buckets: Sequence[float] = DEFAULT_TASK_BUCKETS,
+        node_buckets: Sequence[float] = DEFAULT_NODE_BUCKETS,
+        lag_buckets: Sequence[float] = DEFAULT_LAG_BUCKETS,
+        exemplars: bool = False,
+        tracker: Tracker | None = None,
+        status: StreamStatus | None = None,
+        span_stats: SpanStats | None = None,
+    ) -> None:
+        self.limit = LabelLimiter(max_label_values)
+        self.exemplars = exemplars
+        self.tracker = tracker
+        self.status = status
+        self.span_stats = span_stats
+        # Raw (type, task label[, node label, node type]) -> the counter cell it adds to. A value
+        # folded into __other__ is not kept as a key, so the map stays bounded.
+        self._cells: dict[tuple[str, ...], _Cell] = {}
+        self._counters: dict[str, dict[tuple[str, ...], _Cell]] = {t: {} for t in UPDATE_TYPES}
+        self._task_duration = _Histogram(TASK_DURATION, task_buckets)
+        self._node_duration = _Histogram(NODE_DURATION, node_buckets)
+        self._lag = _Histogram(LAG, lag_buckets)
+        self._lag_series = self._lag.series_for(())
+        self._skipped = dict.fromkeys(SKIP_REASONS, 0)
+        self._gauge_keys: tuple[set[tuple[str, ...]], set[tuple[str, ...]]] = (set(), set())
+        self._build = label_string(BUILD_INFO.labels, (__version__, platform.python_version()))
+
+    # -- tracker observer ----------------------------------------------------------------
+
+    def on_update(self, update: Update, task: TaskState) -> None:
+        """Count the update literally, by type, task name and node."""
+        node = update.node
+        if node is None:
+            key: tuple[str, ...] = (update.type, task.name or "unnamed")
+        else:
+            key = (update.type, task.name or "unnamed", node.alias or node.id, node.type)
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cell_for(key)
+        cell.value += 1
+
+    def _cell_for(self, key: tuple[str, ...]) -> _Cell:
+        kind, *raw = key
+        family = UPDATE_FAMILIES[kind]
+        values = tuple(self.limit(n, v) for n, v in zip(family.labels, raw, strict=True))
+        cells = self._counters[kind]
+        cell = cells.get(values)
+        if cell is None:
+            cell = cells[values] = _Cell(values, family.labels)
+            # In-progress gauges show every label set ever seen, at 0 when nothing runs.
+            self._gauge_keys[0].add(values[:1])
+            if len(values) == 3:
+                self._gauge_keys[1].add(values)
+        if values == tuple(raw):
+            self._cells[key] = cell
+        return cell
+
+    def on_node_attempt(self, task: TaskState, attempt: NodeAttempt) -> None:
+        """Observe one node attempt's duration."""
+        node = attempt.node
+        values = (
+            self.limit("task_name", task.name or "unnamed"),
+            self.limit("node", node.alias or node.id),
+            self.limit("node_type", node.type),
+            attempt.outcome,
+        )
+        histogram = self._node_duration
+        trace = trace_id_hex(task.task_id, task.root_id) if self.exemplars else None
+        histogram.observe(
+            histogram.series_for(values), attempt.end - attempt.start, trace, attempt.end
+        )
+
+    def on_task_finished(self, task: FinishedTask) -> None:
+        """Observe a task's duration when its start was seen and it really finished."""
+        if task.incomplete or task.evicted:
+            return
+        values = (self.limit("task_name", task.name or "unnamed"), task.outcome)
+        histogram = self._task_duration
+        trace = trace_id_hex(task.task_id, task.root_id) if self.exemplars else None
+        histogram.observe(histogram.series_for(values), task.end - task.start, trace, task.end)
+
+    # -- pipeline hooks ------------------------------------------------------------------
+
+    def skipped(self, reason: str) -> None:
+        """Count an event that was not applied."""
+        self._skipped[reason] = self._skipped.get(reason, 0) + 1
+
+    def observe_lag(self, seconds: float) -> None:
+        """Observe arrival time minus server time of one update."""
+        self._lag.observe(self._lag_series, max(seconds, 0.0), None, 0.0)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def updates_by_type(self) -> dict[str, int]:
+        """Valid updates counted so far, by type."""
+        return {t: sum(c.value for c in cells.values()) for t, cells in self._counters.items()}
+
+    def render(self, *, openmetrics: bool = False) -> str:
+        """The whole exposition, in Prometheus text format or OpenMetrics."""
+        out: list[str] = []
+        add = out.append
+        for kind, family in UPDATE_FAMILIES.items():
+            add(header(family.name, "counter", family.help, openmetrics))
+            name = f"{family.name}_total"
+            out.extend(sample(name, c.labels, str(c.value)) for c in self._counters[kind].values())
+        for histogram in (self._task_duration, self._node_duration):
+            add(header(histogram.family.name, "histogram", histogram.family.help, openmetrics))
+            out.extend(histogram.lines(openmetrics))
+        self._render_in_progress(add, openmetrics)
+        self._render_self(add, openmetrics)
+        if openmetrics:
+            add("# EOF\n")
+        return "".join(out)
+
+    def _render_in_progress(self, add: Callable[[str], None], openmetrics: bool) -> None:
+        tasks, nodes = self.tracker.in_progress() if self.tracker else ({}, {})
+        limit = self.limit
+        for family, counts, seen in (
+            (TASKS_IN_PROGRESS, tasks, self._gauge_keys[0]),
+            (NODES_IN_PROGRESS, nodes, self._gauge_keys[1]),
+        ):
+            folded: dict[tuple[str, ...], int] = {}
+            for raw, n in counts.items():
+                raw_values = (raw,) if isinstance(raw, str) else raw
+                key = tuple(limit(ln, v) for ln, v in zip(family.labels, raw_values, strict=True))
+                folded[key] = folded.get(key, 0) + n
+            seen.update(folded)
+            add(header(family.name, "gauge", family.help, openmetrics))
+            for key in sorted(seen):
+                add(sample(family.name, label_string(family.labels, key), str(folded.get(key, 0))))
+
+    def _render_self(self, add: Callable[[str], None], openmetrics: bool) -> None:
+        def one(family: Family, value: float | int, labels: str = "") -> None:
+            add(header(family.name, family.kind, family.help, openmetrics))
+            name = f"{family.name}_total" if family.kind == "counter" else family.name
+            add(sample(name, labels, fmt_float(float(value))))
+
+        def labelled(family: Family, values: Iterable[tuple[str, int]]) -> None:
+            add(header(family.name, family.kind, family.help, openmetrics))
+            for value, n in values:
+                add(sample(f"{family.name}_total", label_string(family.labels, (value,)), str(n)))
+
+        labelled(UPDATES, self.updates_by_type().items())
+        labelled(SKIPPED, self._skipped.items())
+        stats = self.tracker.stats if self.tracker else None
+        one(INCOMPLETE, stats.incomplete if stats else 0)
+        one(EVICTED, stats.evicted if stats else 0)
+        one(NEGATIVE, stats.clamped if stats else 0)
+        one(TRACKED, len(self.tracker) if self.tracker else 0)
+        status = self.status
+        one(CONNECTED, 1 if status and status.connected else 0)
+        reconnects = status.reconnects if status else {}
+        labelled(RECONNECTS, ((r, reconnects.get(r, 0)) for r in RECONNECT_REASONS))
+        one(POSITION, status.position or 0 if status else 0)
+        one(LAST_UPDATE, status.last_update_timestamp or 0 if status else 0)
+        add(header(LAG.name, "histogram", LAG.help, openmetrics))
+        add("".join(self._lag.lines(openmetrics)))
+        labelled(OVERFLOW, ((n, self.limit.overflow.get(n, 0)) for n in NODE))
+        exported, dropped = self.span_stats() if self.span_stats else (0, 0)
+        one(SPANS_EXPORTED, exported)
+        one(SPANS_DROPPED, dropped)
+        one(BUILD_INFO, 1, self._build)
+
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client Collector protocol: register a `Metrics` into any registry."""
+        yield from text_string_to_metric_families(self.render())

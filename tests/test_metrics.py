@@ -1,0 +1,146 @@
+"""The metrics sink: literal counts, durations, label bounds, and both exposition formats."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter.decode import Node
+from exporter.exposition import wants_openmetrics
+from exporter.ids import trace_id_hex
+from exporter.metrics import Metrics
+from exporter.status import StreamStatus
+from exporter.tracker import Tracker
+from tests.factories import LOGIC, SERVICE, Script
+
+TASK = "6b1c7c0e-1c52-4d8a-a1c8-3c8a4f1c2b9d"
+
+
+def setup(**kwargs: object) -> tuple[Metrics, Tracker, CollectorRegistry]:
+    metrics = Metrics(status=StreamStatus(), **kwargs)  # type: ignore[arg-type]
+    tracker = Tracker(observers=[metrics])
+    metrics.tracker = tracker
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(metrics)
+    return metrics, tracker, registry
+
+
+def test_counts_and_durations_of_a_task() -> None:
+    metrics, tracker, reg = setup(exemplars=True)
+    s = Script()
+    s.add("taskStart", TASK, 100.0)
+    s.add("nodeStart", TASK, 100.0, node=SERVICE)
+    s.add("nodeUpdate", TASK, 100.1, node=SERVICE)
+    s.add("nodeEnd", TASK, 100.25, node=SERVICE)
+    s.add("nodeStart", TASK, 100.25, node=LOGIC)
+    s.add("taskStart", "t2", 100.5, name=None)
+    s.add("taskEnd", TASK, 103.0)
+    for u in s.updates:
+        tracker.apply(u)
+    get = reg.get_sample_value
+    assert get("requence_tasks_started_total", {"task_name": "invoice"}) == 1
+    assert get("requence_tasks_started_total", {"task_name": "unnamed"}) == 1
+    node = {"task_name": "invoice", "node": "fetch", "node_type": "service"}
+    assert get("requence_nodes_started_total", node) == 1
+    assert get("requence_node_updates_total", node) == 1
+    ended = {**node, "outcome": "ended"}
+    assert get("requence_node_duration_seconds_count", ended) == 1
+    assert get("requence_node_duration_seconds_sum", ended) == 0.25
+    assert get("requence_node_duration_seconds_bucket", {**ended, "le": "0.25"}) == 1
+    assert get("requence_node_duration_seconds_bucket", {**ended, "le": "0.1"}) == 0
+    interrupted = {"task_name": "invoice", "node": "check", "node_type": "logic",
+                   "outcome": "interrupted"}
+    assert get("requence_node_duration_seconds_sum", interrupted) == 2.75
+    task = {"task_name": "invoice", "outcome": "ended"}
+    assert get("requence_task_duration_seconds_sum", task) == 3.0
+    assert get("requence_tasks_in_progress", {"task_name": "invoice"}) == 0
+    assert get("requence_tasks_in_progress", {"task_name": "unnamed"}) == 1
+    assert get("requence_exporter_updates_total", {"type": "taskStart"}) == 2
+    assert get("requence_exporter_updates_total", {"type": "taskAborted"}) == 0
+    assert get("requence_exporter_tracked_tasks") == 1
+    # The exemplar carries the task's trace id, for a jump from a latency panel to the trace.
+    families = {f.name: f for f in parse_om(metrics.render(openmetrics=True))}
+    exemplars = [s.exemplar for s in families["requence_task_duration_seconds"].samples
+                 if s.exemplar]
+    assert [e.labels["trace_id"] for e in exemplars] == [trace_id_hex(TASK)]
+
+
+def test_label_values_past_the_bound_fold_into_other_and_are_counted() -> None:
+    metrics, tracker, reg = setup(max_label_values=2)
+    s = Script()
+    for i in range(5):
+        s.add("taskStart", f"t{i}", float(i), name=f"name-{i}")
+    for u in s.updates:
+        tracker.apply(u)
+    get = reg.get_sample_value
+    assert get("requence_tasks_started_total", {"task_name": "name-0"}) == 1
+    assert get("requence_tasks_started_total", {"task_name": "__other__"}) == 3
+    assert get("requence_tasks_started_total", {"task_name": "name-4"}) is None
+    assert get("requence_exporter_label_overflow_total", {"label": "task_name"}) >= 3
+    assert get("requence_tasks_in_progress", {"task_name": "__other__"}) == 3
+
+
+def test_node_label_is_the_alias_else_the_id() -> None:
+    metrics, tracker, reg = setup()
+    s = Script()
+    s.add("nodeStart", "t", 0.0, node=Node("node-uuid", "or", None))
+    tracker.apply(s.updates[0])
+    labels = {"task_name": "invoice", "node": "node-uuid", "node_type": "or"}
+    assert reg.get_sample_value("requence_nodes_started_total", labels) == 1
+    assert reg.get_sample_value("requence_exporter_incomplete_tasks_total") == 1
+
+
+def test_no_created_series_and_text_and_openmetrics_agree() -> None:
+    metrics, tracker, _ = setup(exemplars=True)
+    s = Script()
+    s.add("taskStart", "t", 0.0, name='we"ird\\name\n')
+    s.add("taskError", "t", 1.5, name='we"ird\\name\n')
+    for u in s.updates:
+        tracker.apply(u)
+    text, om = metrics.render(), metrics.render(openmetrics=True)
+    assert "_created" not in text
+    assert "_created" not in om
+    assert om.endswith("# EOF\n")
+
+    def samples(families: object) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {(s.name, tuple(sorted(s.labels.items())), s.value)
+                for f in families for s in f.samples}  # type: ignore[attr-defined]
+
+    assert samples(parse_text(text)) == samples(parse_om(om))
+    assert ("requence_tasks_errored_total", (("task_name", 'we"ird\\name\n'),), 1.0) in samples(
+        parse_text(text))
+
+
+def test_promtool_finds_no_problem() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed")
+    metrics, tracker, _ = setup()
+    s = Script()
+    s.add("taskStart", "t", 0.0)
+    s.add("nodeStart", "t", 0.0, node=SERVICE)
+    s.add("taskEnd", "t", 2.0)
+    for u in s.updates:
+        tracker.apply(u)
+    result = subprocess.run([promtool, "check", "metrics"], input=metrics.render(),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+         "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", True),
+        ("text/plain;version=0.0.4", False),
+        ("application/openmetrics-text; q=0", False),
+        (None, False),
+    ],
+)
+def test_content_negotiation(accept: str | None, expected: bool) -> None:
+    assert wants_openmetrics(accept) is expected
