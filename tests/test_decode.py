@@ -9,8 +9,13 @@ from hypothesis import strategies as st
 
 from exporter.decode import Node, Skip, Update, decode_update, parse_timestamp
 
-BASE = {"task_id": "t1", "timestamp": "2026-11-22T10:00:00.123Z", "updateId": "u1",
-        "name": "invoice", "rootTaskId": None}
+BASE = {
+    "task_id": "t1",
+    "timestamp": "2026-11-22T10:00:00.123Z",
+    "updateId": "u1",
+    "name": "invoice",
+    "rootTaskId": None,
+}
 
 
 def enc(**fields: object) -> bytes:
@@ -20,17 +25,32 @@ def enc(**fields: object) -> bytes:
 def test_node_update_decodes_to_typed_values() -> None:
     data = enc(node={"id": "n1", "type": "service", "alias": "fetch"}, data={"big": [1, 2]})
     update = decode_update("nodeUpdate", data, 42)
-    assert update == Update(42, "nodeUpdate", "t1", 1795341600.123, "invoice", None,
-                            Node("n1", "service", "fetch"), None, "u1")
+    assert update == Update(
+        42,
+        "nodeUpdate",
+        "t1",
+        1795341600.123,
+        "invoice",
+        None,
+        Node("n1", "service", "fetch"),
+        None,
+        "u1",
+    )
 
 
 def test_single_task_stream_field_name_and_messages_are_accepted() -> None:
-    raw = orjson.dumps({"taskId": "t2", "timestamp": 1795341600123, "reason": "timeout",
-                        "rootTaskId": "r1"})
+    raw = orjson.dumps(
+        {"taskId": "t2", "timestamp": 1795341600123, "reason": "timeout", "rootTaskId": "r1"}
+    )
     update = decode_update("taskError", raw, 1)
     assert isinstance(update, Update)
     assert (update.task_id, update.timestamp, update.message, update.root_id, update.name) == (
-        "t2", 1795341600.123, "timeout", "r1", None)
+        "t2",
+        1795341600.123,
+        "timeout",
+        "r1",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,15 +80,20 @@ def test_bad_input_is_a_skip_with_its_reason(event: str, data: bytes, reason: st
 
 
 def test_timestamps_in_every_accepted_form_agree() -> None:
-    forms = ["2026-11-22T10:00:00.5Z", "2026-11-22T11:00:00.5+01:00", "2026-11-22T10:00:00.5",
-             1795341600500]
+    forms = [
+        "2026-11-22T10:00:00.5Z",
+        "2026-11-22T11:00:00.5+01:00",
+        "2026-11-22T10:00:00.5",
+        1795341600500,
+    ]
     assert {parse_timestamp(f) for f in forms} == {1795341600.5}
     assert parse_timestamp(True) is None
 
 
 def test_long_error_messages_are_bounded() -> None:
-    update = decode_update("nodeError", enc(node={"id": "n", "type": "logic"},
-                                            error={"msg": "x" * 10_000}), 1)
+    update = decode_update(
+        "nodeError", enc(node={"id": "n", "type": "logic"}, error={"msg": "x" * 10_000}), 1
+    )
     assert isinstance(update, Update)
     assert update.message is not None
     assert len(update.message) == 2048

@@ -53,8 +53,12 @@ def test_counts_and_durations_of_a_task() -> None:
     assert get("requence_node_duration_seconds_sum", ended) == 0.25
     assert get("requence_node_duration_seconds_bucket", {**ended, "le": "0.25"}) == 1
     assert get("requence_node_duration_seconds_bucket", {**ended, "le": "0.1"}) == 0
-    interrupted = {"task_name": "invoice", "node": "check", "node_type": "logic",
-                   "outcome": "interrupted"}
+    interrupted = {
+        "task_name": "invoice",
+        "node": "check",
+        "node_type": "logic",
+        "outcome": "interrupted",
+    }
     assert get("requence_node_duration_seconds_sum", interrupted) == 2.75
     task = {"task_name": "invoice", "outcome": "ended"}
     assert get("requence_task_duration_seconds_sum", task) == 3.0
@@ -65,13 +69,14 @@ def test_counts_and_durations_of_a_task() -> None:
     assert get("requence_exporter_tracked_tasks") == 1
     # The exemplar carries the task's trace id, for a jump from a latency panel to the trace.
     families = {f.name: f for f in parse_om(metrics.render(openmetrics=True))}
-    exemplars = [s.exemplar for s in families["requence_task_duration_seconds"].samples
-                 if s.exemplar]
+    exemplars = [
+        s.exemplar for s in families["requence_task_duration_seconds"].samples if s.exemplar
+    ]
     assert [e.labels["trace_id"] for e in exemplars] == [trace_id_hex(TASK)]
 
 
 def test_label_values_past_the_bound_fold_into_other_and_are_counted() -> None:
-    metrics, tracker, reg = setup(max_label_values=2)
+    _metrics, tracker, reg = setup(max_label_values=2)
     s = Script()
     for i in range(5):
         s.add("taskStart", f"t{i}", float(i), name=f"name-{i}")
@@ -86,7 +91,7 @@ def test_label_values_past_the_bound_fold_into_other_and_are_counted() -> None:
 
 
 def test_node_label_is_the_alias_else_the_id() -> None:
-    metrics, tracker, reg = setup()
+    _metrics, tracker, reg = setup()
     s = Script()
     s.add("nodeStart", "t", 0.0, node=Node("node-uuid", "or", None))
     tracker.apply(s.updates[0])
@@ -108,12 +113,14 @@ def test_no_created_series_and_text_and_openmetrics_agree() -> None:
     assert om.endswith("# EOF\n")
 
     def samples(families: object) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
-        return {(s.name, tuple(sorted(s.labels.items())), s.value)
-                for f in families for s in f.samples}  # type: ignore[attr-defined]
+        return {
+            (s.name, tuple(sorted(s.labels.items())), s.value) for f in families for s in f.samples
+        }  # type: ignore[attr-defined]
 
     assert samples(parse_text(text)) == samples(parse_om(om))
     assert ("requence_tasks_errored_total", (("task_name", 'we"ird\\name\n'),), 1.0) in samples(
-        parse_text(text))
+        parse_text(text)
+    )
 
 
 def test_promtool_finds_no_problem() -> None:
@@ -127,16 +134,24 @@ def test_promtool_finds_no_problem() -> None:
     s.add("taskEnd", "t", 2.0)
     for u in s.updates:
         tracker.apply(u)
-    result = subprocess.run([promtool, "check", "metrics"], input=metrics.render(),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=metrics.render(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
     ("accept", "expected"),
     [
-        ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-         "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", True),
+        (
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+            "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            True,
+        ),
         ("text/plain;version=0.0.4", False),
         ("application/openmetrics-text; q=0", False),
         (None, False),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from httpx_sse._decoders import SSEDecoder as ReferenceDecoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from httpx_sse._decoders import SSEDecoder as ReferenceDecoder
 
 from exporter.sse import RawEvent, SSEDecoder
 
@@ -36,7 +36,7 @@ def reference(stream: bytes) -> list[tuple[str, str | None, str]]:
 def test_fields_comments_and_multiline_data() -> None:
     stream = (
         b": keep-alive\n\n"
-        b"event: taskStart\nid: 7\ndata: {\"a\":\ndata: 1}\n\n"
+        b'event: taskStart\nid: 7\ndata: {"a":\ndata: 1}\n\n'
         b"retry: 10\nevent:nodeEnd\nid:8\ndata:x\n\n"
     )
     assert decode_all([stream]) == [
@@ -83,8 +83,7 @@ def test_agrees_with_httpx_sse_however_the_bytes_are_split(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=400), st.lists(st.integers(0, 400), max_size=6),
-       st.integers(1, 64))
+@given(st.binary(max_size=400), st.lists(st.integers(0, 400), max_size=6), st.integers(1, 64))
 def test_never_raises_and_split_points_do_not_change_the_events(
     blob: bytes, cuts: list[int], limit: int
 ) -> None:

@@ -15,8 +15,15 @@ from exporter.token import decode_token, encode_token
 SECRET = "s3cr3t-bearer"
 
 
-@given(st.text(min_size=1, alphabet=st.characters(blacklist_characters="\uf6ee",
-                                                  max_codepoint=0xFFFF, blacklist_categories=["Cs"])))
+BEARERS = st.text(
+    min_size=1,
+    alphabet=st.characters(
+        blacklist_characters="\uf6ee", max_codepoint=0xFFFF, blacklist_categories=["Cs"]
+    ),
+)
+
+
+@given(BEARERS)
 def test_tokens_round_trip(bearer: str) -> None:
     creds = decode_token(encode_token(bearer, "https://api.example.invalid"))
     assert (creds.bearer_token, creds.api_url) == (bearer, "https://api.example.invalid")
@@ -39,7 +46,7 @@ def test_non_api_token_is_refused() -> None:
     pad = (-len(bits)) % 6
     bits += "0" * pad
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-$"
-    token = "".join(alphabet[int(bits[i:i + 6], 2)] for i in range(0, len(bits), 6)) + str(pad)
+    token = "".join(alphabet[int(bits[i : i + 6], 2)] for i in range(0, len(bits), 6)) + str(pad)
     with pytest.raises(TokenError, match="not a Requence API token"):
         decode_token(token)
 
@@ -59,24 +66,34 @@ def test_lookup_order_flag_then_task_token_then_access_token(tmp_path: Path) -> 
 def test_api_url_with_bearer_file(tmp_path: Path) -> None:
     secret = tmp_path / "bearer"
     secret.write_text(SECRET)
-    creds = settings_for(["--api-url", "https://r.invalid/", "--bearer-token-file",
-                          str(secret)], {}).credentials
+    creds = settings_for(
+        ["--api-url", "https://r.invalid/", "--bearer-token-file", str(secret)], {}
+    ).credentials
     assert (creds.api_url, creds.bearer_token) == ("https://r.invalid", SECRET)
 
 
 def test_missing_credentials_name_every_way_to_set_them() -> None:
     with pytest.raises(ConfigError) as info:
         settings_for([], {})
-    for name in ("--access-token", "REQUENCE_ACCESS_TOKEN", "REQUENCE_TASK_ACCESS_TOKEN",
-                 "--api-url", "--bearer-token"):
+    for name in (
+        "--access-token",
+        "REQUENCE_ACCESS_TOKEN",
+        "REQUENCE_TASK_ACCESS_TOKEN",
+        "--api-url",
+        "--bearer-token",
+    ):
         assert name in str(info.value)
 
 
 def test_every_flag_reads_its_environment_variable() -> None:
-    env = {"REQUENCE_ACCESS_TOKEN": encode_token("b", "https://x.invalid"),
-           "REQUENCE_EXPORTER_MAX_TRACKED_TASKS": "7", "REQUENCE_EXPORTER_TASK_TTL": "2h",
-           "REQUENCE_EXPORTER_SHARD": "1/3", "REQUENCE_EXPORTER_TRACES": "true",
-           "REQUENCE_EXPORTER_WEB_CONFIG_FILE": "/etc/web.yml"}
+    env = {
+        "REQUENCE_ACCESS_TOKEN": encode_token("b", "https://x.invalid"),
+        "REQUENCE_EXPORTER_MAX_TRACKED_TASKS": "7",
+        "REQUENCE_EXPORTER_TASK_TTL": "2h",
+        "REQUENCE_EXPORTER_SHARD": "1/3",
+        "REQUENCE_EXPORTER_TRACES": "true",
+        "REQUENCE_EXPORTER_WEB_CONFIG_FILE": "/etc/web.yml",
+    }
     s = settings_for([], env)
     assert (s.max_tracked_tasks, s.task_ttl, s.shard, s.traces) == (7, 7200.0, (1, 3), True)
     assert str(s.web_config_file) == "/etc/web.yml"
@@ -84,10 +101,15 @@ def test_every_flag_reads_its_environment_variable() -> None:
 
 @pytest.mark.parametrize(
     ("argv", "flag"),
-    [(["--task-ttl", "soon"], "--task-ttl"), (["--max-tracked-tasks", "0"], "--max-tracked-tasks"),
-     (["--shard", "3/3"], "--shard"), (["--listen", "nope"], "--listen"),
-     (["--task-buckets", "5,1"], "--task-buckets"), (["--since", "last week"], "--since"),
-     (["--max-event-bytes", "lots"], "--max-event-bytes")],
+    [
+        (["--task-ttl", "soon"], "--task-ttl"),
+        (["--max-tracked-tasks", "0"], "--max-tracked-tasks"),
+        (["--shard", "3/3"], "--shard"),
+        (["--listen", "nope"], "--listen"),
+        (["--task-buckets", "5,1"], "--task-buckets"),
+        (["--since", "last week"], "--since"),
+        (["--max-event-bytes", "lots"], "--max-event-bytes"),
+    ],
 )
 def test_bad_values_name_the_flag_and_variable(argv: list[str], flag: str) -> None:
     env = {"REQUENCE_ACCESS_TOKEN": encode_token("b", "https://x.invalid")}
@@ -101,6 +123,7 @@ def test_units() -> None:
     assert parse_duration("500ms", "--x") == 0.5
     assert parse_size("16MiB", "--x") == 16 * 1024 * 1024
     from datetime import UTC, datetime
+
     now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     assert parse_since("15m", now) == "2026-11-22T09:45:00.000Z"
     assert parse_since("2026-11-22T11:00:00+01:00", now) == "2026-11-22T10:00:00.000Z"

@@ -155,8 +155,10 @@ def test_snapshot_round_trip_continues_a_task_across_a_restart() -> None:
 
 # -- properties --------------------------------------------------------------------------
 
-NODES = [Node(f"n{i}", t, f"alias{i}" if i % 2 else None) for i, t in
-         enumerate(["service", "logic", "or", "reference"])]
+NODES = [
+    Node(f"n{i}", t, f"alias{i}" if i % 2 else None)
+    for i, t in enumerate(["service", "logic", "or", "reference"])
+]
 
 
 @st.composite
