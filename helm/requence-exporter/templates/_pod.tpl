@@ -1,0 +1,157 @@
+{{/* The pod template shared by the Deployment (one exporter) and the StatefulSet (shards). */}}
+{{- define "requence-exporter.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "requence-exporter.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    {{- /* Roll the pod when the secrets it reads at start-up change. */}}
+    checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "requence-exporter.serviceAccountName" . }}
+  automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . | quote }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  containers:
+    - name: exporter
+      image: {{ include "requence-exporter.image" . | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - run
+        - --listen=0.0.0.0:9721
+        - --state-file={{ include "requence-exporter.stateDir" . }}/state.json
+        {{- if include "requence-exporter.sharded" . }}
+        - --shard=$(POD_INDEX)/{{ int .Values.sharding.shards }}
+        {{- end }}
+        {{- range .Values.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
+      env:
+        {{- if include "requence-exporter.sharded" . }}
+        - name: POD_INDEX
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.labels['apps.kubernetes.io/pod-index']
+        {{- end }}
+        {{- if or .Values.requence.existingSecret .Values.requence.accessToken }}
+        - name: REQUENCE_ACCESS_TOKEN
+          valueFrom:
+            secretKeyRef:
+              {{- if .Values.requence.existingSecret }}
+              name: {{ .Values.requence.existingSecret | quote }}
+              key: {{ .Values.requence.existingSecretKey | quote }}
+              {{- else }}
+              name: {{ include "requence-exporter.fullname" . }}
+              key: access-token
+              {{- end }}
+        {{- end }}
+        {{- range $flag, $value := .Values.config }}
+        {{- if not (kindIs "invalid" $value) }}
+        - name: {{ printf "REQUENCE_EXPORTER_%s" ($flag | upper | replace "-" "_" | replace "." "_") }}
+          value: {{ $value | toString | quote }}
+        {{- end }}
+        {{- end }}
+        {{- if .Values.otlp.endpoint }}
+        - name: OTEL_EXPORTER_OTLP_ENDPOINT
+          value: {{ .Values.otlp.endpoint | quote }}
+        - name: OTEL_EXPORTER_OTLP_PROTOCOL
+          value: {{ .Values.otlp.protocol | quote }}
+        {{- end }}
+        - name: OTEL_SERVICE_NAME
+          value: {{ .Values.otlp.serviceName | quote }}
+        {{- if or .Values.otlp.headersSecret.name .Values.otlp.headers }}
+        - name: OTEL_EXPORTER_OTLP_HEADERS
+          valueFrom:
+            secretKeyRef:
+              {{- if .Values.otlp.headersSecret.name }}
+              name: {{ .Values.otlp.headersSecret.name | quote }}
+              key: {{ .Values.otlp.headersSecret.key | quote }}
+              {{- else }}
+              name: {{ include "requence-exporter.fullname" . }}
+              key: otlp-headers
+              {{- end }}
+        {{- end }}
+        {{- with .Values.otlp.resourceAttributes }}
+        - name: OTEL_RESOURCE_ATTRIBUTES
+          value: {{ $pairs := list }}{{ range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%v" $k $v) }}{{ end }}{{ join "," $pairs | quote }}
+        {{- end }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with .Values.extraEnvFrom }}
+      envFrom:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      ports:
+        - name: http-metrics
+          containerPort: 9721
+          protocol: TCP
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: http-metrics
+        {{- toYaml .Values.livenessProbe | nindent 8 }}
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: http-metrics
+        {{- toYaml .Values.readinessProbe | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      volumeMounts:
+        - name: state
+          mountPath: {{ include "requence-exporter.stateDir" . }}
+        - name: tmp
+          mountPath: /tmp
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+  volumes:
+    {{- /* A sharded StatefulSet with persistence gets "state" from its claim template. */}}
+    {{- if not (and (include "requence-exporter.sharded" .) .Values.persistence.enabled) }}
+    - name: state
+      {{- if .Values.persistence.enabled }}
+      persistentVolumeClaim:
+        claimName: {{ default (include "requence-exporter.fullname" .) .Values.persistence.existingClaim }}
+      {{- else }}
+      emptyDir: {}
+      {{- end }}
+    {{- end }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

@@ -1,0 +1,569 @@
+"""The Helm chart, rendered and linted by the real Helm engine, its objects checked strictly."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.tools import require_tool
+
+helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART_DIR = ROOT / "helm" / "requence-exporter"
+RULE_FILE = ROOT / "grafana" / "alerts.yml"
+DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
+RELEASE = "rel"
+NAMESPACE = "monitoring"
+# The oldest Kubernetes the sharded StatefulSet supports, and the newest schemas at hand.
+KUBE_VERSIONS = ("1.28.0", kubernetes_validate.latest_version())
+OPERATOR_GROUP = "monitoring.coreos.com/"
+
+Manifest = dict[str, Any]
+
+ALL_ON: dict[str, Any] = {
+    "requence": {"accessToken": "not-a-real-token"},
+    "otlp": {
+        "endpoint": "http://otel-collector.observability:4317",
+        "headers": "x-tenant=ops",
+        "resourceAttributes": {"deployment.environment": "prod"},
+    },
+    "config": {"max-tracked-tasks": 50000, "task-ttl": "12h"},
+    "extraArgs": ["--since=15m"],
+    "extraEnv": [{"name": "TZ", "value": "UTC"}],
+    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+    "dashboards": {"enabled": True, "annotations": {"grafana_folder": "Requence"}},
+    "networkPolicy": {
+        "enabled": True,
+        "ingressFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+    },
+    "podDisruptionBudget": {"enabled": True},
+    "persistence": {"enabled": True, "storageClass": "standard"},
+}
+SHARDED: dict[str, Any] = {**ALL_ON, "sharding": {"shards": 3}}
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[Any]:
+    """The chart loaded by the Helm engine."""
+    with helm.Chart.load(CHART_DIR) as loaded:
+        yield loaded
+
+
+def render(chart: Any, values: dict[str, Any] | None = None) -> list[Manifest]:
+    """Render like `helm template` and parse every Kubernetes object."""
+    rendered = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    objects: list[Manifest] = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return objects
+
+
+def only(objects: list[Manifest], kind: str) -> Manifest:
+    """The single object of `kind`."""
+    found = [o for o in objects if o["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+def pod_spec(objects: list[Manifest]) -> dict[str, Any]:
+    """The exporter's pod spec, from the Deployment or the StatefulSet."""
+    workloads = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
+    assert len(workloads) == 1
+    spec: dict[str, Any] = workloads[0]["spec"]["template"]["spec"]
+    return spec
+
+
+def container(objects: list[Manifest]) -> dict[str, Any]:
+    """The exporter container."""
+    containers = pod_spec(objects)["containers"]
+    assert len(containers) == 1
+    found: dict[str, Any] = containers[0]
+    return found
+
+
+def env_of(objects: list[Manifest]) -> dict[str, dict[str, Any]]:
+    """The container's environment by variable name."""
+    return {item["name"]: item for item in container(objects).get("env", [])}
+
+
+def chart_values() -> dict[str, Any]:
+    """The chart's values.yaml."""
+    loaded: dict[str, Any] = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    return loaded
+
+
+# --- chart metadata and lint -------------------------------------------------------------
+
+
+def test_app_version_is_the_package_version() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    chart_yaml = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert str(chart_yaml["appVersion"]) == pyproject["project"]["version"]
+
+
+@pytest.mark.parametrize("values", [{}, ALL_ON, SHARDED], ids=["defaults", "all-on", "sharded"])
+def test_lint_strict_is_clean(values: dict[str, Any]) -> None:
+    report = helm.lint(CHART_DIR, values, strict=True, namespace=NAMESPACE)
+    assert report["errors"] == []
+    # Severity 1 is informational (e.g. "icon is recommended"); warnings and errors fail.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_lint_catches_a_broken_value() -> None:
+    report = helm.lint(CHART_DIR, {"serviceMonitor": {"enabeld": True}}, strict=True)
+    assert report["errors"] or [m for m in report["messages"] if m["severity"] >= 2]
+
+
+# --- values schema -----------------------------------------------------------------------
+
+
+def test_schema_accepts_the_defaults_and_every_option(chart: Any) -> None:
+    for values in ({}, chart_values(), ALL_ON, SHARDED):
+        chart.validate_schema(values)
+
+
+@pytest.mark.parametrize(
+    "typo",
+    [
+        {"serviceMonitr": {"enabled": True}},
+        {"serviceMonitor": {"enabeld": True}},
+        {"requence": {"acessToken": "x"}},
+        {"config": {"max-traked-tasks": 10}},
+        {"otlp": {"protocol": "grcp"}},
+        {"prometheusRule": {"thresholds": {"RequenceTaskErrorRateHigh": "high"}}},
+    ],
+)
+def test_schema_rejects_typos(chart: Any, typo: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(typo)
+    with pytest.raises(helm.HelmError):
+        chart.render(typo, name=RELEASE, namespace=NAMESPACE)
+
+
+# --- Kubernetes validity -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [{}, ALL_ON, SHARDED], ids=["defaults", "all-on", "sharded"])
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_builtin_objects_validate_strictly(
+    chart: Any, values: dict[str, Any], kube_version: str
+) -> None:
+    builtin = [o for o in render(chart, values) if not o["apiVersion"].startswith(OPERATOR_GROUP)]
+    assert builtin
+    for manifest in builtin:
+        kubernetes_validate.validate(manifest, kube_version, strict=True)
+
+
+def test_strict_validation_catches_a_misplaced_field(chart: Any) -> None:
+    deployment = copy.deepcopy(only(render(chart), "Deployment"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readOnlyRootFilesystem"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBE_VERSIONS[-1], strict=True)
+
+
+def test_defaults_render_one_exporter_and_no_optional_parts(chart: Any) -> None:
+    objects = render(chart)
+    assert sorted(o["kind"] for o in objects) == ["Deployment", "Service", "ServiceAccount"]
+    assert only(objects, "Deployment")["spec"]["replicas"] == 1
+    assert "REQUENCE_ACCESS_TOKEN" not in env_of(objects)
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(objects)
+
+
+def test_all_options_render_every_part(chart: Any) -> None:
+    kinds = {o["kind"] for o in render(chart, ALL_ON)}
+    assert kinds == {
+        "ConfigMap",
+        "Deployment",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "PodDisruptionBudget",
+        "PrometheusRule",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+        "ServiceMonitor",
+    }
+
+
+# --- the pod -----------------------------------------------------------------------------
+
+
+def dockerfile_user() -> tuple[int, int]:
+    """The numeric user and group the image runs as."""
+    users = re.findall(r"^USER\s+(\d+):(\d+)\s*$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert users, "the Dockerfile sets a numeric USER uid:gid"
+    uid, gid = users[-1]
+    return int(uid), int(gid)
+
+
+@pytest.mark.parametrize("values", [{}, SHARDED], ids=["defaults", "sharded"])
+def test_pod_is_hardened(chart: Any, values: dict[str, Any]) -> None:
+    objects = render(chart, values)
+    pod = pod_spec(objects)
+    uid, gid = dockerfile_user()
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == uid
+    assert pod["securityContext"]["runAsGroup"] == gid
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["terminationGracePeriodSeconds"] == 30
+    security = container(objects)["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == uid
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    resources = container(objects)["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"])
+    assert "memory" in resources["limits"]
+
+
+def test_probes_and_port(chart: Any) -> None:
+    objects = render(chart)
+    exporter = container(objects)
+    assert exporter["ports"] == [{"name": "http-metrics", "containerPort": 9721, "protocol": "TCP"}]
+    assert exporter["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
+    assert exporter["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
+    assert "--listen=0.0.0.0:9721" in exporter["args"]
+    service = only(objects, "Service")
+    assert service["spec"]["ports"] == [
+        {"name": "http-metrics", "port": 9721, "targetPort": "http-metrics", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"].items() <= pod_spec_labels(objects).items()
+
+
+def pod_spec_labels(objects: list[Manifest]) -> dict[str, str]:
+    """Labels of the exporter's pod template."""
+    workload = next(o for o in objects if o["kind"] in ("Deployment", "StatefulSet"))
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def state_volume(objects: list[Manifest]) -> tuple[str, dict[str, Any] | None]:
+    """The state file's directory as --state-file names it, and the volume mounted there."""
+    exporter = container(objects)
+    state_args = [a for a in exporter["args"] if a.startswith("--state-file=")]
+    assert len(state_args) == 1
+    state_dir = str(Path(state_args[0].split("=", 1)[1]).parent)
+    mounts = {m["mountPath"]: m["name"] for m in exporter["volumeMounts"]}
+    assert state_dir in mounts, "the state file lives on a mounted volume"
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    return state_dir, volumes.get(mounts[state_dir])
+
+
+def test_state_file_and_tmp_are_the_only_writable_mounts(chart: Any) -> None:
+    objects = render(chart)
+    state_dir, volume = state_volume(objects)
+    assert state_dir == "/var/lib/requence-exporter"
+    assert volume is not None
+    assert "emptyDir" in volume
+    mounts = {m["mountPath"]: m["name"] for m in container(objects)["volumeMounts"]}
+    assert set(mounts) == {state_dir, "/tmp"}
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+def test_persistence_puts_the_state_file_on_a_claim(chart: Any) -> None:
+    objects = render(chart, {"persistence": {"enabled": True, "size": "2Gi"}})
+    _, volume = state_volume(objects)
+    assert volume is not None
+    claim = only(objects, "PersistentVolumeClaim")
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    existing = render(chart, {"persistence": {"enabled": True, "existingClaim": "mine"}})
+    assert not [o for o in existing if o["kind"] == "PersistentVolumeClaim"]
+    assert state_volume(existing)[1] == {
+        "name": "state",
+        "persistentVolumeClaim": {"claimName": "mine"},
+    }
+
+
+def test_sharding_runs_a_statefulset_with_one_shard_per_pod(chart: Any) -> None:
+    objects = render(chart, SHARDED)
+    assert not [o for o in objects if o["kind"] in ("Deployment", "PersistentVolumeClaim")]
+    statefulset = only(objects, "StatefulSet")
+    assert statefulset["spec"]["replicas"] == 3
+    service = only(objects, "Service")
+    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
+    assert service["spec"]["clusterIP"] == "None"
+    assert "--shard=$(POD_INDEX)/3" in container(objects)["args"]
+    pod_index = env_of(objects)["POD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert pod_index == "metadata.labels['apps.kubernetes.io/pod-index']"
+    # Kubernetes expands $(VAR) only for variables defined before use in the same container.
+    names = [item["name"] for item in container(objects)["env"]]
+    assert "POD_INDEX" in names
+    claims = statefulset["spec"]["volumeClaimTemplates"]
+    mounts = {m["name"] for m in container(objects)["volumeMounts"]}
+    assert [c["metadata"]["name"] for c in claims] == ["state"]
+    assert "state" in mounts
+    assert "state" not in {v["name"] for v in pod_spec(objects)["volumes"]}
+
+
+# --- secrets and environment -------------------------------------------------------------
+
+
+def test_token_from_values_goes_through_the_charts_secret(chart: Any) -> None:
+    objects = render(chart, {"requence": {"accessToken": "tok-123"}})
+    secret = only(objects, "Secret")
+    ref = env_of(objects)["REQUENCE_ACCESS_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == secret["metadata"]["name"]
+    assert base64.b64decode(secret["data"][ref["key"]]).decode() == "tok-123"
+    assert "value" not in env_of(objects)["REQUENCE_ACCESS_TOKEN"]
+
+
+def test_token_from_an_existing_secret(chart: Any) -> None:
+    objects = render(chart, {"requence": {"existingSecret": "requence", "existingSecretKey": "t"}})
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    ref = env_of(objects)["REQUENCE_ACCESS_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "requence", "key": "t"}
+
+
+def test_a_changed_secret_rolls_the_pod(chart: Any) -> None:
+    def checksum(token: str) -> str:
+        workload = only(render(chart, {"requence": {"accessToken": token}}), "Deployment")
+        value: str = workload["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
+        return value
+
+    assert checksum("one") != checksum("two")
+
+
+def test_otlp_settings_become_otel_variables(chart: Any) -> None:
+    objects = render(chart, ALL_ON)
+    env = env_of(objects)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == ALL_ON["otlp"]["endpoint"]
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "grpc"
+    assert env["OTEL_SERVICE_NAME"]["value"] == "requence"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"]["value"] == "deployment.environment=prod"
+    ref = env["OTEL_EXPORTER_OTLP_HEADERS"]["valueFrom"]["secretKeyRef"]
+    secret = only(objects, "Secret")
+    assert ref["name"] == secret["metadata"]["name"]
+    assert base64.b64decode(secret["data"][ref["key"]]).decode() == "x-tenant=ops"
+
+
+def test_otlp_headers_from_an_existing_secret(chart: Any) -> None:
+    values = {"otlp": {"endpoint": "http://c:4318", "protocol": "http/protobuf"}}
+    values["otlp"]["headersSecret"] = {"name": "otlp-auth", "key": "headers"}
+    objects = render(chart, values)
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    env = env_of(objects)
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "http/protobuf"
+    ref = env["OTEL_EXPORTER_OTLP_HEADERS"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "otlp-auth", "key": "headers"}
+
+
+def test_config_flags_become_exporter_variables(chart: Any) -> None:
+    objects = render(chart, ALL_ON)
+    env = env_of(objects)
+    assert env["REQUENCE_EXPORTER_MAX_TRACKED_TASKS"]["value"] == "50000"
+    assert env["REQUENCE_EXPORTER_TASK_TTL"]["value"] == "12h"
+    assert env["REQUENCE_EXPORTER_LOG_FORMAT"]["value"] == "json"
+    assert env["TZ"]["value"] == "UTC"
+    args = container(objects)["args"]
+    assert args[0] == "run"
+    assert args[-1] == "--since=15m"
+    web = render(chart, {"config": {"web.config.file": "/etc/web/config.yml"}})
+    assert env_of(web)["REQUENCE_EXPORTER_WEB_CONFIG_FILE"]["value"] == "/etc/web/config.yml"
+
+
+# --- network policy and disruption budget -------------------------------------------------
+
+
+def test_network_policy_admits_scrapes_and_reaches_dns_requence_and_otlp(chart: Any) -> None:
+    objects = render(chart, ALL_ON)
+    policy = only(objects, "NetworkPolicy")["spec"]
+    assert policy["podSelector"]["matchLabels"].items() <= pod_spec_labels(objects).items()
+    [ingress] = policy["ingress"]
+    assert ingress["ports"] == [{"port": "http-metrics", "protocol": "TCP"}]
+    assert ingress["from"] == ALL_ON["networkPolicy"]["ingressFrom"]
+    egress_ports = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
+    assert {(53, "UDP"), (53, "TCP"), (443, "TCP"), (4317, "TCP"), (4318, "TCP")} <= egress_ports
+    no_otlp = render(chart, {"networkPolicy": {"enabled": True}})
+    ports = {
+        p["port"] for r in only(no_otlp, "NetworkPolicy")["spec"]["egress"] for p in r["ports"]
+    }
+    assert 4317 not in ports
+
+
+def test_disruption_budget_allows_a_drain_by_default(chart: Any) -> None:
+    budget = only(render(chart, {"podDisruptionBudget": {"enabled": True}}), "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert "minAvailable" not in budget["spec"]
+    strict = render(chart, {"podDisruptionBudget": {"enabled": True, "minAvailable": 2}})
+    assert only(strict, "PodDisruptionBudget")["spec"] == {
+        "minAvailable": 2,
+        "selector": only(strict, "PodDisruptionBudget")["spec"]["selector"],
+    }
+
+
+# --- ServiceMonitor (a CRD: checked structurally) -----------------------------------------
+
+
+def test_service_monitor_scrapes_the_metrics_port(chart: Any) -> None:
+    objects = render(chart, ALL_ON)
+    monitor = only(objects, "ServiceMonitor")
+    service = only(objects, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["interval"] == "30s"
+
+
+# --- PrometheusRule from the one rule file -------------------------------------------------
+
+
+def rule_file_groups() -> list[dict[str, Any]]:
+    """The alert groups of grafana/alerts.yml."""
+    groups: list[dict[str, Any]] = yaml.safe_load(RULE_FILE.read_text())["groups"]
+    return groups
+
+
+def rendered_groups(chart: Any, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """spec.groups of the PrometheusRule rendered with `extra` prometheusRule values."""
+    values = {"prometheusRule": {"enabled": True, **(extra or {})}}
+    groups: list[dict[str, Any]] = only(render(chart, values), "PrometheusRule")["spec"]["groups"]
+    return groups
+
+
+def alerts_by_name(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every alerting rule by its name."""
+    return {rule["alert"]: rule for group in groups for rule in group["rules"] if "alert" in rule}
+
+
+def test_chart_rule_file_is_an_exact_copy_of_the_source() -> None:
+    copy_path = CHART_DIR / "files" / "alerts.yml"
+    assert copy_path.read_bytes() == RULE_FILE.read_bytes(), "run scripts/sync-chart-files"
+
+
+def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any) -> None:
+    # Names, expressions, for, labels and annotations: the whole rule file, nothing else.
+    assert rendered_groups(chart) == rule_file_groups()
+
+
+def test_default_thresholds_name_alerts_of_the_rule_file() -> None:
+    thresholds = chart_values()["prometheusRule"]["thresholds"]
+    assert thresholds
+    assert set(thresholds) <= set(alerts_by_name(rule_file_groups()))
+
+
+def test_prometheus_rule_passes_promtool(chart: Any, tmp_path: Path) -> None:
+    promtool = require_tool("promtool")
+    overrides = dict.fromkeys(chart_values()["prometheusRule"]["thresholds"], 0.5)
+    for index, extra in enumerate(({}, {"thresholds": overrides})):
+        rules = tmp_path / f"rules-{index}.yml"
+        rules.write_text(yaml.safe_dump({"groups": rendered_groups(chart, extra)}))
+        result = subprocess.run(
+            [promtool, "check", "rules", str(rules)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_threshold_value_moves_only_that_alerts_comparison(chart: Any) -> None:
+    defaults = chart_values()["prometheusRule"]["thresholds"]
+    name, default = next(iter(defaults.items()))
+    original = alerts_by_name(rule_file_groups())
+    changed = alerts_by_name(rendered_groups(chart, {"thresholds": {name: 0.25}}))
+    before = original[name]["expr"].rstrip()
+    after = changed[name]["expr"].rstrip()
+    assert before.endswith(str(default))
+    assert after.endswith("0.25")
+    assert after.removesuffix("0.25") == before.removesuffix(str(default))
+    for other, rule in original.items():
+        if other != name:
+            assert changed[other] == rule
+
+
+def test_unknown_threshold_or_disabled_alert_fails_the_render(chart: Any) -> None:
+    for extra in ({"thresholds": {"NoSuchAlert": 1}}, {"disabledAlerts": ["NoSuchAlert"]}):
+        with pytest.raises(helm.HelmRenderError, match="NoSuchAlert"):
+            rendered_groups(chart, extra)
+
+
+def test_alerts_can_be_disabled_and_labelled(chart: Any) -> None:
+    names = list(alerts_by_name(rule_file_groups()))
+    groups = rendered_groups(
+        chart, {"disabledAlerts": names[:1], "additionalAlertLabels": {"team": "platform"}}
+    )
+    alerts = alerts_by_name(groups)
+    assert set(alerts) == set(names[1:])
+    original = alerts_by_name(rule_file_groups())
+    for name, rule in alerts.items():
+        assert rule["labels"] == {**original[name].get("labels", {}), "team": "platform"}
+
+
+# --- dashboards ----------------------------------------------------------------------------
+
+
+def dashboard_sources() -> dict[str, str]:
+    """Every dashboard JSON of grafana/dashboards/ by file name."""
+    return {p.name: p.read_text() for p in sorted(DASHBOARD_DIR.glob("*.json"))}
+
+
+def test_chart_dashboards_are_exact_copies_of_the_source_dir() -> None:
+    sources = {p.name: p.read_bytes() for p in DASHBOARD_DIR.glob("*.json")}
+    copies = {p.name: p.read_bytes() for p in (CHART_DIR / "files" / "dashboards").glob("*.json")}
+    assert sources, "grafana/dashboards/ holds the dashboards"
+    assert copies == sources, "run scripts/sync-chart-files"
+
+
+def test_dashboard_configmaps_carry_every_dashboard(chart: Any) -> None:
+    objects = render(chart, ALL_ON)
+    maps = [o for o in objects if o["kind"] == "ConfigMap"]
+    carried: dict[str, str] = {}
+    for config_map in maps:
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map["metadata"]["annotations"] == {"grafana_folder": "Requence"}
+        carried.update(config_map["data"])
+    sources = dashboard_sources()
+    assert carried == sources
+    for name, text in carried.items():
+        assert text.encode() == (DASHBOARD_DIR / name).read_bytes()
+        assert json.loads(text)["title"]
+
+
+def test_dashboard_label_is_configurable(chart: Any) -> None:
+    values = {"dashboards": {"enabled": True, "label": "dashboards", "labelValue": "requence"}}
+    for config_map in (o for o in render(chart, values) if o["kind"] == "ConfigMap"):
+        assert config_map["metadata"]["labels"]["dashboards"] == "requence"
+        assert "grafana_dashboard" not in config_map["metadata"]["labels"]
+
+
+# --- NOTES ---------------------------------------------------------------------------------
+
+
+def test_notes_say_what_to_do_next(chart: Any) -> None:
+    notes = chart.render({}, name=RELEASE, namespace=NAMESPACE)[
+        "requence-exporter/templates/NOTES.txt"
+    ]
+    assert f"port-forward svc/{RELEASE}-requence-exporter" in notes
+    assert "no Requence access token" in notes
+    assert "otlp.endpoint" in notes
+    configured = chart.render(ALL_ON, name=RELEASE, namespace=NAMESPACE)
+    assert "no Requence access token" not in configured["requence-exporter/templates/NOTES.txt"]
