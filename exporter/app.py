@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import httpx
 
 from exporter import __version__
+from exporter.checkpoint import SavedState, StateFile
 from exporter.config import Settings, describe
 from exporter.errors import NotFound, Unauthorized
 from exporter.metrics import Metrics
@@ -63,6 +64,8 @@ class Exporter:
             tracker=self.tracker, metrics=self.metrics, status=self.status, shard=settings.shard
         )
         self._clock = clock
+        self.state_file = StateFile(settings.state_file) if settings.state_file else None
+        self._saved_position: int | None = None
         self._ready = False
         self._stream: WatchStream | None = None
         self._stream_task: asyncio.Task[None] | None = None
@@ -97,12 +100,67 @@ class Exporter:
         self.address = await self.server.start(*self.settings.listen)
         return self.address
 
+    def restore(self) -> str | None:
+        """Load the state file, if any, into the tracker and stream status; return its since."""
+        if self.state_file is None:
+            return None
+        saved = self.state_file.load()
+        if saved is None:
+            return None
+        try:
+            self.tracker.restore(saved.tracker)
+        except ValueError as exc:
+            log.warning(
+                "state file %s holds no usable tasks (%s); starting fresh",
+                self.state_file.path,
+                exc,
+            )
+            return None
+        self.status.position = saved.position
+        self._saved_position = saved.position
+        self.pipeline.recent_ids = dict.fromkeys(saved.recent_ids)
+        log.info(
+            "resuming from %s: since %s, after position %s, %d tasks in flight",
+            self.state_file.path,
+            saved.since,
+            saved.position,
+            len(self.tracker),
+        )
+        return saved.since
+
+    def checkpoint(self, *, force: bool = False) -> None:
+        """Save the state file when anything was processed since the last save."""
+        if self.state_file is None:
+            return
+        if not force and self.status.position == self._saved_position:
+            return
+        state = SavedState(
+            since=self.status.since,
+            position=self.status.position,
+            recent_ids=list(self.pipeline.recent_ids),
+            tracker=self.tracker.snapshot(),
+        )
+        try:
+            self.state_file.save(state)
+        except OSError as exc:
+            log.warning("cannot write state file %s: %s", self.state_file.path, exc.strerror)
+            return
+        self._saved_position = state.position
+
+    async def _checkpoints(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval)
+            self.checkpoint()
+
     async def run(self, stop: asyncio.Event) -> int:
         """Stream until `stop` is set; return the process exit code."""
         settings = self.settings
+        saved_since = self.restore()
+        if saved_since and settings.since and saved_since != settings.since:
+            log.info("--since %s ignored: resuming the state file's stream", settings.since)
+        since = saved_since or settings.since or _now_iso()
         if self.server is None:
             await self.start_server()
-        since = settings.since or _now_iso()
         log.info("requence-exporter %s starting: %s", __version__, describe(settings))
         async with httpx.AsyncClient(trust_env=True) as client:
             self._stream = WatchStream(
@@ -120,10 +178,12 @@ class Exporter:
             try:
                 async with asyncio.TaskGroup() as group:
                     self._stream_task = group.create_task(self._stream.run())
-                    group.create_task(self._stop_on(stop, group_tasks=[self._stream_task]))
+                    jobs = [self._stream_task, group.create_task(self._checkpoints())]
+                    group.create_task(self._stop_on(stop, group_tasks=jobs))
             except* (Unauthorized, NotFound) as failure:
                 log.error("%s", failure.exceptions[0])
                 code = EXIT_CONFIG
+        self.checkpoint(force=True)
         await self.aclose()
         return code
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -17,6 +16,7 @@ from exporter.metrics import Metrics
 from exporter.status import StreamStatus
 from exporter.tracker import Tracker
 from tests.factories import LOGIC, SERVICE, Script
+from tests.tools import require_tool
 
 TASK = "6b1c7c0e-1c52-4d8a-a1c8-3c8a4f1c2b9d"
 
@@ -124,9 +124,7 @@ def test_no_created_series_and_text_and_openmetrics_agree() -> None:
 
 
 def test_promtool_finds_no_problem() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed")
+    promtool = require_tool("promtool")
     metrics, tracker, _ = setup()
     s = Script()
     s.add("taskStart", "t", 0.0)
