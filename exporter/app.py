@@ -21,7 +21,7 @@ from exporter.checkpoint import SavedState, StateFile
 from exporter.config import Settings, describe
 from exporter.errors import NotFound, Unauthorized
 from exporter.metrics import Metrics
-from exporter.pipeline import Pipeline
+from exporter.pipeline import Pipeline, RecentIds
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
 from exporter.stream import WatchStream
@@ -118,7 +118,7 @@ class Exporter:
             return None
         self.status.position = saved.position
         self._saved_position = saved.position
-        self.pipeline.recent_ids = dict.fromkeys(saved.recent_ids)
+        self.pipeline.recent_ids = RecentIds(ids=saved.recent_ids)
         log.info(
             "resuming from %s: since %s, after position %s, %d tasks in flight",
             self.state_file.path,
@@ -137,7 +137,7 @@ class Exporter:
         state = SavedState(
             since=self.status.since,
             position=self.status.position,
-            recent_ids=list(self.pipeline.recent_ids),
+            recent_ids=self.pipeline.recent_ids.ids(),
             tracker=self.tracker.snapshot(),
         )
         try:

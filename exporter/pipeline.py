@@ -17,11 +17,43 @@ from exporter.sse import RawEvent
 from exporter.status import StreamStatus
 from exporter.tracker import Tracker
 
-__all__ = ["Pipeline", "shard_of"]
+__all__ = ["Pipeline", "RecentIds", "shard_of"]
 
 log = logging.getLogger(__name__)
 # Update ids remembered to tell a replayed update from a server whose positions restarted.
 RECENT_IDS: Final = 2048
+
+
+class RecentIds:
+    """The last `size` update ids, to tell a replayed update from one never seen."""
+
+    __slots__ = ("_i", "_ring", "_seen")
+
+    def __init__(self, size: int = RECENT_IDS, ids: Sequence[str] = ()) -> None:
+        self._ring: list[str | None] = [None] * size
+        self._seen: set[str] = set()
+        self._i = 0
+        for update_id in ids[-size:]:
+            self.add(update_id)
+
+    def __contains__(self, update_id: object) -> bool:
+        return update_id in self._seen
+
+    def add(self, update_id: str) -> None:
+        """Remember one id, forgetting the oldest."""
+        ring = self._ring
+        i = self._i
+        old = ring[i]
+        if old is not None:
+            self._seen.discard(old)
+        ring[i] = update_id
+        self._seen.add(update_id)
+        self._i = (i + 1) % len(ring)
+
+    def ids(self) -> list[str]:
+        """The remembered ids, oldest first (for the state file)."""
+        i = self._i
+        return [x for x in self._ring[i:] + self._ring[:i] if x is not None]
 
 
 def shard_of(task_id: str, root_id: str | None, shards: int) -> int:
@@ -44,77 +76,78 @@ class Pipeline:
         self.metrics = metrics
         self.status = status
         self.shard = shard
-        self.recent_ids: dict[str, None] = {}
+        self.recent_ids = RecentIds()
         self._warn = RateLimitedWarning(log)
 
     def feed(self, events: Sequence[RawEvent], arrival: float) -> None:
         """Apply the events of one read, which arrived at wall time `arrival`."""
         status = self.status
         apply = self.tracker.apply
-        metrics = self.metrics
+        observe_lag = self.metrics.observe_lag
         recent = self.recent_ids
-        last_update: Update | None = None
+        shard = self.shard
+        last = status.position
+        latest: Update | None = None
         for event in events:
-            position = self._position(event)
-            if position is None:
-                continue
-            if event.oversized:
-                self._skip(Skip(position, "oversized", f"event {event.event!r}"))
-                status.position = max(position, status.position or 0)
-                continue
+            try:
+                position = int(event.id)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                position = -1
+            if position <= (last if last is not None else -1) or event.oversized:
+                checked = self._unusual(event, position, last)
+                if checked is None:
+                    continue
+                position = checked
             result = decode_update(event.event, event.data, position)
-            if isinstance(result, Skip):
+            if type(result) is Skip:
                 self._skip(result)
-                status.position = max(position, status.position or 0)
+                last = status.position = max(position, last or 0)
                 continue
-            update_id = result.update_id
+            update: Update = result  # type: ignore[assignment]
+            update_id = update.update_id
             if update_id is not None:
                 if update_id in recent:
                     self._skip(Skip(position, "duplicate_position", "update seen before"))
                     continue
-                recent[update_id] = None
-                if len(recent) > RECENT_IDS:
-                    del recent[next(iter(recent))]
-            if status.position is not None and position < status.position:
-                status.position_resets += 1
-                self._warn(
-                    "position",
-                    "stream position went back from %s to %s; treating it as a server reset",
-                    status.position,
-                    position,
-                )
-            status.position = position
-            if self.shard is not None:
-                index, count = self.shard
-                if shard_of(result.task_id, result.root_id, count) != index:
-                    continue
-            apply(result)
-            metrics.observe_lag(arrival - result.timestamp)
-            last_update = result
-        if last_update is not None:
-            status.last_update_timestamp = last_update.timestamp
+                recent.add(update_id)
+            if last is not None and position < last:
+                self._reset(last, position)
+            last = status.position = position
+            if shard is not None and shard_of(update.task_id, update.root_id, shard[1]) != shard[0]:
+                continue
+            apply(update)
+            observe_lag(arrival - update.timestamp)
+            latest = update
+        if latest is not None:
+            status.last_update_timestamp = latest.timestamp
             status.last_update_arrival = arrival
 
-    def _position(self, event: RawEvent) -> int | None:
-        """The event's position, or None when it is a duplicate (counted) or has none."""
-        text = event.id
-        last = self.status.position
-        try:
-            position = int(text) if text is not None else None
-        except ValueError:
-            position = None
-        if position is None:
-            # Without a position it cannot be deduplicated or resumed past; apply it anyway
-            # and keep the last known position for resuming.
-            return last if last is not None else 0
-        if last is None or position > last:
-            return position
+    def _unusual(self, event: RawEvent, position: int, last: int | None) -> int | None:
+        """The slow path: no position, oversized, duplicate or backwards. None means skip."""
+        if position < 0:
+            # Without a position it cannot be deduplicated; apply it, keeping the last position.
+            position = last if last is not None else 0
+            if not event.oversized:
+                return position
+        if event.oversized:
+            self._skip(Skip(position, "oversized", f"event {event.event!r}"))
+            self.status.position = max(position, last or 0)
+            return None
         if position == last:
             self._skip(Skip(position, "duplicate_position", f"position {position} again"))
             return None
         # Backwards: a replay of updates already seen (their update ids are remembered and
         # skipped after decoding), or a server whose positions restarted (accepted).
         return position
+
+    def _reset(self, last: int, position: int) -> None:
+        self.status.position_resets += 1
+        self._warn(
+            "position",
+            "stream position went back from %s to %s; treating it as a server reset",
+            last,
+            position,
+        )
 
     def _skip(self, skip: Skip) -> None:
         self.metrics.skipped(skip.reason)

@@ -25,6 +25,22 @@ class RawEvent(NamedTuple):
 
 
 def _parse_block(block: bytes) -> RawEvent | None:
+    # Fast path for the shape servers write: `event: T`, `id: N`, `data: {...}`, one line each.
+    if block[:7] == b"event: ":
+        first = block.find(b"\n")
+        second = block.find(b"\n", first + 1)
+        if (
+            second > 0
+            and block[first + 1 : first + 5] == b"id: "
+            and block[second + 1 : second + 7] == b"data: "
+            and block.find(b"\n", second + 1) < 0
+            and block.find(b"\0", first, second) < 0
+        ):
+            return RawEvent(
+                block[7:first].decode("utf-8", "replace"),
+                block[first + 5 : second].decode("utf-8", "replace"),
+                block[second + 7 :],
+            )
     event = ""
     event_id: str | None = None
     data: list[bytes] = []
