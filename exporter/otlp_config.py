@@ -160,9 +160,11 @@ class TracingSettings:
         headers = tuple((k.lower(), v) for k, v in headers)
 
         timeout_var = _first(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
-        timeout = env_duration_ms(env, timeout_var[0], 10_000) if timeout_var else 10.0
-        if timeout <= 0:
-            raise ConfigError(f"{timeout_var and timeout_var[0]} must be above zero")
+        timeout = 10.0
+        if timeout_var:
+            timeout = env_duration_ms(env, timeout_var[0], 10_000)
+            if timeout <= 0:
+                raise ConfigError(f"{timeout_var[0]}={timeout_var[1]!r} must be above zero")
 
         compression_var = _first(
             env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"

@@ -283,10 +283,10 @@ class TraceSink:
         now = time.monotonic()
         if now >= self._next_log:
             self._next_log = now + self._log_interval
-            detail = ", ".join(f"{n} ({why})" for why, n in sorted(self._unlogged.items()))
+            detail = ", ".join(f"{why}: {n}" for why, n in sorted(self._unlogged.items()))
             self._unlogged.clear()
             log.warning(
-                "traces: dropped %s spans; %d dropped and %d exported in all",
+                "traces: spans dropped (%s); %d dropped and %d exported since start",
                 detail,
                 self.dropped,
                 self.exported,
@@ -319,7 +319,34 @@ class TraceSink:
         self._worker.join(1.0)
 
 
+class _OncePer(logging.Filter):
+    """Lets one record per message template through per interval: a dead back-end would
+    otherwise log every failed batch from inside the OTLP exporters."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self._interval = interval
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        if now - self._last.get(key, -self._interval) < self._interval:
+            return False
+        self._last[key] = now
+        return True
+
+
+_QUIET: Final = _OncePer(LOG_INTERVAL)
+_OTLP_LOGGERS: Final = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+)
+
+
 def _make_exporter(settings: TracingSettings) -> SpanExporter:
+    for name in _OTLP_LOGGERS:
+        logging.getLogger(name).addFilter(_QUIET)  # adding the same filter twice is a no-op
     headers = dict(settings.headers) or None
     if settings.protocol == "grpc":
         from grpc import Compression as GrpcCompression

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -396,7 +397,10 @@ def simple_tasks(count: int) -> list[Update]:
 
 
 @pytest.mark.parametrize("kind", ["refused", "503"])
-def test_a_dead_backend_costs_spans_not_the_stream(kind: str) -> None:
+def test_a_dead_backend_costs_spans_not_the_stream(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     with dead_endpoint() as dead, http_receiver(status=503) as (unavailable, received):
         url = dead if kind == "refused" else unavailable
         sink = sink_for(
@@ -416,6 +420,12 @@ def test_a_dead_backend_costs_spans_not_the_stream(kind: str) -> None:
     assert stats["exported"] == 0
     assert stats["dropped"] == 60
     assert stats["queued"] == 0
+    # Many failed batches, few log lines: ours once, the OTLP exporter's once per message.
+    ours = [r for r in caplog.records if r.name == "exporter.traces"]
+    assert len(ours) == 1
+    assert "spans dropped" in ours[0].getMessage()
+    theirs = [(r.name, r.msg) for r in caplog.records if r.name.startswith("opentelemetry.")]
+    assert len(theirs) == len(set(theirs))
 
 
 def test_a_slow_backend_holds_the_stream_back_and_loses_nothing() -> None:
