@@ -183,6 +183,7 @@ class TraceSink:
         # When the current stall's blocking budget runs out; reset once an export succeeds,
         # so a dead back-end holds the stream back once, not once per task.
         self._stall_deadline: float | None = None
+        self._blocked = 0  # callers waiting for room
         self._closing = False
         self._stopped = False
         self._unlogged: dict[str, int] = {}
@@ -214,7 +215,11 @@ class TraceSink:
                 if remaining <= 0 or self._closing:
                     self._drop(count, "queue full")
                     return
+                # The queue may be full below a batch's size: export now, not on schedule.
+                self._blocked += 1
+                self._not_empty.notify()
                 self._not_full.wait(remaining)
+                self._blocked -= 1
             self._queue.append(task)
             self._queued += count
             if self._queued >= self.max_export_batch_size:
@@ -231,7 +236,11 @@ class TraceSink:
         """Wait for a full batch or the schedule delay; None once closing and drained."""
         with self._lock:
             deadline = time.monotonic() + self.schedule_delay
-            while self._queued < self.max_export_batch_size and not self._closing:
+            while (
+                self._queued < self.max_export_batch_size
+                and not self._closing
+                and not self._blocked
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -267,14 +276,16 @@ class TraceSink:
             result = self._exporter.export(spans)
         except Exception as exc:  # exporters should not raise; one that does costs its batch
             log.debug("traces: export raised", exc_info=exc)
-            result = SpanExportResult.FAILURE
+            failure = f"export raised {type(exc).__name__}"
+        else:
+            failure = "" if result is SpanExportResult.SUCCESS else "export failed"
         with self._lock:
-            if result is SpanExportResult.SUCCESS:
+            if failure:
+                self._drop(len(spans), failure)
+            else:
                 self.exported += len(spans)
                 self._stall_deadline = None
                 self._not_full.notify_all()
-            else:
-                self._drop(len(spans), "export failed")
 
     def _drop(self, count: int, reason: str) -> None:
         """Count dropped spans and warn at most once per interval. Caller holds the lock."""

@@ -445,6 +445,30 @@ def test_a_slow_backend_holds_the_stream_back_and_loses_nothing() -> None:
     assert received.requests == 40  # the queue of two spans forced one batch per task
 
 
+def test_a_full_queue_below_a_batch_exports_without_waiting_for_the_schedule() -> None:
+    # Three spans per task and room for four: the second task finds the queue full while it
+    # holds less than a batch, an hour before the schedule would export it.
+    with http_receiver() as (url, received):
+        sink = sink_for(
+            url, schedule_delay=3600.0, max_queue_size=4, max_export_batch_size=4, block_timeout=10
+        )
+        tracker = Tracker(observers=[sink])
+        for _ in range(3):
+            script = Script(str(uuid.uuid4()), "pair")
+            first, second = node("first"), node("second")
+            for update in (
+                script("taskStart", 0),
+                script("nodeStart", 1, first),
+                script("nodeStart", 1, second),
+                script("taskEnd", 3),
+            ):
+                tracker.apply(update)
+        assert sink.stats()["dropped"] == 0
+        assert len(received.wait_for(6)) == 6  # two tasks went out before the shutdown
+        sink.shutdown()
+    assert sink.stats() == {"exported": 9, "dropped": 0, "queued": 0}
+
+
 def test_a_slow_backend_past_the_bound_drops_and_counts() -> None:
     with http_receiver(delay=0.3) as (url, received):
         sink = sink_for(
