@@ -56,11 +56,22 @@ def _ns(seconds: float) -> int:
     return round(seconds * 1_000_000) * 1000
 
 
+class _FixedResource(Resource):
+    """A resource whose hash is computed once: the OTLP encoder hashes it for every span."""
+
+    def __init__(self, attributes: dict[str, str]) -> None:
+        super().__init__(attributes)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 def build_resource(settings: TracingSettings) -> Resource:
     """The resource every span carries: `service.name` (default `requence`) and the extras."""
     attributes: dict[str, str] = dict(settings.resource_attributes)
     attributes["service.name"] = settings.service_name
-    return Resource(attributes)
+    return _FixedResource(attributes)
 
 
 def _node_span(
