@@ -1,0 +1,203 @@
+"""Real OTLP receivers on 127.0.0.1 for tests: HTTP (/v1/traces) and gRPC, plus dead endpoints.
+
+Every receiver decodes what arrives with opentelemetry-proto and keeps the spans, each paired
+with its resource attributes, so tests assert on exactly what went over the wire.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+__all__ = [
+    "Received",
+    "ReceivedSpan",
+    "dead_endpoint",
+    "grpc_receiver",
+    "http_receiver",
+    "plain_value",
+    "wait_until",
+]
+
+
+def plain_value(value: AnyValue) -> Any:
+    """An OTLP attribute value as a Python value."""
+    kind = value.WhichOneof("value")
+    return None if kind is None else getattr(value, kind)
+
+
+def _attributes(items: Iterator[KeyValue] | Any) -> dict[str, Any]:
+    return {kv.key: plain_value(kv.value) for kv in items}
+
+
+@dataclass(frozen=True)
+class ReceivedSpan:
+    """One span as it arrived, with the attributes of its resource and scope name."""
+
+    span: Span
+    resource: dict[str, Any]
+    scope: str
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The span's attributes as a plain dict."""
+        return _attributes(self.span.attributes)
+
+
+@dataclass
+class Received:
+    """What a receiver collected: decoded spans, request count, and the encodings seen."""
+
+    spans: list[ReceivedSpan] = field(default_factory=list)
+    requests: int = 0
+    encodings: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
+        """Keep every span of one export request."""
+        with self.lock:
+            self.requests += 1
+            for resource_spans in request.resource_spans:
+                resource = _attributes(resource_spans.resource.attributes)
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        self.spans.append(ReceivedSpan(span, resource, scope_spans.scope.name))
+
+    def snapshot(self) -> list[ReceivedSpan]:
+        """A copy of the spans received so far."""
+        with self.lock:
+            return list(self.spans)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedSpan]:
+        """The spans once at least `count` arrived, or what arrived by the deadline."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            spans = self.snapshot()
+            if len(spans) >= count:
+                return spans
+            time.sleep(0.01)
+        return self.snapshot()
+
+
+def _handler(received: Received, delay: float, status: int) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            if delay:
+                time.sleep(delay)
+            if status != 200:
+                self._reply(status, b"unavailable", "text/plain")
+                return
+            if self.path != "/v1/traces":
+                self._reply(404, b"not found", "text/plain")
+                return
+            encoding = self.headers.get("Content-Encoding", "identity")
+            if encoding == "gzip":
+                body = gzip.decompress(body)
+            elif encoding == "deflate":
+                body = zlib.decompress(body)
+            request = trace_service_pb2.ExportTraceServiceRequest()
+            request.ParseFromString(body)
+            with received.lock:
+                received.encodings.append(encoding)
+                received.paths.append(self.path)
+                received.headers.append({k.lower(): v for k, v in self.headers.items()})
+            received.add(request)
+            reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            self._reply(200, reply, "application/x-protobuf")
+
+        def _reply(self, code: int, body: bytes, content_type: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the test output is not the place for access logs."""
+
+    return Handler
+
+
+@contextmanager
+def http_receiver(*, delay: float = 0.0, status: int = 200) -> Iterator[tuple[str, Received]]:
+    """An OTLP/HTTP receiver; yields its base URL (no path) and what it received.
+
+    `delay` makes it slow (seconds per request); a `status` other than 200 makes it refuse.
+    """
+    received = Received()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(received, delay, status))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+    def __init__(self, received: Received) -> None:
+        self._received = received
+
+    def Export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        self._received.add(request)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+@contextmanager
+def grpc_receiver() -> Iterator[tuple[str, Received]]:
+    """A gRPC OTLP receiver; yields its `http://127.0.0.1:port` endpoint and what it received."""
+    received = Received()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(received), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}", received
+    finally:
+        server.stop(grace=None).wait(5)
+
+
+@contextmanager
+def dead_endpoint() -> Iterator[str]:
+    """A base URL whose port is held but not listening, so every connection is refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # bound, never listening: connections get a reset
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll `check` until it holds or the deadline passes; return its last result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return check()
