@@ -25,6 +25,7 @@ from exporter.pipeline import Pipeline, RecentIds
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
 from exporter.stream import WatchStream
+from exporter.traces import build_trace_sink
 from exporter.tracker import Tracker
 from exporter.web import HTTPServer
 
@@ -47,17 +48,22 @@ class Exporter:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.status = StreamStatus()
+        self.traces = build_trace_sink(settings.tracing)
+        traces = self.traces
         self.metrics = Metrics(
             max_label_values=settings.max_label_values,
             task_buckets=settings.task_buckets,
             node_buckets=settings.node_buckets,
             status=self.status,
+            exemplars=traces is not None,
+            span_stats=(lambda: (traces.exported, traces.dropped)) if traces else None,
         )
         self.tracker = Tracker(
-            observers=[self.metrics],
+            observers=[self.metrics, *([traces] if traces else [])],
             max_tasks=settings.max_tracked_tasks,
             task_ttl=settings.task_ttl,
-            keep_attempts=False,
+            # Finished node attempts are kept until their task's spans are built.
+            keep_attempts=traces is not None,
         )
         self.metrics.tracker = self.tracker
         self.pipeline = Pipeline(
@@ -183,6 +189,8 @@ class Exporter:
             except* (Unauthorized, NotFound) as failure:
                 log.error("%s", failure.exceptions[0])
                 code = EXIT_CONFIG
+        if self.traces is not None:
+            await asyncio.to_thread(self.traces.shutdown)
         self.checkpoint(force=True)
         await self.aclose()
         return code

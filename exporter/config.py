@@ -17,6 +17,7 @@ from typing import Any, Final, NamedTuple
 from exporter.decode import parse_timestamp
 from exporter.errors import ConfigError
 from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
+from exporter.otlp_config import TracingSettings
 from exporter.token import Credentials, decode_token
 
 __all__ = [
@@ -284,7 +285,7 @@ class Settings:
     max_event_bytes: int
     state_file: Path | None
     checkpoint_interval: float
-    traces: bool
+    tracing: TracingSettings
     otlp_metrics: bool
     shard: tuple[int, int] | None
     web_config_file: Path | None
@@ -318,7 +319,7 @@ def resolve(
         max_event_bytes=parse_size(args.max_event_bytes, "--max-event-bytes"),
         state_file=Path(args.state_file) if args.state_file else None,
         checkpoint_interval=parse_duration(args.checkpoint_interval, "--checkpoint-interval"),
-        traces=bool(args.traces),
+        tracing=TracingSettings.from_env(env, force=bool(args.traces)),
         otlp_metrics=bool(args.otlp_metrics),
         shard=_shard(args.shard),
         web_config_file=Path(args.web_config_file) if args.web_config_file else None,
@@ -342,4 +343,5 @@ def describe(settings: Settings) -> dict[str, Any]:
         "state_file": str(settings.state_file) if settings.state_file else None,
         "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
         "max_tracked_tasks": settings.max_tracked_tasks,
+        "traces": settings.tracing.endpoint if settings.tracing.enabled else "off",
     }

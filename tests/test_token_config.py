@@ -95,7 +95,8 @@ def test_every_flag_reads_its_environment_variable() -> None:
         "REQUENCE_EXPORTER_WEB_CONFIG_FILE": "/etc/web.yml",
     }
     s = settings_for([], env)
-    assert (s.max_tracked_tasks, s.task_ttl, s.shard, s.traces) == (7, 7200.0, (1, 3), True)
+    assert (s.max_tracked_tasks, s.task_ttl, s.shard) == (7, 7200.0, (1, 3))
+    assert s.tracing.enabled
     assert str(s.web_config_file) == "/etc/web.yml"
 
 
