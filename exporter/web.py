@@ -1,0 +1,366 @@
+"""A minimal asyncio HTTP/1.1 server: complete and streamed (chunked) responses, prompt shutdown.
+
+Shared by the exporter's own endpoints and the watch-all simulator. It keeps connections alive
+between complete responses, ends a connection after a streamed one, and tracks every connection
+so `aclose()` also ends long-lived event streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
+from types import TracebackType
+from typing import Final, NamedTuple, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+__all__ = ["HTTPServer", "Handler", "Request", "Responder", "Stream"]
+
+logger = logging.getLogger(__name__)
+
+MAX_HEADER_BYTES: Final = 64 * 1024
+_TOKEN: Final = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_VERSIONS: Final = (b"HTTP/1.1", b"HTTP/1.0")
+
+
+class Request(NamedTuple):
+    """One parsed request; header names are lower case."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    peer: str
+
+
+Handler = Callable[[Request, "Responder"], Awaitable[None]]
+
+
+class _BadRequest(Exception):
+    """The request cannot be parsed; answer with `status` and close."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+def _head(status: int, headers: Sequence[tuple[str, str]], extra: Sequence[str]) -> bytes:
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    lines.extend(extra)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class Stream:
+    """A streamed response body; chunked for HTTP/1.1 clients, close-delimited for HTTP/1.0."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, chunked: bool
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._chunked = chunked
+        self._finished = False
+
+    def write(self, data: bytes) -> None:
+        """Queue `data` for sending (without waiting); a no-op once the connection is closing."""
+        if not data or self.is_closing():
+            return
+        if self._chunked:
+            self._writer.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self._writer.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the send buffer is low; raise `ConnectionError` when the peer has gone."""
+        if self.is_closing():
+            raise ConnectionResetError("the client has disconnected")
+        await self._writer.drain()
+
+    def is_closing(self) -> bool:
+        """Whether the connection is closed or closing (by either side)."""
+        return self._finished or self._writer.transport.is_closing()
+
+    async def wait_disconnected(self) -> None:
+        """Return once the client has closed its side or the connection has dropped."""
+        with contextlib.suppress(ConnectionError):
+            while await self._reader.read(65536):
+                pass  # a client sends nothing more after its request; discard it if it does
+
+    def abort(self) -> None:
+        """Drop the connection at once, mid-body (for fault injection)."""
+        self._finished = True
+        self._writer.transport.abort()
+
+    async def close(self) -> None:
+        """End the body cleanly and close the connection."""
+        if self.is_closing():
+            return
+        self._finished = True
+        if self._chunked:
+            self._writer.write(b"0\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            await self._writer.drain()
+        self._writer.close()
+
+
+class Responder:
+    """Answers one request: either `send()` a complete response or `start_stream()`."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        head: bool,
+        http10: bool,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._head = head
+        self._http10 = http10
+        self.stream: Stream | None = None
+        self.started = False
+
+    def send(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
+        """Send a complete response; Content-Length is set here."""
+        self._begin()
+        head = _head(status, headers, [f"Content-Length: {len(body)}"])
+        self._writer.write(head if self._head else head + body)
+
+    async def start_stream(self, status: int, headers: Sequence[tuple[str, str]]) -> Stream:
+        """Send the status and headers of a streamed response; write the body to the `Stream`."""
+        self._begin()
+        chunked = not self._http10
+        extra = ["Connection: close"]
+        if chunked:
+            extra.append("Transfer-Encoding: chunked")
+        self._writer.write(_head(status, headers, extra))
+        await self._writer.drain()
+        self.stream = Stream(self._reader, self._writer, chunked=chunked)
+        return self.stream
+
+    def _begin(self) -> None:
+        if self.started:
+            raise RuntimeError("a response was already started for this request")
+        self.started = True
+
+
+class HTTPServer:
+    """Serves `handler` over HTTP/1.1 (optionally TLS); `aclose()` ends every connection."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        header_timeout: float = 10.0,
+        max_body: int = 1024 * 1024,
+    ) -> None:
+        self._handler = handler
+        self._ssl = ssl_context
+        self._header_timeout = header_timeout
+        self._max_body = max_body
+        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._closing = False
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Listen on host:port (0 picks a free port); return the bound address."""
+        self._server = await asyncio.start_server(
+            self._accept,
+            host,
+            port,
+            ssl=self._ssl,
+            ssl_handshake_timeout=self._header_timeout if self._ssl else None,
+            limit=MAX_HEADER_BYTES,
+        )
+        address = self._server.sockets[0].getsockname()
+        return str(address[0]), int(address[1])
+
+    async def aclose(self) -> None:
+        """Stop listening and end every open connection, streams included."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        tasks = list(self._connections)
+        for task, writer in list(self._connections.items()):
+            writer.transport.abort()
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A plain callback that starts a task of our own: our tasks can be cancelled by
+        # `aclose()` without asyncio reporting the cancellation as an unhandled error.
+        if self._closing:
+            writer.transport.abort()
+            return
+        task = asyncio.create_task(self._serve_connection(reader, writer))
+        self._connections[task] = writer
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._connections.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("connection failed", exc_info=task.exception())
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            await self._connection_loop(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            writer.transport.abort()
+        finally:
+            writer.close()
+
+    async def _connection_loop(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername)
+        while not self._closing:
+            try:
+                async with asyncio.timeout(self._header_timeout):
+                    request, keep_alive, http10 = await self._read_request(reader, writer, peer)
+            except _BadRequest as bad:
+                logger.debug("bad request from %s: %s", peer, bad)
+                body = f"{bad}\n".encode()
+                writer.write(
+                    _head(
+                        bad.status,
+                        [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")],
+                        [f"Content-Length: {len(body)}"],
+                    )
+                    + body
+                )
+                await writer.drain()
+                return
+            if request is None:
+                return
+            respond = Responder(reader, writer, head=request.method == "HEAD", http10=http10)
+            try:
+                await self._handler(request, respond)
+            except (ConnectionError, asyncio.CancelledError):
+                raise
+            except Exception:
+                logger.exception("handler failed for %s %s", request.method, request.path)
+                if respond.started:
+                    writer.transport.abort()
+                    return
+                respond.send(500, [("Content-Type", "text/plain")], b"internal server error\n")
+                keep_alive = False
+            if respond.stream is not None:
+                await respond.stream.close()
+                return
+            if not respond.started:
+                respond.send(500, [("Content-Type", "text/plain")], b"no response\n")
+            await writer.drain()
+            if not keep_alive:
+                return
+
+    async def _read_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> tuple[Request | None, bool, bool]:
+        try:
+            raw = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as eof:
+            if eof.partial.strip():
+                raise _BadRequest(400, "incomplete request head") from None
+            return None, False, False
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(431, "request head too large") from None
+        lines = raw[:-4].split(b"\r\n")
+        while lines and not lines[0]:
+            lines.pop(0)  # tolerate stray blank lines before a request (RFC 9112 2.2)
+        if not lines:
+            raise _BadRequest(400, "empty request")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or parts[2] not in _VERSIONS or not _TOKEN.match(parts[0]):
+            raise _BadRequest(400, "malformed request line")
+        method = parts[0].decode("ascii")
+        http10 = parts[2] == b"HTTP/1.0"
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not _TOKEN.match(name):
+                raise _BadRequest(400, "malformed header line")
+            key = name.decode("ascii").lower()
+            text = value.strip().decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        body = await self._read_body(reader, writer, headers)
+        try:
+            target = urlsplit(parts[1].decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            raise _BadRequest(400, "malformed request target") from None
+        query = dict(parse_qsl(target.query, keep_blank_values=True))
+        connection = headers.get("connection", "").lower()
+        keep_alive = "close" not in connection and (not http10 or "keep-alive" in connection)
+        request = Request(method, unquote(target.path) or "/", query, headers, body, peer)
+        return request, keep_alive, http10
+
+    async def _read_body(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str]
+    ) -> bytes:
+        encoding = headers.get("transfer-encoding", "").lower()
+        length_text = headers.get("content-length")
+        if encoding:
+            if encoding != "chunked" or length_text is not None:
+                raise _BadRequest(400, "unsupported transfer encoding")
+            self._continue(writer, headers)
+            return await self._read_chunked(reader)
+        if length_text is None:
+            return b""
+        if not length_text.isdigit():
+            raise _BadRequest(400, "malformed Content-Length")
+        length = int(length_text)
+        if length > self._max_body:
+            raise _BadRequest(413, "request body too large")
+        self._continue(writer, headers)
+        return await reader.readexactly(length)
+
+    async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = (await reader.readuntil(b"\r\n"))[:-2].split(b";")[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise _BadRequest(400, "malformed chunk size") from None
+            if size < 0 or len(body) + size > self._max_body:
+                raise _BadRequest(413, "request body too large")
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailers are read and ignored
+                return bytes(body)
+            body += await reader.readexactly(size)
+            if await reader.readexactly(2) != b"\r\n":
+                raise _BadRequest(400, "malformed chunk")
+
+    @staticmethod
+    def _continue(writer: asyncio.StreamWriter, headers: dict[str, str]) -> None:
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
