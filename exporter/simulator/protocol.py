@@ -1,0 +1,98 @@
+"""The server side of the watch-all protocol shared by the simulators: auth, body, SSE framing."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import orjson
+
+from exporter.decode import parse_timestamp
+from exporter.web import Request, Responder
+
+__all__ = [
+    "ACK_PREFIX",
+    "EVENT_STREAM_HEADERS",
+    "KEEP_ALIVE",
+    "WATCH_PATH",
+    "BadWatchRequest",
+    "RecordedRequest",
+    "WatchParams",
+    "authorized",
+    "parse_watch_body",
+    "record",
+    "send_json",
+    "sse_event",
+]
+
+WATCH_PATH = "/task/watch-all"
+ACK_PREFIX = "/task/ack/"
+KEEP_ALIVE = b": keep-alive\n\n"
+EVENT_STREAM_HEADERS = (
+    ("Content-Type", "text/event-stream; charset=utf-8"),
+    ("Cache-Control", "no-cache"),
+)
+
+
+class RecordedRequest(NamedTuple):
+    """A request as a simulator received it, for tests to inspect."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    body: bytes
+
+
+class WatchParams(NamedTuple):
+    """The watch-all request body: `since` (epoch seconds) and the optional `lastPosition`."""
+
+    since: float
+    last_position: int | None
+
+
+class BadWatchRequest(ValueError):
+    """The watch-all body is not what the protocol asks for (answered with 400)."""
+
+
+def record(request: Request) -> RecordedRequest:
+    """Keep what a test may want to check about a request; the body is decoded when JSON."""
+    try:
+        body: Any = orjson.loads(request.body) if request.body else None
+    except orjson.JSONDecodeError:
+        body = None
+    return RecordedRequest(request.method, request.path, request.headers, body, request.body)
+
+
+def authorized(request: Request, bearer: str | None) -> bool:
+    """Whether the request carries `Authorization: Bearer <bearer>` (any, when bearer is None)."""
+    if bearer is None:
+        return True
+    return request.headers.get("authorization") == f"Bearer {bearer}"
+
+
+def parse_watch_body(body: bytes) -> WatchParams:
+    """Validate the JSON body: `since` (ISO 8601, required) and `lastPosition` (integer)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadWatchRequest("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadWatchRequest("the body is not a JSON object")
+    since_text = payload.get("since")
+    since = parse_timestamp(since_text) if isinstance(since_text, str) else None
+    if since is None:
+        raise BadWatchRequest("`since` is required and must be an ISO 8601 timestamp")
+    last = payload.get("lastPosition")
+    if last is not None and (not isinstance(last, int) or isinstance(last, bool) or last < 0):
+        raise BadWatchRequest("`lastPosition` must be a non-negative integer")
+    return WatchParams(since, last)
+
+
+def sse_event(kind: str, position: int, data: bytes) -> bytes:
+    """One Server-Sent Event: `event:`, `id:` and a single-line `data:` (compact JSON)."""
+    return b"event: %b\nid: %d\ndata: %b\n\n" % (kind.encode(), position, data)
+
+
+def send_json(respond: Responder, status: int, payload: object) -> None:
+    """Answer with a JSON document."""
+    respond.send(status, [("Content-Type", "application/json")], orjson.dumps(payload))

@@ -1,0 +1,168 @@
+"""Task templates of the simulated workload: node graphs with long-tailed timings and failure rates.
+
+Durations are in seconds of real workflow time (medians of lognormal distributions); the
+workload scales them with its time scale.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, NamedTuple
+
+__all__ = ["TEMPLATES", "NodeSpec", "Template", "node_payload", "random_uuid", "stable_uuid"]
+
+
+class NodeSpec(NamedTuple):
+    """One node of a template: its kind, timing, and how it fails."""
+
+    alias: str | None
+    type: str = "service"
+    median: float = 0.5
+    sigma: float = 0.8
+    error_rate: float = 0.0
+    defer_rate: float = 0.0
+    # A non-critical node may fail without failing its task (an `or` branch takes over).
+    critical: bool = True
+    sub_task: str | None = None
+    outputs: tuple[str | None, ...] = (None,)
+    updates: tuple[int, int] = (0, 2)
+
+
+class Template(NamedTuple):
+    """A task template: stages run in order, the nodes of one stage in parallel."""
+
+    name: str
+    stages: tuple[tuple[NodeSpec, ...], ...]
+    weight: float
+    abort_rate: float = 0.01
+    ack_rate: float = 0.1
+    unnamed_rate: float = 0.0
+
+
+def _svc(alias: str | None, median: float, **options: Any) -> NodeSpec:
+    return NodeSpec(alias, "service", median, **options)
+
+
+def _logic(alias: str | None, median: float = 0.01, **options: Any) -> NodeSpec:
+    return NodeSpec(alias, "logic", median, sigma=0.4, **options)
+
+
+def _or(alias: str | None) -> NodeSpec:
+    return NodeSpec(alias, "or", 0.003, sigma=0.3, updates=(0, 0))
+
+
+def _ref(alias: str, template: str) -> NodeSpec:
+    return NodeSpec(alias, "reference", 0.0, sub_task=template, updates=(0, 0))
+
+
+TEMPLATES: tuple[Template, ...] = (
+    Template(
+        "invoice-processing",
+        (
+            (_svc("fetch-invoice", 0.8, error_rate=0.01),),
+            (_ref("ocr", "document-ocr"),),
+            (
+                _logic("validate-totals", 0.05, error_rate=0.02, outputs=("valid", "invalid")),
+                _svc("match-purchase-order", 2.0, sigma=1.0, defer_rate=0.05),
+            ),
+            (_or("approval-route"),),
+            (_svc("post-to-erp", 3.0, sigma=1.1, error_rate=0.05, defer_rate=0.1),),
+            (_svc("notify", 0.3, critical=False, error_rate=0.03),),
+        ),
+        weight=3.0,
+        ack_rate=0.3,
+    ),
+    Template(
+        "document-ocr",
+        (
+            (_svc("download", 0.5, error_rate=0.01),),
+            (_ref("normalize-scan", "image-resize"), _logic("detect-language", 0.02)),
+            (_svc("ocr-page", 4.0, sigma=1.0, defer_rate=0.08, error_rate=0.02, updates=(1, 4)),),
+            (_svc(None, 1.5, outputs=("fields", None)),),
+        ),
+        weight=2.0,
+    ),
+    Template(
+        "customer-onboarding",
+        (
+            (_svc("create-account", 1.0, error_rate=0.01),),
+            (
+                _svc("kyc-check", 30.0, sigma=1.2, defer_rate=0.15, error_rate=0.04),
+                _svc("credit-check", 5.0, sigma=0.9, error_rate=0.02),
+                _svc("send-welcome-email", 0.5, critical=False, error_rate=0.05),
+            ),
+            (_or("review"),),
+            (_ref("document-upload", "image-resize"),),
+            (_svc("activate", 0.3, error_rate=0.03),),
+        ),
+        weight=2.0,
+        abort_rate=0.04,
+        ack_rate=0.5,
+    ),
+    Template(
+        "nightly-report",
+        (
+            (
+                _svc("collect-sales", 60.0, sigma=0.6, updates=(2, 6)),
+                _svc("collect-inventory", 45.0, sigma=0.6, updates=(2, 6)),
+                _svc("collect-returns", 20.0, sigma=0.6, error_rate=0.03),
+            ),
+            (_logic("aggregate", 2.0),),
+            (_svc("render-pdf", 15.0, sigma=0.7, outputs=("pdf",)),),
+            (_svc("distribute", 3.0, defer_rate=0.05),),
+        ),
+        weight=0.2,
+        abort_rate=0.02,
+    ),
+    Template(
+        "image-resize",
+        (
+            (_svc("fetch-image", 0.3, error_rate=0.01),),
+            (
+                _svc("resize-small", 0.2, sigma=0.5),
+                _svc("resize-medium", 0.4, sigma=0.5),
+                _svc("resize-large", 0.9, sigma=0.6, error_rate=0.01),
+            ),
+            (_svc(None, 0.5, error_rate=0.02, defer_rate=0.03),),
+        ),
+        weight=4.0,
+        unnamed_rate=0.05,
+    ),
+)
+
+
+def stable_uuid(key: str) -> str:
+    """A UUID (version 4 format) derived from `key`: template node ids stay the same run to run."""
+    return random_uuid(random.Random(key))
+
+
+def random_uuid(rng: random.Random) -> str:
+    """A version 4 UUID drawn from `rng`, so a seeded run repeats its ids."""
+    bits = rng.getrandbits(128)
+    bits = (bits & ~(0xF000 << 64)) | (0x4000 << 64)  # version 4
+    bits = (bits & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
+    text = f"{bits:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_FILE_KINDS = ("RequenceFile", "RequenceStream", "ClaimCheck")
+
+
+def node_payload(rng: random.Random, alias: str | None) -> dict[str, Any]:
+    """A small nodeUpdate `data` payload; sometimes carries a `__REQUENCE_type` tagged value."""
+    roll = rng.random()
+    if roll < 0.3:
+        kind = rng.choice(_FILE_KINDS)
+        ref = f"{rng.getrandbits(64):016x}"
+        return {
+            "file": {
+                "__REQUENCE_type": kind,
+                "url": f"https://files.requence.invalid/{kind.lower()}/{ref}",
+                "size": rng.randint(200, 5_000_000),
+            }
+        }
+    if roll < 0.6:
+        return {"progress": round(rng.random(), 2), "step": alias}
+    if roll < 0.9:
+        return {"items": rng.randint(1, 500), "ok": rng.random() < 0.95}
+    return {"lines": [{"sku": f"SKU-{rng.randint(1000, 9999)}", "qty": i} for i in range(20)]}
