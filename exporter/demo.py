@@ -1,0 +1,117 @@
+"""`simulate` and `demo`: the built-in Requence stand-in, alone or with the exporter reading it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+from exporter.app import EXIT_CONFIG, Exporter, install_signal_handlers
+from exporter.config import parse_listen, settings_for
+from exporter.errors import ConfigError
+from exporter.simulator.server import WatchAllSimulator, serve_simulator
+
+__all__ = ["run_demo", "run_simulator"]
+
+log = logging.getLogger(__name__)
+
+
+async def run_simulator(listen: str, *, seed: int, rate: float) -> int:
+    """Serve a simulated watch-all stream until SIGTERM/SIGINT; print the token for it."""
+    try:
+        host, port = parse_listen(listen)
+    except ConfigError as exc:
+        print(f"requence-exporter simulate: {exc}")
+        return EXIT_CONFIG
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    simulator = await serve_simulator(
+        host, port, seed=seed, rate=rate, bearer=secrets.token_urlsafe(16)
+    )
+    print(f"simulated Requence API on {simulator.base_url} (seed {seed}, ~{rate:g} updates/s)")
+    print(f"REQUENCE_ACCESS_TOKEN={simulator.access_token}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await simulator.aclose()
+    return 0
+
+
+class _Summary:
+    """One line every few seconds: rate, task outcomes, in progress, lag."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self._exporter = exporter
+        self._last_total = 0
+        self._last_time = time.monotonic()
+
+    def line(self) -> str:
+        counts = self._exporter.metrics.updates_by_type()
+        total = sum(counts.values())
+        now = time.monotonic()
+        rate = (total - self._last_total) / max(now - self._last_time, 1e-9)
+        self._last_total, self._last_time = total, now
+        status = self._exporter.status
+        lag = "-"
+        if status.last_update_timestamp is not None and status.last_update_arrival is not None:
+            lag = (
+                f"{max(status.last_update_arrival - status.last_update_timestamp, 0) * 1000:.0f}ms"
+            )
+        tasks, _nodes = self._exporter.tracker.in_progress()
+        return (
+            f"{rate:7.1f} updates/s | tasks started {counts['taskStart']} ended "
+            f"{counts['taskEnd']} errored {counts['taskError']} aborted {counts['taskAborted']} "
+            f"| in progress {sum(tasks.values())} | lag {lag}"
+            + ("" if status.connected else " | DISCONNECTED")
+        )
+
+
+async def run_demo(listen: str, *, seed: int, rate: float, every: float) -> int:
+    """The simulator and the exporter in one process; print URLs, then a live summary."""
+    try:
+        parse_listen(listen)
+    except ConfigError as exc:
+        print(f"requence-exporter demo: {exc}")
+        return EXIT_CONFIG
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    bearer = secrets.token_urlsafe(16)
+    simulator = WatchAllSimulator(bearer=bearer, seed=seed, rate=rate)
+    await simulator.start("127.0.0.1", 0)
+    try:
+        settings = settings_for(
+            ["--api-url", simulator.base_url, "--bearer-token", bearer, "--listen", listen]
+        )
+        exporter = Exporter(settings)
+        try:
+            host, port = await exporter.start_server()
+        except OSError as exc:
+            print(
+                f"requence-exporter demo: cannot listen on {listen}: {exc.strerror} "
+                "(choose another with --listen, or `make demo LISTEN=127.0.0.1:9000`)"
+            )
+            return EXIT_CONFIG
+        base = f"http://{host}:{port}"
+        print(
+            f"\nrequence-exporter demo: a simulated Requence account ({simulator.base_url}, "
+            f"seed {seed}, ~{rate:g} updates/s) followed by the exporter.\n"
+            f"  status page  {base}/\n  metrics      {base}/metrics\n"
+            f"  status JSON  {base}/status\n"
+            "Point Prometheus at it and import grafana/dashboards/*.json. Ctrl-C stops.\n",
+            flush=True,
+        )
+        summary = _Summary(exporter)
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(every)
+                print(summary.line(), flush=True)
+
+        reporter = asyncio.create_task(report())
+        try:
+            return await exporter.run(stop)
+        finally:
+            reporter.cancel()
+    finally:
+        await simulator.aclose()
