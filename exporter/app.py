@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -19,13 +20,14 @@ import httpx
 from exporter import __version__
 from exporter.checkpoint import SavedState, StateFile
 from exporter.config import Settings, describe
-from exporter.errors import NotFound, Unauthorized
+from exporter.errors import ConfigError, NotFound, Unauthorized
 from exporter.metrics import Metrics
+from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter
 from exporter.pipeline import Pipeline, RecentIds
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
 from exporter.stream import WatchStream
-from exporter.traces import build_trace_sink
+from exporter.traces import build_resource, build_trace_sink
 from exporter.tracker import Tracker
 from exporter.web import HTTPServer
 
@@ -66,6 +68,13 @@ class Exporter:
             keep_attempts=traces is not None,
         )
         self.metrics.tracker = self.tracker
+        self.otlp_metrics = (
+            OtlpMetricsPusher(
+                self.metrics, build_metric_exporter(os.environ), build_resource(settings.tracing)
+            )
+            if settings.otlp_metrics
+            else None
+        )
         self.pipeline = Pipeline(
             tracker=self.tracker, metrics=self.metrics, status=self.status, shard=settings.shard
         )
@@ -185,12 +194,16 @@ class Exporter:
                 async with asyncio.TaskGroup() as group:
                     self._stream_task = group.create_task(self._stream.run())
                     jobs = [self._stream_task, group.create_task(self._checkpoints())]
+                    if self.otlp_metrics is not None:
+                        jobs.append(group.create_task(self.otlp_metrics.run()))
                     group.create_task(self._stop_on(stop, group_tasks=jobs))
             except* (Unauthorized, NotFound) as failure:
                 log.error("%s", failure.exceptions[0])
                 code = EXIT_CONFIG
         if self.traces is not None:
             await asyncio.to_thread(self.traces.shutdown)
+        if self.otlp_metrics is not None:
+            await self.otlp_metrics.aclose()
         self.checkpoint(force=True)
         await self.aclose()
         return code
@@ -220,7 +233,11 @@ async def run_exporter(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; the `run` command."""
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    exporter = Exporter(settings)
+    try:
+        exporter = Exporter(settings)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
     try:
         host, port = await exporter.start_server()
     except OSError as exc:

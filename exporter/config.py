@@ -18,6 +18,7 @@ from exporter.decode import parse_timestamp
 from exporter.errors import ConfigError
 from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
 from exporter.otlp_config import TracingSettings
+from exporter.otlp_metrics import otlp_metrics_enabled
 from exporter.token import Credentials, decode_token
 
 __all__ = [
@@ -320,7 +321,7 @@ def resolve(
         state_file=Path(args.state_file) if args.state_file else None,
         checkpoint_interval=parse_duration(args.checkpoint_interval, "--checkpoint-interval"),
         tracing=TracingSettings.from_env(env, force=bool(args.traces)),
-        otlp_metrics=bool(args.otlp_metrics),
+        otlp_metrics=otlp_metrics_enabled(env, force=bool(args.otlp_metrics)),
         shard=_shard(args.shard),
         web_config_file=Path(args.web_config_file) if args.web_config_file else None,
     )

@@ -205,6 +205,7 @@ FAMILIES: Final = (
 )
 
 SpanStats = Callable[[], tuple[int, int]]
+Row = tuple[tuple[str, ...], float]  # label values and the sample value
 
 
 class _Cell:
@@ -306,7 +307,6 @@ class Metrics:
         self._lag_series = self._lag.series_for(())
         self._skipped = dict.fromkeys(SKIP_REASONS, 0)
         self._gauge_keys: tuple[set[tuple[str, ...]], set[tuple[str, ...]]] = (set(), set())
-        self._build = label_string(BUILD_INFO.labels, (__version__, platform.python_version()))
 
     # -- tracker observer ----------------------------------------------------------------
 
@@ -386,63 +386,66 @@ class Metrics:
             add(header(family.name, "counter", family.help, openmetrics))
             name = f"{family.name}_total"
             out.extend(sample(name, c.labels, str(c.value)) for c in self._counters[kind].values())
-        for histogram in (self._task_duration, self._node_duration):
+        for histogram in self.histograms():
             add(header(histogram.family.name, "histogram", histogram.family.help, openmetrics))
             out.extend(histogram.lines(openmetrics))
-        self._render_in_progress(add, openmetrics)
-        self._render_self(add, openmetrics)
+        for family, rows in (*self._in_progress(), *self._self_scalars()):
+            add(header(family.name, family.kind, family.help, openmetrics))
+            name = f"{family.name}_total" if family.kind == "counter" else family.name
+            for values, value in rows:
+                add(sample(name, label_string(family.labels, values), fmt_float(float(value))))
         if openmetrics:
             add("# EOF\n")
         return "".join(out)
 
-    def _render_in_progress(self, add: Callable[[str], None], openmetrics: bool) -> None:
+    def histograms(self) -> tuple[_Histogram, ...]:
+        """The histogram families, with their series."""
+        return (self._task_duration, self._node_duration, self._lag)
+
+    def scalars(self) -> Iterator[tuple[Family, list[Row]]]:
+        """Every counter and gauge family with its current series, for outputs besides /metrics."""
+        for kind, family in UPDATE_FAMILIES.items():
+            yield family, [(c.values, float(c.value)) for c in self._counters[kind].values()]
+        yield from self._in_progress()
+        yield from self._self_scalars()
+
+    def _in_progress(self) -> Iterator[tuple[Family, list[Row]]]:
         tasks, nodes = self.tracker.in_progress() if self.tracker else ({}, {})
         limit = self.limit
         for family, counts, seen in (
             (TASKS_IN_PROGRESS, tasks, self._gauge_keys[0]),
             (NODES_IN_PROGRESS, nodes, self._gauge_keys[1]),
         ):
-            folded: dict[tuple[str, ...], int] = {}
+            folded: dict[tuple[str, ...], float] = {}
             for raw, n in counts.items():
                 raw_values = (raw,) if isinstance(raw, str) else raw
                 key = tuple(limit(ln, v) for ln, v in zip(family.labels, raw_values, strict=True))
                 folded[key] = folded.get(key, 0) + n
             seen.update(folded)
-            add(header(family.name, "gauge", family.help, openmetrics))
-            for key in sorted(seen):
-                add(sample(family.name, label_string(family.labels, key), str(folded.get(key, 0))))
+            yield family, [(key, folded.get(key, 0.0)) for key in sorted(seen)]
 
-    def _render_self(self, add: Callable[[str], None], openmetrics: bool) -> None:
-        def one(family: Family, value: float | int, labels: str = "") -> None:
-            add(header(family.name, family.kind, family.help, openmetrics))
-            name = f"{family.name}_total" if family.kind == "counter" else family.name
-            add(sample(name, labels, fmt_float(float(value))))
+    def _self_scalars(self) -> Iterator[tuple[Family, list[Row]]]:
+        def by(values: Iterable[tuple[str, int]]) -> list[Row]:
+            return [((label,), float(n)) for label, n in values]
 
-        def labelled(family: Family, values: Iterable[tuple[str, int]]) -> None:
-            add(header(family.name, family.kind, family.help, openmetrics))
-            for value, n in values:
-                add(sample(f"{family.name}_total", label_string(family.labels, (value,)), str(n)))
-
-        labelled(UPDATES, self.updates_by_type().items())
-        labelled(SKIPPED, self._skipped.items())
-        stats = self.tracker.stats if self.tracker else None
-        one(INCOMPLETE, stats.incomplete if stats else 0)
-        one(EVICTED, stats.evicted if stats else 0)
-        one(NEGATIVE, stats.clamped if stats else 0)
-        one(TRACKED, len(self.tracker) if self.tracker else 0)
-        status = self.status
-        one(CONNECTED, 1 if status and status.connected else 0)
+        tracker, status = self.tracker, self.status
+        stats = tracker.stats if tracker else None
         reconnects = status.reconnects if status else {}
-        labelled(RECONNECTS, ((r, reconnects.get(r, 0)) for r in RECONNECT_REASONS))
-        one(POSITION, status.position or 0 if status else 0)
-        one(LAST_UPDATE, status.last_update_timestamp or 0 if status else 0)
-        add(header(LAG.name, "histogram", LAG.help, openmetrics))
-        add("".join(self._lag.lines(openmetrics)))
-        labelled(OVERFLOW, ((n, self.limit.overflow.get(n, 0)) for n in NODE))
         exported, dropped = self.span_stats() if self.span_stats else (0, 0)
-        one(SPANS_EXPORTED, exported)
-        one(SPANS_DROPPED, dropped)
-        one(BUILD_INFO, 1, self._build)
+        yield UPDATES, by(self.updates_by_type().items())
+        yield SKIPPED, by(self._skipped.items())
+        yield INCOMPLETE, [((), stats.incomplete if stats else 0)]
+        yield EVICTED, [((), stats.evicted if stats else 0)]
+        yield NEGATIVE, [((), stats.clamped if stats else 0)]
+        yield TRACKED, [((), len(tracker) if tracker else 0)]
+        yield CONNECTED, [((), 1 if status and status.connected else 0)]
+        yield RECONNECTS, by((r, reconnects.get(r, 0)) for r in RECONNECT_REASONS)
+        yield POSITION, [((), status.position or 0 if status else 0)]
+        yield LAST_UPDATE, [((), status.last_update_timestamp or 0 if status else 0)]
+        yield OVERFLOW, by((n, self.limit.overflow.get(n, 0)) for n in NODE)
+        yield SPANS_EXPORTED, [((), exported)]
+        yield SPANS_DROPPED, [((), dropped)]
+        yield BUILD_INFO, [((__version__, platform.python_version()), 1)]
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client Collector protocol: register a `Metrics` into any registry."""
