@@ -130,6 +130,7 @@ class Responder:
         self._http10 = http10
         self.stream: Stream | None = None
         self.started = False
+        self.aborted = False
 
     def send(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
         """Send a complete response; Content-Length is set here."""
@@ -148,6 +149,11 @@ class Responder:
         await self._writer.drain()
         self.stream = Stream(self._reader, self._writer, chunked=chunked)
         return self.stream
+
+    def abort(self) -> None:
+        """Drop the connection without answering (for fault injection)."""
+        self.started = self.aborted = True
+        self._writer.transport.abort()
 
     def _begin(self) -> None:
         if self.started:
@@ -273,6 +279,8 @@ class HTTPServer:
                     return
                 respond.send(500, [("Content-Type", "text/plain")], b"internal server error\n")
                 keep_alive = False
+            if respond.aborted:
+                return
             if respond.stream is not None:
                 await respond.stream.close()
                 return

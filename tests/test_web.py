@@ -338,3 +338,13 @@ async def test_serves_tls(serve: ServerFactory, tmp_path: Path) -> None:
     async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(cert))) as client:
         response = await client.get(f"{url}/secure")
     assert parse_echo(response.text)["path"] == "/secure"
+
+
+async def test_responder_abort_drops_without_an_answer(serve: ServerFactory) -> None:
+    async def unanswered(_request: Request, respond: Responder) -> None:
+        respond.abort()
+
+    url = await serve(unanswered)
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(url)

@@ -1,0 +1,353 @@
+"""A watch-all server that follows a script: fixed events, and per-connection fault plans.
+
+A plan is the list of things one connection does, for example
+`[[Send(5), DropMidEvent()], [Respond(503)], [Send()]]`: the first connection sends five events
+and drops in the middle of the sixth, the second is answered 503 by a "gateway", the third
+resumes after the client's `lastPosition`. Connections past the last plan use `fallback`.
+Every request is recorded so tests can check what a client sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+import orjson
+
+from exporter.decode import parse_timestamp
+from exporter.simulator.protocol import (
+    ACK_PREFIX,
+    EVENT_STREAM_HEADERS,
+    WATCH_PATH,
+    BadWatchRequest,
+    RecordedRequest,
+    authorized,
+    parse_watch_body,
+    record,
+    send_json,
+    sse_event,
+)
+from exporter.simulator.workload import WorkloadUpdate
+from exporter.token import encode_token
+from exporter.web import HTTPServer, Request, Responder, Stream
+
+__all__ = [
+    "Action",
+    "Close",
+    "Comment",
+    "Drop",
+    "DropMidEvent",
+    "Duplicate",
+    "Event",
+    "Hang",
+    "Raw",
+    "Respond",
+    "ScriptedServer",
+    "Send",
+    "Stall",
+    "events_from_workload",
+]
+
+
+class Event(NamedTuple):
+    """A scripted update; raw `data` bytes go on the `data:` line as they are (e.g. broken JSON).
+
+    Without an explicit position an event takes the previous event's position plus one.
+    """
+
+    type: str
+    data: Mapping[str, Any] | bytes
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send the next `count` events (all remaining when None), `per_write` events per write
+    (all in one write when None), or the same bytes cut into `chunk_size`-byte writes."""
+
+    count: int | None = None
+    per_write: int | None = 1
+    chunk_size: int | None = None
+
+
+@dataclass(frozen=True)
+class DropMidEvent:
+    """Write the first half of the next event, then drop the connection."""
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Drop the connection now (between events)."""
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Stay connected and send nothing for `seconds`."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Comment:
+    """Send an SSE comment line, such as a keep-alive."""
+
+    text: str = "keep-alive"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Write these bytes into the event stream as they are."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Send again the last event at or before the resume point (a duplicate position)."""
+
+
+@dataclass(frozen=True)
+class Close:
+    """End the stream cleanly."""
+
+
+@dataclass(frozen=True)
+class Respond:
+    """Answer with this status and body instead of a stream (a plan's first action only).
+
+    Without a body a gateway-style HTML page is sent, as proxies do for 502/503/504.
+    """
+
+    status: int
+    body: bytes | None = None
+    content_type: str = "text/html"
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Answer nothing at all for `seconds`, then drop (a plan's first action only)."""
+
+    seconds: float
+
+
+Action = Send | DropMidEvent | Drop | Stall | Comment | Raw | Duplicate | Close | Respond | Hang
+
+
+def events_from_workload(updates: Iterable[WorkloadUpdate]) -> list[Event]:
+    """Scripted events from workload updates (positions 1, 2, ...)."""
+    return [Event(update.type, update.data) for update in updates]
+
+
+def _gateway_page(status: int) -> bytes:
+    try:
+        title = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        title = str(status)
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
+
+
+class _Compiled(NamedTuple):
+    position: int
+    timestamp: float | None
+    payload: bytes
+
+
+class ScriptedServer:
+    """Serves scripted events over the watch-all protocol, one plan per connection."""
+
+    def __init__(
+        self,
+        events: Iterable[Event],
+        plans: Sequence[Sequence[Action]] = (),
+        *,
+        fallback: Sequence[Action] = (Send(),),
+        bearer: str | None = None,
+        honor_since: bool = False,
+    ) -> None:
+        self._events = self._compile(events)
+        self.plans = [list(plan) for plan in plans]
+        self.fallback = list(fallback)
+        self.bearer = bearer
+        self.honor_since = honor_since
+        self.requests: list[RecordedRequest] = []
+        self.acks: list[str] = []
+        self.sent: list[list[int]] = []
+        self._connected = asyncio.Event()
+        self._http = HTTPServer(self._handle)
+        self._address: tuple[str, int] | None = None
+
+    @staticmethod
+    def _compile(events: Iterable[Event]) -> list[_Compiled]:
+        compiled: list[_Compiled] = []
+        position = 0
+        for event in events:
+            position = event.position if event.position is not None else position + 1
+            if isinstance(event.data, bytes):
+                data, timestamp = event.data, None
+            else:
+                data = orjson.dumps(event.data)
+                timestamp = parse_timestamp(event.data.get("timestamp"))
+            compiled.append(_Compiled(position, timestamp, sse_event(event.type, position, data)))
+        return compiled
+
+    @property
+    def positions(self) -> list[int]:
+        """The position of every scripted event, in order."""
+        return [event.position for event in self._events]
+
+    @property
+    def connections(self) -> int:
+        """How many watch-all streams were asked for (each used one plan)."""
+        return len(self.sent)
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL clients connect to."""
+        if self._address is None:
+            raise RuntimeError("the server is not started")
+        return f"http://{self._address[0]}:{self._address[1]}"
+
+    @property
+    def access_token(self) -> str:
+        """A Requence access token that points at this server."""
+        return encode_token(self.bearer or "scripted", self.base_url)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Listen on host:port; return the bound address."""
+        self._address = await self._http.start(host, port)
+        return self._address
+
+    async def wait_for_connections(self, count: int) -> None:
+        """Wait until `count` watch-all streams were asked for (bound it with a timeout)."""
+        while self.connections < count:
+            await self._connected.wait()
+            self._connected.clear()
+
+    async def aclose(self) -> None:
+        """Close the listener and every connection."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _handle(self, request: Request, respond: Responder) -> None:
+        self.requests.append(record(request))
+        if request.method == "POST" and request.path.startswith(ACK_PREFIX):
+            self.acks.append(request.path.removeprefix(ACK_PREFIX))
+            send_json(respond, 200, {})
+            return
+        if request.method != "POST" or request.path != WATCH_PATH:
+            send_json(respond, 404, {"error": "not found"})
+            return
+        if not authorized(request, self.bearer):
+            send_json(respond, 401, {"error": "unauthorized"})
+            return
+        try:
+            params = parse_watch_body(request.body)
+        except BadWatchRequest as bad:
+            send_json(respond, 400, {"error": str(bad)})
+            return
+        index = len(self.sent)
+        sent: list[int] = []
+        self.sent.append(sent)
+        self._connected.set()
+        plan = self.plans[index] if index < len(self.plans) else self.fallback
+        match plan[0] if plan else None:
+            case Respond(status, body, content_type):
+                page = body if body is not None else _gateway_page(status)
+                respond.send(status, [("Content-Type", content_type)], page)
+                return
+            case Hang(seconds):
+                await asyncio.sleep(seconds)
+                respond.abort()
+                return
+        cursor = 0
+        if params.last_position is not None:
+            while cursor < len(self._events) and (
+                self._events[cursor].position <= params.last_position
+            ):
+                cursor += 1
+        stream = await respond.start_stream(200, EVENT_STREAM_HEADERS)
+        try:
+            if await self._play(plan, stream, cursor, params.since, sent):
+                await stream.wait_disconnected()
+        except ConnectionError:
+            return
+
+    def _visible(self, index: int, since: float) -> bool:
+        timestamp = self._events[index].timestamp
+        return not self.honor_since or timestamp is None or timestamp > since
+
+    async def _play(
+        self, plan: Sequence[Action], stream: Stream, cursor: int, since: float, sent: list[int]
+    ) -> bool:
+        """Run the plan; return whether the connection is still open at its end."""
+        events = self._events
+        for action in plan:
+            match action:
+                case Send(count, per_write, chunk_size):
+                    end = len(events) if count is None else min(len(events), cursor + count)
+                    chosen = [i for i in range(cursor, end) if self._visible(i, since)]
+                    cursor = end
+                    await self._send(stream, [events[i] for i in chosen], per_write, chunk_size)
+                    sent.extend(events[i].position for i in chosen)
+                case DropMidEvent():
+                    if cursor < len(events):
+                        payload = events[cursor].payload
+                        stream.write(payload[: len(payload) // 2])
+                        await stream.drain()
+                    stream.abort()
+                    return False
+                case Drop():
+                    stream.abort()
+                    return False
+                case Stall(seconds):
+                    await asyncio.sleep(seconds)
+                case Comment(text):
+                    stream.write(f": {text}\n\n".encode())
+                    await stream.drain()
+                case Raw(data):
+                    stream.write(data)
+                    await stream.drain()
+                case Duplicate():
+                    if cursor > 0:
+                        stream.write(events[cursor - 1].payload)
+                        sent.append(events[cursor - 1].position)
+                        await stream.drain()
+                case Close():
+                    await stream.close()
+                    return False
+                case Respond() | Hang():
+                    raise ValueError(f"{action!r} can only be a plan's first action")
+        return True
+
+    @staticmethod
+    async def _send(
+        stream: Stream, chosen: list[_Compiled], per_write: int | None, chunk_size: int | None
+    ) -> None:
+        if chunk_size is not None:
+            data = b"".join(event.payload for event in chosen)
+            for start in range(0, len(data), chunk_size):
+                stream.write(data[start : start + chunk_size])
+                await stream.drain()
+            return
+        step = per_write or max(len(chosen), 1)
+        for start in range(0, len(chosen), step):
+            stream.write(b"".join(event.payload for event in chosen[start : start + step]))
+            await stream.drain()
