@@ -410,7 +410,7 @@ class Metrics:
         yield from self._self_scalars()
 
     def _in_progress(self) -> Iterator[tuple[Family, list[Row]]]:
-        tasks, nodes = self.tracker.in_progress() if self.tracker else ({}, {})
+        tasks, nodes = self.tracker.in_progress() if self.tracker is not None else ({}, {})
         limit = self.limit
         for family, counts, seen in (
             (TASKS_IN_PROGRESS, tasks, self._gauge_keys[0]),
@@ -429,19 +429,19 @@ class Metrics:
             return [((label,), float(n)) for label, n in values]
 
         tracker, status = self.tracker, self.status
-        stats = tracker.stats if tracker else None
-        reconnects = status.reconnects if status else {}
+        stats = tracker.stats if tracker is not None else None
+        reconnects = status.reconnects if status is not None else {}
         exported, dropped = self.span_stats() if self.span_stats else (0, 0)
         yield UPDATES, by(self.updates_by_type().items())
         yield SKIPPED, by(self._skipped.items())
-        yield INCOMPLETE, [((), stats.incomplete if stats else 0)]
-        yield EVICTED, [((), stats.evicted if stats else 0)]
-        yield NEGATIVE, [((), stats.clamped if stats else 0)]
-        yield TRACKED, [((), len(tracker) if tracker else 0)]
-        yield CONNECTED, [((), 1 if status and status.connected else 0)]
+        yield INCOMPLETE, [((), stats.incomplete if stats is not None else 0)]
+        yield EVICTED, [((), stats.evicted if stats is not None else 0)]
+        yield NEGATIVE, [((), stats.clamped if stats is not None else 0)]
+        yield TRACKED, [((), len(tracker) if tracker is not None else 0)]
+        yield CONNECTED, [((), 1 if status is not None and status.connected else 0)]
         yield RECONNECTS, by((r, reconnects.get(r, 0)) for r in RECONNECT_REASONS)
-        yield POSITION, [((), status.position or 0 if status else 0)]
-        yield LAST_UPDATE, [((), status.last_update_timestamp or 0 if status else 0)]
+        yield POSITION, [((), (status.position or 0) if status is not None else 0)]
+        yield LAST_UPDATE, [((), (status.last_update_timestamp or 0) if status is not None else 0)]
         yield OVERFLOW, by((n, self.limit.overflow.get(n, 0)) for n in NODE)
         yield SPANS_EXPORTED, [((), exported)]
         yield SPANS_DROPPED, [((), dropped)]

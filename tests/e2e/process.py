@@ -39,7 +39,8 @@ class ExporterProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         self.wait_for(
             lambda: bool(self.url) or self.proc is None or self.proc.poll() is not None,
             what="the exporter to listen",
@@ -109,6 +110,11 @@ class ExporterProcess:
             raise AssertionError("exporter did not stop on SIGTERM:\n" + self.log) from None
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
