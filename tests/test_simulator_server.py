@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +24,7 @@ from exporter.token import decode_token
 from tests.sse_client import read_events, watch_body
 
 BEARER = "sim-secret"
+ROOT = str(Path(__file__).resolve().parents[1])
 COUNT = 300
 Start = Callable[..., Awaitable[WatchAllSimulator]]
 
@@ -264,3 +268,33 @@ async def test_serve_simulator_runs_the_seeded_workload(client: httpx.AsyncClien
     assert [orjson.loads(e.data)["updateId"] for e in events] == [
         u.data["updateId"] for u in expected
     ]
+
+
+async def test_command_line_prints_a_working_token(client: httpx.AsyncClient) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "exporter.simulator",
+        "--listen",
+        "127.0.0.1:0",
+        "--seed",
+        "2",
+        "--rate",
+        "200",
+        "--bearer",
+        BEARER,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(20):
+            lines = [(await process.stdout.readline()).decode() for _ in range(2)]
+            printed = dict(line.split(":", 1) for line in lines)
+            credentials = decode_token(printed["access token"].strip())
+            assert credentials.api_url == printed["base URL"].strip()
+            events = await read_events(client, credentials.api_url, bearer=BEARER, limit=5)
+        assert [int(e.id) for e in events] == [1, 2, 3, 4, 5]
+    finally:
+        process.terminate()
+        await process.wait()

@@ -241,10 +241,16 @@ async def serve_simulator(
     bearer: str,
     time_scale: float = 0.1,
     keep_alive: float = 5.0,
+    history: int = 200_000,
 ) -> WatchAllSimulator:
     """Start a simulator on host:port; the caller closes it with `aclose()`."""
     simulator = WatchAllSimulator(
-        bearer=bearer, seed=seed, rate=rate, time_scale=time_scale, keep_alive=keep_alive
+        bearer=bearer,
+        seed=seed,
+        rate=rate,
+        time_scale=time_scale,
+        keep_alive=keep_alive,
+        history=history,
     )
     await simulator.start(host, port)
     return simulator
