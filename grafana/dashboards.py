@@ -15,7 +15,7 @@ from grafana.panels import (
     timeseries,
     traces_link,
 )
-from grafana.rules import DEFAULT_THRESHOLDS, RECORDING_WINDOW
+from grafana.rules import DEFAULT_THRESHOLDS, FINISHED_TASKS, RECORDING_WINDOW, sum_rates
 
 __all__ = ["DASHBOARDS", "exporter_dashboard", "nodes_dashboard", "tasks_dashboard"]
 
@@ -24,7 +24,6 @@ NODES = f'{TASKS}, node_type=~"$node_type", node=~"$node"'
 EXPORTER = 'job=~"$job"'
 RI = "$__rate_interval"
 W = RECORDING_WINDOW
-FINISHED_TASKS = '__name__=~"requence_tasks_(ended|errored|aborted)_total"'
 TASK_BUCKETS = "requence_task_duration_seconds_bucket"
 NODE_BUCKETS = "requence_node_duration_seconds_bucket"
 QUANTILES = (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99"))
@@ -116,7 +115,7 @@ def tasks_dashboard() -> Any:
             [
                 target(
                     f"sum(rate(requence_tasks_errored_total{{{TASKS}}}[{RI}]))\n"
-                    f"/ (sum(rate({{{FINISHED_TASKS}, {TASKS}}}[{RI}])) > 0)",
+                    f"/ ({sum_rates(FINISHED_TASKS, '', RI, f'{{{TASKS}}}')} > 0)",
                     "error ratio",
                 )
             ],

@@ -12,10 +12,13 @@ from typing import Any, Final
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "FINISHED_NODE_ATTEMPTS",
+    "FINISHED_TASKS",
     "RECORDING_WINDOW",
     "RUNBOOK_BASE_URL",
     "duration_seconds",
     "render_rules",
+    "sum_rates",
 ]
 
 # Recording rules compute their rates over this window, and their names carry it (Prometheus
@@ -66,10 +69,6 @@ DEFAULT_THRESHOLDS: Final[dict[str, Any]] = {
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _UNIT_SECONDS: Final = (86400, 3600, 60, 1)
 
-# Finished tasks / finished node attempts, selected by name so that a counter that does not
-# exist yet (a task name that never errored) cannot drop the whole sum.
-_TASKS_FINISHED: Final = '{__name__=~"requence_tasks_(ended|errored|aborted)_total"}'
-_NODES_FINISHED: Final = '{__name__=~"requence_nodes_(ended|errored|deferred)_total"}'
 _BY_TASK: Final = "job, task_name"
 _BY_NODE: Final = "job, task_name, node, node_type"
 
@@ -82,6 +81,27 @@ def duration_seconds(duration: str) -> int:
     return sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
 
 
+def sum_rates(metrics: tuple[str, ...], by: str, window: str, selector: str = "") -> str:
+    """PromQL for the summed per-second rate of several counters, grouped `by` (may be "").
+
+    A counter that does not exist yet for some label values (a task name that never aborted)
+    must not drop those values from the sum, so each rate gets a distinguishing label and the
+    vectors are joined with `or` rather than `+`. (A `__name__` regex under rate() fails: the
+    rates of two counters with equal labels collide once the name is dropped.)
+    """
+    parts = "\n  or ".join(
+        f'label_replace(rate({m}{selector}[{window}]), "counter", "{m}", "", "")' for m in metrics
+    )
+    grouping = f"by ({by}) " if by else ""
+    return f"sum {grouping}(\n  {parts}\n)"
+
+
+FINISHED_TASKS: Final = tuple(f"requence_tasks_{o}_total" for o in ("ended", "errored", "aborted"))
+FINISHED_NODE_ATTEMPTS: Final = tuple(
+    f"requence_nodes_{o}_total" for o in ("ended", "errored", "deferred")
+)
+
+
 def _runbook(base: str, alert: str) -> str:
     return f"{base}#{alert.lower()}"
 
@@ -91,7 +111,7 @@ def _recording_rules() -> list[dict[str, Any]]:
     return [
         {
             "record": f"task_name:requence_tasks_finished:rate{w}",
-            "expr": f"sum by ({_BY_TASK}) (rate({_TASKS_FINISHED}[{w}]))",
+            "expr": sum_rates(FINISHED_TASKS, _BY_TASK, w),
         },
         {
             "record": f"task_name:requence_tasks_errored:rate{w}",
@@ -119,7 +139,7 @@ def _recording_rules() -> list[dict[str, Any]]:
         },
         {
             "record": f"node:requence_node_attempts_finished:rate{w}",
-            "expr": f"sum by ({_BY_NODE}) (rate({_NODES_FINISHED}[{w}]))",
+            "expr": sum_rates(FINISHED_NODE_ATTEMPTS, _BY_NODE, w),
         },
         {
             "record": f"node:requence_nodes_errored:rate{w}",
@@ -241,7 +261,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             "RequenceTasksStuck",
             f"sum by ({_BY_TASK}) (requence_tasks_in_progress) > 0\n"
             f"unless on ({_BY_TASK})\n"
-            f"sum by ({_BY_TASK}) (increase({_TASKS_FINISHED}[{t['tasks_stuck_window']}])) > 0\n"
+            f"{sum_rates(FINISHED_TASKS, _BY_TASK, str(t['tasks_stuck_window']))} > 0\n"
             "unless on (job)\n"
             "min by (job) (requence_exporter_stream_connected) == 0",
             for_=str(t["tasks_stuck_for"]),
