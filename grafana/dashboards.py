@@ -183,7 +183,7 @@ def tasks_dashboard() -> Any:
     b.add(
         timeseries(
             "Error ratio by task name (alerting view)",
-            f"Errored / finished tasks over {W}, per task name: the recording rule "
+            f"Errored / finished tasks over {W}, per task name: the recorded ratio that "
             "RequenceTaskErrorRatioHigh evaluates. The red line is its threshold; the alert "
             "also needs a minimum number of finished tasks.",
             [
@@ -347,8 +347,8 @@ def nodes_dashboard() -> Any:
         timeseries(
             "Node error ratio (alerting view)",
             f"Errored / finished node attempts (ended + errored + deferred) over {W}, per "
-            "node: the recording rule RequenceNodeErrorsHigh evaluates. The red line is its "
-            "threshold.",
+            "node: the recorded ratio that RequenceNodeErrorsHigh evaluates. The red line is "
+            "its threshold.",
             [
                 target(
                     f"node:requence_nodes_error_ratio:rate{W}{{{NODES}}}",
@@ -380,9 +380,10 @@ def nodes_dashboard() -> Any:
     b.add(
         timeseries(
             "Retries: defers by node",
-            "nodeDefer updates per second, per node. Requence defers a node attempt when it "
-            "waits for a retry, so every defer is followed by another attempt of the same "
-            "node: this is the retry rate.",
+            "nodeDefer updates per second, per node. Requence defers a node when it waits "
+            "for a retry, and a later attempt of the same node follows, so this is the retry "
+            "rate as the stream shows it (retries after a nodeError appear in 'Attempts per "
+            "completed node').",
             [
                 target(
                     "sum by (task_name, node, node_type) "

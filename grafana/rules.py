@@ -289,7 +289,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             description=(
                 "The exporter {{ $labels.instance }} (job {{ $labels.job }}) has had no watch-all "
                 f"connection for more than {t['exporter_disconnected_for']}; task and node metrics "
-                "and traces are not being updated."
+                "and traces are not being updated (stream_connected = {{ $value }})."
             ),
             runbook_base=base,
         ),
@@ -339,10 +339,11 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             f'up{{job=~"{job}"}} == 0',
             for_=str(t["exporter_down_for"]),
             severity="critical",
-            summary=("Prometheus cannot scrape the Requence exporter {{ $labels.instance }}"),
+            summary="Prometheus cannot scrape the Requence exporter {{ $labels.instance }}",
             description=(
                 "The scrape of {{ $labels.instance }} (job {{ $labels.job }}) has failed for more "
-                f"than {t['exporter_down_for']}; no Requence metrics are collected from it."
+                f"than {t['exporter_down_for']}; no Requence metrics are collected from it "
+                "(up = {{ $value }})."
             ),
             runbook_base=base,
         ),
