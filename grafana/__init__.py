@@ -1,0 +1,1 @@
+"""Generators for the Grafana dashboards and Prometheus rules shipped with the exporter."""

@@ -1,0 +1,310 @@
+"""Building blocks for Grafana dashboard JSON: variables, targets, panels and their layout.
+
+Every panel and target uses the `${datasource}` variable, never a fixed datasource uid.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+__all__ = [
+    "PROMETHEUS",
+    "Board",
+    "bargauge",
+    "datasource_variable",
+    "heatmap",
+    "query_variable",
+    "stat",
+    "target",
+    "timeseries",
+    "traces_link",
+]
+
+PROMETHEUS: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
+_REF_IDS = "ABCDEFGHIJ"
+
+
+def datasource_variable(name: str, label: str, plugin: str) -> dict[str, Any]:
+    """A variable choosing a datasource of one plugin type (`prometheus`, `tempo`)."""
+    return {
+        "current": {},
+        "hide": 0,
+        "includeAll": False,
+        "label": label,
+        "multi": False,
+        "name": name,
+        "options": [],
+        "query": plugin,
+        "refresh": 1,
+        "regex": "",
+        "type": "datasource",
+    }
+
+
+def query_variable(name: str, label: str, metric: str, label_name: str) -> dict[str, Any]:
+    """A multi-value variable over the values of `label_name` on `metric`, with All = `.*`."""
+    query = f"label_values({metric}, {label_name})"
+    return {
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "datasource": PROMETHEUS,
+        "definition": query,
+        "hide": 0,
+        "includeAll": True,
+        "label": label,
+        "multi": True,
+        "name": name,
+        "options": [],
+        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "refresh": 2,
+        "regex": "",
+        "sort": 1,
+        "type": "query",
+    }
+
+
+def target(
+    expr: str,
+    legend: str = "__auto",
+    *,
+    instant: bool = False,
+    exemplar: bool = False,
+    fmt: str = "time_series",
+) -> dict[str, Any]:
+    """One Prometheus query of a panel (its refId is set when the panel is built)."""
+    return {
+        "datasource": PROMETHEUS,
+        "editorMode": "code",
+        "exemplar": exemplar,
+        "expr": expr,
+        "format": fmt,
+        "instant": instant,
+        "legendFormat": legend,
+        "range": not instant,
+    }
+
+
+def _with_ref_ids(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**t, "refId": _REF_IDS[i]} for i, t in enumerate(targets)]
+
+
+def _steps(*steps: tuple[str, float | None]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
+
+
+def traces_link(title: str, traceql: str) -> dict[str, Any]:
+    """A data link opening Explore on the `${traces}` datasource with a TraceQL search."""
+    pane = {
+        "traces": {
+            "datasource": "${traces}",
+            "queries": [
+                {
+                    "datasource": {"type": "tempo", "uid": "${traces}"},
+                    "limit": 20,
+                    "query": traceql,
+                    "queryType": "traceql",
+                    "refId": "A",
+                }
+            ],
+            "range": {"from": "${__from}", "to": "${__to}"},
+        }
+    }
+    encoded = quote(json.dumps(pane, sort_keys=True, separators=(",", ":")), safe="${}:,")
+    return {"targetBlank": True, "title": title, "url": f"/explore?schemaVersion=1&panes={encoded}"}
+
+
+def timeseries(
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    unit: str,
+    *,
+    stack: bool = False,
+    threshold: float | None = None,
+    links: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A time series panel; `threshold` draws a red line (an alert threshold) at that value."""
+    steps = (
+        _steps(("green", None))
+        if threshold is None
+        else _steps(("green", None), ("red", threshold))
+    )
+    return {
+        "datasource": PROMETHEUS,
+        "description": description,
+        "fieldConfig": {
+            "defaults": {
+                "color": {"mode": "palette-classic"},
+                "custom": {
+                    "drawStyle": "line",
+                    "fillOpacity": 20 if stack else 5,
+                    "lineWidth": 1,
+                    "showPoints": "never",
+                    "spanNulls": False,
+                    "stacking": {"group": "A", "mode": "normal" if stack else "none"},
+                    "thresholdsStyle": {"mode": "off" if threshold is None else "line"},
+                },
+                "links": links or [],
+                "min": 0,
+                "thresholds": steps,
+                "unit": unit,
+            },
+            "overrides": [],
+        },
+        "options": {
+            "legend": {
+                "calcs": ["mean", "max", "lastNotNull"],
+                "displayMode": "table",
+                "placement": "bottom",
+                "showLegend": True,
+            },
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+        "targets": _with_ref_ids(targets),
+        "title": title,
+        "type": "timeseries",
+    }
+
+
+def stat(
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    unit: str,
+    *,
+    steps: list[tuple[str, float | None]] | None = None,
+    mappings: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A single-value panel showing the last value, coloured by `steps`."""
+    return {
+        "datasource": PROMETHEUS,
+        "description": description,
+        "fieldConfig": {
+            "defaults": {
+                "color": {"mode": "thresholds"},
+                "mappings": mappings or [],
+                "thresholds": _steps(*(steps or [("green", None)])),
+                "unit": unit,
+            },
+            "overrides": [],
+        },
+        "options": {
+            "colorMode": "value",
+            "graphMode": "area",
+            "justifyMode": "auto",
+            "orientation": "auto",
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "textMode": "auto",
+        },
+        "targets": _with_ref_ids(targets),
+        "title": title,
+        "type": "stat",
+    }
+
+
+def bargauge(
+    title: str, description: str, targets: list[dict[str, Any]], unit: str
+) -> dict[str, Any]:
+    """Horizontal bars of instant values: the shape for top-k lists."""
+    return {
+        "datasource": PROMETHEUS,
+        "description": description,
+        "fieldConfig": {
+            "defaults": {
+                "color": {"mode": "continuous-YlRd"},
+                "min": 0,
+                "thresholds": _steps(("green", None)),
+                "unit": unit,
+            },
+            "overrides": [],
+        },
+        "options": {
+            "displayMode": "gradient",
+            "minVizHeight": 10,
+            "orientation": "horizontal",
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "showUnfilled": True,
+            "valueMode": "color",
+        },
+        "targets": _with_ref_ids(targets),
+        "title": title,
+        "type": "bargauge",
+    }
+
+
+def heatmap(
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    unit: str,
+    *,
+    repeat: str | None = None,
+) -> dict[str, Any]:
+    """A heatmap of pre-bucketed histogram series (`le` legend); `repeat` makes one per value."""
+    panel: dict[str, Any] = {
+        "datasource": PROMETHEUS,
+        "description": description,
+        "fieldConfig": {"defaults": {"custom": {"scaleDistribution": {"type": "linear"}}}},
+        "options": {
+            "calculate": False,
+            "cellGap": 1,
+            "color": {
+                "exponent": 0.5,
+                "fill": "dark-orange",
+                "mode": "scheme",
+                "reverse": False,
+                "scale": "exponential",
+                "scheme": "Oranges",
+                "steps": 64,
+            },
+            "exemplars": {"color": "rgba(255,0,255,0.7)"},
+            "filterValues": {"le": 1e-9},
+            "legend": {"show": True},
+            "rowsFrame": {"layout": "auto"},
+            "tooltip": {"show": True, "yHistogram": True},
+            "yAxis": {"axisPlacement": "left", "unit": unit},
+        },
+        "targets": _with_ref_ids(targets),
+        "title": title,
+        "type": "heatmap",
+    }
+    if repeat:
+        panel.update({"maxPerRow": 3, "repeat": repeat, "repeatDirection": "h"})
+    return panel
+
+
+class Board:
+    """Lays panels out left to right in rows of 24 columns and numbers them."""
+
+    def __init__(self) -> None:
+        self.panels: list[dict[str, Any]] = []
+        self._x = 0
+        self._y = 0
+        self._row_height = 0
+
+    def _newline(self) -> None:
+        self._y += self._row_height
+        self._x = 0
+        self._row_height = 0
+
+    def row(self, title: str) -> None:
+        """Start a new titled row."""
+        if self._x:
+            self._newline()
+        self.add({"collapsed": False, "panels": [], "title": title, "type": "row"}, 24, 1)
+        self._newline()
+
+    def add(self, panel: dict[str, Any], width: int, height: int) -> None:
+        """Place `panel` at the next free spot of the given size."""
+        if self._x + width > 24:
+            self._newline()
+        placed = {
+            **panel,
+            "gridPos": {"h": height, "w": width, "x": self._x, "y": self._y},
+            "id": len(self.panels) + 1,
+        }
+        self.panels.append(placed)
+        self._x += width
+        self._row_height = max(self._row_height, height)

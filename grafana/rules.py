@@ -1,0 +1,378 @@
+"""Prometheus recording and alerting rules for the exporter, rendered from one thresholds dict.
+
+`render_rules(thresholds)` returns the rule file as a plain dict (the Helm chart builds its
+PrometheusRule from it); `DEFAULT_THRESHOLDS` is the single place where thresholds, minimum
+volumes and windows are set.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "FINISHED_NODE_ATTEMPTS",
+    "FINISHED_TASKS",
+    "RECORDING_WINDOW",
+    "RUNBOOK_BASE_URL",
+    "duration_seconds",
+    "render_rules",
+    "sum_rates",
+]
+
+# Recording rules compute their rates over this window, and their names carry it (Prometheus
+# naming convention `level:metric:rate5m`); dashboards use those names, so it is not a setting.
+RECORDING_WINDOW: Final = "5m"
+
+RUNBOOK_BASE_URL: Final = (
+    "https://github.com/requence/requence-exporter/blob/main/docs/dashboards-and-alerts.md"
+)
+
+# Every adjustable threshold, minimum volume and window of the alerts. Durations are Prometheus
+# duration strings; ratios are fractions (0.05 = 5 %); minimum volumes count events per
+# RECORDING_WINDOW. The Helm chart overrides these keys from its values; values are pasted into
+# the rules as text and never parsed here, so a Helm template expression works as a value.
+DEFAULT_THRESHOLDS: Final[dict[str, Any]] = {
+    # RequenceTaskErrorRatioHigh: share of finished tasks that errored, per task name.
+    "task_error_ratio": 0.05,
+    "task_error_min_finished": 10,
+    "task_error_for": "10m",
+    # RequenceTaskAbortsSpiking: share of finished tasks that were aborted, per task name.
+    "task_abort_ratio": 0.2,
+    "task_abort_min_aborted": 5,
+    "task_abort_for": "5m",
+    # RequenceNodeErrorsHigh: share of finished node attempts that errored, per node.
+    "node_error_ratio": 0.1,
+    "node_error_min_attempts": 20,
+    "node_error_for": "15m",
+    # RequenceTasksStuck: tasks in progress while none of that name finished in the window.
+    "tasks_stuck_window": "1h",
+    "tasks_stuck_for": "15m",
+    # RequenceExporterDisconnected: the watch-all stream is down.
+    "exporter_disconnected_for": "5m",
+    # RequenceExporterStalled: connected, but no update arrived for this many seconds.
+    "exporter_stall_seconds": 1800,
+    "exporter_stall_for": "5m",
+    # RequenceExporterLagging: 95th percentile of update lag (arrival minus server time).
+    "exporter_lag_p95_seconds": 60,
+    "exporter_lag_for": "15m",
+    # RequenceExporterDown: Prometheus cannot scrape the exporter.
+    "exporter_job_regex": ".*requence-exporter.*",
+    "exporter_down_for": "5m",
+    # RequenceExporterSpansDropped: spans lost within the window.
+    "spans_dropped_window": "10m",
+    # Where the runbook_url annotations point (anchors are appended).
+    "runbook_base_url": RUNBOOK_BASE_URL,
+}
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_UNIT_SECONDS: Final = (86400, 3600, 60, 1)
+
+_BY_TASK: Final = "job, task_name"
+_BY_NODE: Final = "job, task_name, node, node_type"
+
+
+def duration_seconds(duration: str) -> int:
+    """Seconds in a Prometheus duration such as `1h30m` (units d, h, m, s)."""
+    match = _DURATION.match(duration)
+    if not duration or match is None:
+        raise ValueError(f"not a duration (use e.g. 90s, 5m, 1h30m): {duration!r}")
+    return sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
+
+
+def sum_rates(metrics: tuple[str, ...], by: str, window: str, selector: str = "") -> str:
+    """PromQL for the summed per-second rate of several counters, grouped `by` (may be "").
+
+    A counter that does not exist yet for some label values (a task name that never aborted)
+    must not drop those values from the sum, so each rate gets a distinguishing label and the
+    vectors are joined with `or` rather than `+`. (A `__name__` regex under rate() fails: the
+    rates of two counters with equal labels collide once the name is dropped.)
+    """
+    parts = "\n  or ".join(
+        f'label_replace(rate({m}{selector}[{window}]), "counter", "{m}", "", "")' for m in metrics
+    )
+    grouping = f"by ({by}) " if by else ""
+    return f"sum {grouping}(\n  {parts}\n)"
+
+
+FINISHED_TASKS: Final = tuple(f"requence_tasks_{o}_total" for o in ("ended", "errored", "aborted"))
+FINISHED_NODE_ATTEMPTS: Final = tuple(
+    f"requence_nodes_{o}_total" for o in ("ended", "errored", "deferred")
+)
+
+
+def _runbook(base: str, alert: str) -> str:
+    return f"{base}#{alert.lower()}"
+
+
+def _recording_rules() -> list[dict[str, Any]]:
+    w = RECORDING_WINDOW
+    return [
+        {
+            "record": f"task_name:requence_tasks_finished:rate{w}",
+            "expr": sum_rates(FINISHED_TASKS, _BY_TASK, w),
+        },
+        {
+            "record": f"task_name:requence_tasks_errored:rate{w}",
+            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_errored_total[{w}]))",
+        },
+        {
+            "record": f"task_name:requence_tasks_aborted:rate{w}",
+            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_aborted_total[{w}]))",
+        },
+        {
+            "record": f"task_name:requence_tasks_error_ratio:rate{w}",
+            "expr": (
+                f"task_name:requence_tasks_errored:rate{w}\n"
+                f"  / on ({_BY_TASK})\n"
+                f"(task_name:requence_tasks_finished:rate{w} > 0)"
+            ),
+        },
+        {
+            "record": f"task_name:requence_tasks_abort_ratio:rate{w}",
+            "expr": (
+                f"task_name:requence_tasks_aborted:rate{w}\n"
+                f"  / on ({_BY_TASK})\n"
+                f"(task_name:requence_tasks_finished:rate{w} > 0)"
+            ),
+        },
+        {
+            "record": f"node:requence_node_attempts_finished:rate{w}",
+            "expr": sum_rates(FINISHED_NODE_ATTEMPTS, _BY_NODE, w),
+        },
+        {
+            "record": f"node:requence_nodes_errored:rate{w}",
+            "expr": f"sum by ({_BY_NODE}) (rate(requence_nodes_errored_total[{w}]))",
+        },
+        {
+            "record": f"node:requence_nodes_error_ratio:rate{w}",
+            "expr": (
+                f"node:requence_nodes_errored:rate{w}\n"
+                f"  / on ({_BY_NODE})\n"
+                f"(node:requence_node_attempts_finished:rate{w} > 0)"
+            ),
+        },
+        {
+            "record": f"node:requence_node_duration_seconds:p95_rate{w}",
+            "expr": (
+                "histogram_quantile(0.95,\n"
+                f"  sum by ({_BY_NODE}, le) (rate(requence_node_duration_seconds_bucket[{w}]))\n"
+                ")"
+            ),
+        },
+    ]
+
+
+def _alert(
+    name: str,
+    expr: str,
+    *,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+    runbook_base: str,
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr}
+    if for_:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity}
+    rule["annotations"] = {
+        "summary": summary,
+        "description": description,
+        "runbook_url": _runbook(runbook_base, name),
+    }
+    return rule
+
+
+def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
+    w = RECORDING_WINDOW
+    window_s = duration_seconds(w)
+    base = str(t["runbook_base_url"])
+    job = str(t["exporter_job_regex"]).replace("\\", "\\\\").replace('"', '\\"')
+    stall_s = t["exporter_stall_seconds"]
+    return [
+        _alert(
+            "RequenceTaskErrorRatioHigh",
+            f"task_name:requence_tasks_error_ratio:rate{w} > {t['task_error_ratio']}\n"
+            f"and on ({_BY_TASK})\n"
+            f"task_name:requence_tasks_finished:rate{w} * {window_s} >= "
+            f"{t['task_error_min_finished']}",
+            for_=str(t["task_error_for"]),
+            severity="critical",
+            summary=(
+                "Requence task {{ $labels.task_name }} errors on "
+                "{{ $value | humanizePercentage }} of its runs"
+            ),
+            description=(
+                "{{ $value | humanizePercentage }} of the {{ $labels.task_name }} tasks that "
+                f"finished in the last {w} (job {{{{ $labels.job }}}}) ended with taskError; "
+                "the threshold is "
+                f"{t['task_error_ratio']} with at least {t['task_error_min_finished']} finished "
+                f"tasks per {w}."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceTaskAbortsSpiking",
+            f"task_name:requence_tasks_abort_ratio:rate{w} > {t['task_abort_ratio']}\n"
+            f"and on ({_BY_TASK})\n"
+            f"task_name:requence_tasks_aborted:rate{w} * {window_s} >= "
+            f"{t['task_abort_min_aborted']}",
+            for_=str(t["task_abort_for"]),
+            severity="warning",
+            summary=(
+                "Requence task {{ $labels.task_name }} is aborted on "
+                "{{ $value | humanizePercentage }} of its runs"
+            ),
+            description=(
+                "{{ $value | humanizePercentage }} of the {{ $labels.task_name }} tasks that "
+                f"finished in the last {w} (job {{{{ $labels.job }}}}) were aborted; "
+                "the threshold is "
+                f"{t['task_abort_ratio']} with at least {t['task_abort_min_aborted']} aborts "
+                f"per {w}."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceNodeErrorsHigh",
+            f"node:requence_nodes_error_ratio:rate{w} > {t['node_error_ratio']}\n"
+            f"and on ({_BY_NODE})\n"
+            f"node:requence_node_attempts_finished:rate{w} * {window_s} >= "
+            f"{t['node_error_min_attempts']}",
+            for_=str(t["node_error_for"]),
+            severity="warning",
+            summary=(
+                "Node {{ $labels.node }} of Requence task {{ $labels.task_name }} fails "
+                "{{ $value | humanizePercentage }} of its attempts"
+            ),
+            description=(
+                "{{ $value | humanizePercentage }} of the finished attempts of node "
+                "{{ $labels.node }} ({{ $labels.node_type }}) in task {{ $labels.task_name }} "
+                f"(job {{{{ $labels.job }}}}) ended with nodeError in the last {w}; "
+                "the threshold is "
+                f"{t['node_error_ratio']} with at least {t['node_error_min_attempts']} finished "
+                f"attempts per {w}."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceTasksStuck",
+            f"sum by ({_BY_TASK}) (requence_tasks_in_progress) > 0\n"
+            f"unless on ({_BY_TASK})\n"
+            f"{sum_rates(FINISHED_TASKS, _BY_TASK, str(t['tasks_stuck_window']))} > 0\n"
+            "unless on (job)\n"
+            "min by (job) (requence_exporter_stream_connected) == 0",
+            for_=str(t["tasks_stuck_for"]),
+            severity="warning",
+            summary=(
+                "{{ $value }} Requence {{ $labels.task_name }} tasks are in progress "
+                "and none finishes"
+            ),
+            description=(
+                "{{ $value }} {{ $labels.task_name }} tasks are in progress "
+                "(job {{ $labels.job }}) "
+                f"but none of them ended, errored or was aborted in the last "
+                f"{t['tasks_stuck_window']}, while the exporter is connected."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterDisconnected",
+            "requence_exporter_stream_connected == 0",
+            for_=str(t["exporter_disconnected_for"]),
+            severity="critical",
+            summary=(
+                "Requence exporter {{ $labels.instance }} is not connected to the update stream"
+            ),
+            description=(
+                "The exporter {{ $labels.instance }} (job {{ $labels.job }}) has had no watch-all "
+                f"connection for more than {t['exporter_disconnected_for']}; task and node metrics "
+                "and traces are not being updated (stream_connected = {{ $value }})."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterStalled",
+            "time() - requence_exporter_last_update_timestamp_seconds > "
+            f"{stall_s}\n"
+            "and on (job, instance)\n"
+            "requence_exporter_stream_connected == 1\n"
+            "unless on (job, instance)\n"
+            "sum by (job, instance) "
+            f"(increase(requence_exporter_updates_total[{stall_s}s])) > 0",
+            for_=str(t["exporter_stall_for"]),
+            severity="warning",
+            summary=(
+                "Requence exporter {{ $labels.instance }} is connected but receives no updates"
+            ),
+            description=(
+                "The exporter {{ $labels.instance }} (job {{ $labels.job }}) is connected, but no "
+                f"update arrived in the last {stall_s}s; the last one is "
+                "{{ $value | humanizeDuration }} old."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterLagging",
+            "histogram_quantile(0.95,\n"
+            "  sum by (job, instance, le) "
+            f"(rate(requence_exporter_update_lag_seconds_bucket[{w}]))\n"
+            f") > {t['exporter_lag_p95_seconds']}",
+            for_=str(t["exporter_lag_for"]),
+            severity="warning",
+            summary=(
+                "Requence exporter {{ $labels.instance }} sees updates "
+                "{{ $value | humanizeDuration }} late"
+            ),
+            description=(
+                "95 % of the updates that reached the exporter {{ $labels.instance }} "
+                f"(job {{{{ $labels.job }}}}) in the last {w} arrived up to "
+                "{{ $value | humanizeDuration }} after the server recorded them; the threshold is "
+                f"{t['exporter_lag_p95_seconds']}s."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterDown",
+            f'up{{job=~"{job}"}} == 0',
+            for_=str(t["exporter_down_for"]),
+            severity="critical",
+            summary="Prometheus cannot scrape the Requence exporter {{ $labels.instance }}",
+            description=(
+                "The scrape of {{ $labels.instance }} (job {{ $labels.job }}) has failed for more "
+                f"than {t['exporter_down_for']}; no Requence metrics are collected from it "
+                "(up = {{ $value }})."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterSpansDropped",
+            "sum by (job, instance) "
+            f"(increase(requence_exporter_spans_dropped_total[{t['spans_dropped_window']}])) > 0",
+            for_="",
+            severity="warning",
+            summary=("Requence exporter {{ $labels.instance }} dropped {{ $value }} spans"),
+            description=(
+                "The exporter {{ $labels.instance }} (job {{ $labels.job }}) could not export "
+                f"{{{{ $value }}}} spans in the last {t['spans_dropped_window']}; those traces are "
+                "incomplete."
+            ),
+            runbook_base=base,
+        ),
+    ]
+
+
+def render_rules(thresholds: dict[str, Any]) -> dict[str, Any]:
+    """The Prometheus rule file (as a dict) for `thresholds` laid over `DEFAULT_THRESHOLDS`."""
+    unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
+    if unknown:
+        raise ValueError(f"unknown threshold keys: {', '.join(unknown)}")
+    merged = {**DEFAULT_THRESHOLDS, **thresholds}
+    return {
+        "groups": [
+            {"name": "requence-exporter.recording", "rules": _recording_rules()},
+            {"name": "requence-exporter.alerts", "rules": _alerting_rules(merged)},
+        ]
+    }

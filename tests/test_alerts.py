@@ -1,0 +1,109 @@
+"""The Prometheus rule file: current with its generator, valid, unit-tested with promtool."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from grafana.build import rules_yaml
+from grafana.rules import DEFAULT_THRESHOLDS, render_rules
+from tests.tools import require_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "grafana" / "alerts.yml"
+RULE_TESTS = ROOT / "grafana" / "alerts_test.yml"
+DOC = ROOT / "docs" / "dashboards-and-alerts.md"
+
+
+def _alerts(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+def _github_anchor(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [require_tool("promtool"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_committed_rules_are_current() -> None:
+    assert RULES.read_text(encoding="utf-8") == rules_yaml(), "run `python grafana/build.py`"
+
+
+def test_rule_file_parses_to_render_rules() -> None:
+    assert yaml.safe_load(RULES.read_text(encoding="utf-8")) == render_rules({})
+
+
+def test_promtool_check_rules() -> None:
+    result = _promtool("check", "rules", RULES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass() -> None:
+    result = _promtool("test", "rules", RULE_TESTS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
+    tests = yaml.safe_load(RULE_TESTS.read_text(encoding="utf-8"))["tests"]
+    cases = [case for test in tests for case in test.get("alert_rule_test", [])]
+    for alert in _alerts(yaml.safe_load(RULES.read_text(encoding="utf-8"))):
+        mine = [c for c in cases if c["alertname"] == alert["alert"]]
+        assert any(c["exp_alerts"] for c in mine), f"{alert['alert']} never fires in a test"
+        assert any(not c["exp_alerts"] for c in mine), f"{alert['alert']} is never silent"
+
+
+def test_alerts_carry_severity_annotations_and_a_documented_runbook() -> None:
+    anchors = {
+        _github_anchor(line.lstrip("#"))
+        for line in DOC.read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    }
+    for alert in _alerts(render_rules({})):
+        assert alert["labels"]["severity"] in {"critical", "warning"}
+        notes = alert["annotations"]
+        assert "{{ $value" in notes["summary"] + notes["description"]
+        assert "{{ $labels." in notes["description"]
+        url = notes["runbook_url"]
+        assert url.startswith(str(DEFAULT_THRESHOLDS["runbook_base_url"]) + "#")
+        assert url.split("#", 1)[1] in anchors, f"{DOC.name} lacks a heading for {url}"
+
+
+def test_thresholds_are_applied_and_still_valid(tmp_path: Path) -> None:
+    custom = {
+        "task_error_ratio": 0.25,
+        "task_error_min_finished": 3,
+        "tasks_stuck_window": "2h",
+        "exporter_job_regex": "my-exporter",
+        "runbook_base_url": "https://runbooks.example.invalid/requence",
+    }
+    rendered = render_rules(custom)
+    by_name = {a["alert"]: a for a in _alerts(rendered)}
+    ratio = by_name["RequenceTaskErrorRatioHigh"]
+    assert "> 0.25" in ratio["expr"]
+    assert ">= 3" in ratio["expr"]
+    assert "[2h]" in by_name["RequenceTasksStuck"]["expr"]
+    assert 'up{job=~"my-exporter"}' in by_name["RequenceExporterDown"]["expr"]
+    assert ratio["annotations"]["runbook_url"].startswith(custom["runbook_base_url"] + "#")
+    path = tmp_path / "alerts.yml"
+    path.write_text(rules_yaml(custom), encoding="utf-8")
+    result = _promtool("check", "rules", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_unknown_threshold_is_refused() -> None:
+    with pytest.raises(ValueError, match="task_error_ration"):
+        render_rules({"task_error_ration": 0.1})
