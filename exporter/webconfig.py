@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -252,41 +252,99 @@ def _ssl_context(tls: Mapping[str, Any], base: Path, fail: _Errors) -> ssl.SSLCo
     if lowest > highest:
         raise fail(prefix + "min_version", "is above max_version")
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = lowest
-    context.maximum_version = highest
-    cert_path = _readable(base / cert, prefix + "cert_file", fail)
-    key_path = _readable(base / key, prefix + "key_file", fail)
-    try:
-        # An encrypted key would make OpenSSL prompt on the terminal; refuse it instead.
-        context.load_cert_chain(cert_path, key_path, password=lambda: b"")
-    except OSError:
-        raise fail(
-            prefix + "cert_file",
-            f"{cert_path} and key_file {key_path} are not a usable certificate and key "
-            "(PEM files; the key unencrypted and matching the certificate)",
-        ) from None
-    if client_ca is not None:
-        ca_path = _readable(base / client_ca, prefix + "client_ca_file", fail)
-        try:
-            context.load_verify_locations(cafile=ca_path)
-        except OSError:
-            raise fail(prefix + "client_ca_file", f"{ca_path} holds no PEM certificates") from None
-    context.verify_mode = verify_mode
-    _ciphers(context, tls, fail)
     if tls.get("curve_preferences"):
         log.info(
             "%s: tls_server_config.curve_preferences ignored: OpenSSL's defaults apply", _SOURCE
         )
-    if tls.get("prefer_server_cipher_suites", True):
-        context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    cert_path, key_path = base / cert, base / key
+    ca_path = base / client_ca if client_ca is not None else None
+
+    def build() -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = lowest
+        context.maximum_version = highest
+        _readable(cert_path, prefix + "cert_file", fail)
+        _readable(key_path, prefix + "key_file", fail)
+        try:
+            # An encrypted key would make OpenSSL prompt on the terminal; refuse it instead.
+            context.load_cert_chain(cert_path, key_path, password=lambda: b"")
+        except OSError:
+            raise fail(
+                prefix + "cert_file",
+                f"{cert_path} and key_file {key_path} are not a usable certificate and key "
+                "(PEM files; the key unencrypted and matching the certificate)",
+            ) from None
+        if ca_path is not None:
+            _readable(ca_path, prefix + "client_ca_file", fail)
+            try:
+                context.load_verify_locations(cafile=ca_path)
+            except OSError:
+                raise fail(
+                    prefix + "client_ca_file", f"{ca_path} holds no PEM certificates"
+                ) from None
+        context.verify_mode = verify_mode
+        _ciphers(context, tls, fail)
+        if tls.get("prefer_server_cipher_suites", True):
+            context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+        return context
+
+    context = build()
+    files = tuple(p for p in (cert_path, key_path, ca_path) if p is not None)
+    context.sni_callback = _Reloader(build, files, context)
     return context
 
 
-def _readable(path: Path, key: str, fail: _Errors) -> Path:
+def _stamp(files: tuple[Path, ...]) -> tuple[tuple[int, int, int] | None, ...]:
+    stamps: list[tuple[int, int, int] | None] = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((info.st_ino, info.st_mtime_ns, info.st_size))
+    return tuple(stamps)
+
+
+class _Reloader:
+    """Serves each handshake from the current certificate files, so rotation needs no restart.
+
+    Runs as the context's SNI callback, which OpenSSL calls on every handshake (with or without
+    SNI); it costs a few stat() calls, and a reload only when a file changed.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[], ssl.SSLContext],
+        files: tuple[Path, ...],
+        context: ssl.SSLContext,
+    ) -> None:
+        self._build = build
+        self._files = files
+        self._current = context
+        self._stamp = _stamp(files)
+
+    def __call__(
+        self, connection: ssl.SSLObject, _server_name: str | None, context: ssl.SSLContext
+    ) -> None:
+        stamp = _stamp(self._files)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._current = self._build()
+            except ConfigError as exc:
+                # Mid-rotation files may be half written; the next change is tried again.
+                log.warning("%s; keeping the previous certificate", exc)
+            else:
+                log.info("%s: reloaded the TLS certificate files", _SOURCE)
+        if self._current is not context:
+            connection.context = self._current
+
+
+def _readable(path: Path, key: str, fail: _Errors) -> None:
     try:
         with path.open("rb"):
-            return path
+            return
     except OSError as exc:
         raise fail(key, f"cannot read {path}: {exc.strerror}") from None
 

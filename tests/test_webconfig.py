@@ -60,7 +60,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         "-subj", "/CN=stranger", "-addext", "extendedKeyUsage=clientAuth",
     )  # fmt: skip
     leaf = "basicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
-    for name, usage in (("server", "serverAuth"), ("client", "clientAuth")):
+    for name, usage in (
+        ("server", "serverAuth"),
+        ("rotated", "serverAuth"),
+        ("client", "clientAuth"),
+    ):
         (d / f"{name}.ext").write_text(
             f"{leaf}extendedKeyUsage={usage}\nsubjectAltName=IP:127.0.0.1\n"
         )
@@ -181,6 +185,40 @@ async def test_relative_file_names_resolve_beside_the_config_file(pki: Pki) -> N
         f"  key_file: {pki.server_key.name}\n"
     )
     assert load_web_config(config).ssl_context is not None
+
+
+async def test_rotated_certificate_files_are_served_without_a_restart(
+    start_exporter: StartExporter, pki: Pki, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_bytes(pki.server_cert.read_bytes())
+    key.write_bytes(pki.server_key.read_bytes())
+    address = await start_exporter(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+    host, port = address.split(":")
+
+    async def served_name() -> str:
+        async with asyncio.timeout(10):
+            _reader, writer = await asyncio.open_connection(
+                host, int(port), ssl=client_context(pki)
+            )
+        try:
+            subject = writer.get_extra_info("peercert")["subject"]
+            return str(dict(pair[0] for pair in subject)["commonName"])
+        finally:
+            writer.close()
+            with contextlib.suppress(ssl.SSLError, ConnectionError):
+                await writer.wait_closed()
+
+    assert await served_name() == "server"
+    # Rotate the way a Kubernetes Secret does: new files swapped in, not edited in place.
+    for source, target in ((pki.dir / "rotated.pem", cert), (pki.dir / "rotated.key", key)):
+        staged = target.with_suffix(".new")
+        staged.write_bytes(source.read_bytes())
+        os.replace(staged, target)
+    assert await served_name() == "rotated"
+    # A broken rotation keeps the last good certificate.
+    key.write_text("half written")
+    assert await served_name() == "rotated"
 
 
 async def test_require_and_verify_client_cert_rejects_a_client_without_one(
