@@ -30,6 +30,7 @@ from exporter.stream import WatchStream
 from exporter.traces import build_resource, build_trace_sink
 from exporter.tracker import Tracker
 from exporter.web import HTTPServer
+from exporter.webconfig import WebConfig, load_web_config
 
 __all__ = ["Exporter", "run_exporter"]
 
@@ -102,7 +103,10 @@ class Exporter:
         return time.monotonic() - self._stream.alive_at < stuck_after
 
     async def start_server(self) -> tuple[str, int]:
-        """Start the HTTP server; return the address it listens on."""
+        """Start the HTTP server (with the web config's TLS and auth); return its address.
+
+        Raises ConfigError when the web config file is wrong.
+        """
         endpoints = ExporterEndpoints(
             metrics=self.metrics,
             tracker=self.tracker,
@@ -111,7 +115,13 @@ class Exporter:
             is_ready=self.is_ready,
             clock=self._clock,
         )
-        self.server = HTTPServer(endpoints)
+        web = WebConfig()
+        if self.settings.web_config_file is not None:
+            web = load_web_config(self.settings.web_config_file)
+        # wrap() leaves /healthz and /readyz open: kubelet probes cannot easily send credentials.
+        self.server = HTTPServer(
+            web.wrap(endpoints), ssl_context=web.ssl_context, headers=web.headers
+        )
         self.address = await self.server.start(*self.settings.listen)
         return self.address
 
@@ -240,8 +250,12 @@ async def run_exporter(settings: Settings) -> int:
         return EXIT_CONFIG
     try:
         host, port = await exporter.start_server()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s (set --listen)", *settings.listen, exc.strerror)
         return EXIT_CONFIG
-    log.info("serving metrics on http://%s:%s/metrics", host, port)
+    scheme = "https" if exporter.server is not None and exporter.server.tls else "http"
+    log.info("serving metrics on %s://%s:%s/metrics", scheme, host, port)
     return await exporter.run(stop)

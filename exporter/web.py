@@ -123,11 +123,13 @@ class Responder:
         *,
         head: bool,
         http10: bool,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._head = head
         self._http10 = http10
+        self._headers = headers
         self.stream: Stream | None = None
         self.started = False
         self.aborted = False
@@ -135,7 +137,7 @@ class Responder:
     def send(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
         """Send a complete response; Content-Length is set here."""
         self._begin()
-        head = _head(status, headers, [f"Content-Length: {len(body)}"])
+        head = _head(status, [*headers, *self._headers], [f"Content-Length: {len(body)}"])
         self._writer.write(head if self._head else head + body)
 
     async def start_stream(self, status: int, headers: Sequence[tuple[str, str]]) -> Stream:
@@ -145,7 +147,7 @@ class Responder:
         extra = ["Connection: close"]
         if chunked:
             extra.append("Transfer-Encoding: chunked")
-        self._writer.write(_head(status, headers, extra))
+        self._writer.write(_head(status, [*headers, *self._headers], extra))
         await self._writer.drain()
         self.stream = Stream(self._reader, self._writer, chunked=chunked)
         return self.stream
@@ -162,23 +164,33 @@ class Responder:
 
 
 class HTTPServer:
-    """Serves `handler` over HTTP/1.1 (optionally TLS); `aclose()` ends every connection."""
+    """Serves `handler` over HTTP/1.1 (optionally TLS); `aclose()` ends every connection.
+
+    `headers` are added to every response (security headers from a web config file).
+    """
 
     def __init__(
         self,
         handler: Handler,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        headers: Sequence[tuple[str, str]] = (),
         header_timeout: float = 10.0,
         max_body: int = 1024 * 1024,
     ) -> None:
         self._handler = handler
         self._ssl = ssl_context
+        self._headers = tuple(headers)
         self._header_timeout = header_timeout
         self._max_body = max_body
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._closing = False
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks TLS."""
+        return self._ssl is not None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on host:port (0 picks a free port); return the bound address."""
@@ -258,7 +270,11 @@ class HTTPServer:
                 writer.write(
                     _head(
                         bad.status,
-                        [("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")],
+                        [
+                            ("Content-Type", "text/plain; charset=utf-8"),
+                            ("Connection", "close"),
+                            *self._headers,
+                        ],
                         [f"Content-Length: {len(body)}"],
                     )
                     + body
@@ -267,7 +283,13 @@ class HTTPServer:
                 return
             if request is None:
                 return
-            respond = Responder(reader, writer, head=request.method == "HEAD", http10=http10)
+            respond = Responder(
+                reader,
+                writer,
+                head=request.method == "HEAD",
+                http10=http10,
+                headers=self._headers,
+            )
             try:
                 await self._handler(request, respond)
             except (ConnectionError, asyncio.CancelledError):

@@ -1,0 +1,129 @@
+"""HTTP basic authentication against bcrypt hashes, in front of the exporter's endpoints.
+
+A bcrypt check is deliberately slow, and Prometheus sends the same credentials every scrape, so
+a successful check is remembered as a keyed digest and later compared in constant time. Unknown
+users still cost one bcrypt check, so response times do not reveal which user names exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Final
+
+from exporter.web import Handler, Request, Responder
+
+__all__ = ["PROBE_PATHS", "REALM", "BasicAuth", "BasicAuthHandler", "parse_basic_credentials"]
+
+log = logging.getLogger(__name__)
+
+REALM: Final = "requence-exporter"
+# Kubelet probes cannot easily send credentials, and the probes reveal nothing but "ok":
+# they stay open so an authenticated exporter is not restarted or taken out of service.
+PROBE_PATHS: Final = frozenset({"/healthz", "/readyz"})
+_CHALLENGE: Final = (
+    ("WWW-Authenticate", f'Basic realm="{REALM}"'),
+    ("Content-Type", "text/plain; charset=utf-8"),
+)
+
+
+def parse_basic_credentials(header: str | None) -> tuple[str, bytes] | None:
+    """The (user, password) of an `Authorization: Basic ...` header, or None if there is none."""
+    if not header:
+        return None
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(encoded.strip(), validate=True)
+        user_bytes, sep, password = raw.partition(b":")
+        user = user_bytes.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+class BasicAuth:
+    """Checks user names and passwords against bcrypt hashes (user name -> hash)."""
+
+    def __init__(self, users: Mapping[str, bytes]) -> None:
+        self._users = dict(users)
+        # Digests of verified credentials are keyed by a per-process secret, so what sits in
+        # memory cannot be brute-forced faster than the bcrypt hashes themselves.
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[str, bytes] = {}
+        # One bcrypt at a time: a flood of wrong passwords then costs one core, not all.
+        self._lock = asyncio.Lock()
+        costs = [int(h.split(b"$")[2]) for h in self._users.values()]
+        self._dummy_cost = max(costs, default=10)
+        self._dummy: bytes | None = None
+
+    def _digest(self, user: str, password: bytes, stored: bytes) -> bytes:
+        message = b"\0".join((user.encode("utf-8"), stored, password))
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    async def check(self, user: str, password: bytes) -> bool:
+        """Whether `password` is right for `user`; cheap once the same pair has passed."""
+        stored = self._users.get(user)
+        if stored is None:
+            async with self._lock:
+                await asyncio.to_thread(self._bcrypt_check, password, None)
+            return False
+        digest = self._digest(user, password, stored)
+        remembered = self._verified.get(user)
+        if remembered is not None and hmac.compare_digest(remembered, digest):
+            return True
+        async with self._lock:
+            matches = await asyncio.to_thread(self._bcrypt_check, password, stored)
+        if matches:
+            self._verified[user] = digest
+        return matches
+
+    def _bcrypt_check(self, password: bytes, stored: bytes | None) -> bool:
+        import bcrypt
+
+        if stored is None:
+            if self._dummy is None:
+                self._dummy = bcrypt.hashpw(
+                    secrets.token_bytes(16), bcrypt.gensalt(self._dummy_cost)
+                )
+            stored = self._dummy
+        try:
+            return bcrypt.checkpw(password, stored)
+        except ValueError:
+            return False  # bcrypt refuses passwords over 72 bytes: no hash can match them
+
+
+class BasicAuthHandler:
+    """Answers 401 unless the request carries valid credentials; `exempt` paths pass freely."""
+
+    def __init__(
+        self, inner: Handler, auth: BasicAuth, *, exempt: frozenset[str] = PROBE_PATHS
+    ) -> None:
+        self._inner = inner
+        self._auth = auth
+        self._exempt = exempt
+
+    async def __call__(self, request: Request, respond: Responder) -> None:
+        """Pass an authenticated (or exempt) request on; challenge any other."""
+        if request.path in self._exempt:
+            await self._inner(request, respond)
+            return
+        credentials = parse_basic_credentials(request.headers.get("authorization"))
+        if credentials is not None and await self._auth.check(*credentials):
+            await self._inner(request, respond)
+            return
+        log.debug(
+            "refused %s %s from %s: %s",
+            request.method,
+            request.path,
+            request.peer,
+            "no basic auth credentials" if credentials is None else "wrong user or password",
+        )
+        respond.send(401, _CHALLENGE, b"Unauthorized\n")
