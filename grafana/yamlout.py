@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["dump"]
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 # Characters YAML does not allow raw, or reads as line breaks inside a quoted string.
 _UNSAFE = re.compile(
     r"[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
@@ -31,7 +31,7 @@ _RESOLVED_WORDS = frozenset({"null", "true", "false", "yes", "no", "on", "off", 
 
 
 def _key(key: str) -> str:
-    plain = _PLAIN_KEY.match(key) and key.lower() not in _RESOLVED_WORDS
+    plain = _PLAIN_KEY.fullmatch(key) and key.lower() not in _RESOLVED_WORDS
     return key if plain else _quote(key)
 
 
