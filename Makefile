@@ -24,9 +24,10 @@ tools:
 	@./scripts/ensure-tools
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench
-	$(BIN)/ruff format --check exporter tests bench
+	$(BIN)/ruff check exporter tests bench grafana
+	$(BIN)/ruff format --check exporter tests bench grafana
 	$(BIN)/mypy
+	$(BIN)/python grafana/build.py --check
 
 test: $(STAMP) tools lint
 	$(BIN)/python -m pytest -q
