@@ -1,0 +1,85 @@
+"""Through 503s, drops mid-event and duplicates on resume: the metrics of a clean run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import orjson
+import pytest
+
+from exporter.simulator.scripted import (
+    Action,
+    DropMidEvent,
+    Duplicate,
+    Respond,
+    ScriptedServer,
+    Send,
+)
+from tests.e2e.process import ExporterProcess
+from tests.e2e.scripts import LAST, SCRIPT
+from tests.e2e.servers import LoopThread, serve
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+# Self metrics that describe the connection itself, which faults rightly change.
+CONNECTION = (
+    "requence_exporter_reconnects_total",
+    "requence_exporter_update_lag_seconds",
+    "requence_exporter_updates_skipped_total",
+)
+
+
+@pytest.fixture
+def loop() -> Iterator[LoopThread]:
+    with LoopThread() as thread:
+        yield thread
+
+
+def run(loop: LoopThread, plans: Sequence[Sequence[Action]]) -> tuple[Samples, ScriptedServer]:
+    server = serve(loop, lambda: ScriptedServer(SCRIPT, plans, bearer="b"))
+    assert isinstance(server, ScriptedServer)
+    try:
+        with ExporterProcess([], {"REQUENCE_ACCESS_TOKEN": server.access_token}) as exporter:
+            exporter.wait_position(LAST, timeout=60)
+            samples = exporter.samples()
+            assert exporter.stop() == 0
+    finally:
+        loop.run(server.aclose())
+    return samples, server
+
+
+def comparable(samples: Samples) -> Samples:
+    return {k: v for k, v in samples.items() if not k[0].startswith(CONNECTION)}
+
+
+def test_faults_end_with_the_metrics_of_a_clean_run(loop: LoopThread) -> None:
+    clean, _ = run(loop, [[Send(per_write=None)]])
+    faulty, server = run(
+        loop,
+        [
+            [Send(count=5), DropMidEvent()],
+            [Respond(503)],
+            [Respond(502)],
+            [Duplicate(), Send(count=6), DropMidEvent()],
+            [Respond(504)],
+            [Duplicate(), Send()],
+        ],
+    )
+    assert comparable(faulty) == comparable(clean)
+    reasons = {
+        dict(k[1])["reason"]: v
+        for k, v in faulty.items()
+        if k[0] == "requence_exporter_reconnects_total"
+    }
+    assert reasons["unreachable"] == 3
+    assert reasons["dropped"] == 2
+    skipped = {
+        dict(k[1])["reason"]: v
+        for k, v in faulty.items()
+        if k[0] == "requence_exporter_updates_skipped_total"
+    }
+    assert skipped["duplicate_position"] == 2
+    assert skipped["malformed_json"] == 1
+    # Every reconnect resumed after the last position processed, with the same `since`.
+    bodies = [orjson.loads(r.body) for r in server.requests if r.path == "/task/watch-all"]
+    assert [b.get("lastPosition") for b in bodies] == [None, 5, 5, 5, 11, 11]
+    assert len({b["since"] for b in bodies}) == 1
