@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -67,6 +68,7 @@ class Received:
     encodings: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    metrics: list[metrics_service_pb2.ExportMetricsServiceRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, request: trace_service_pb2.ExportTraceServiceRequest) -> None:
@@ -107,7 +109,7 @@ def _handler(received: Received, delay: float, status: int) -> type[BaseHTTPRequ
             if status != 200:
                 self._reply(status, b"unavailable", "text/plain")
                 return
-            if self.path != "/v1/traces":
+            if self.path not in ("/v1/traces", "/v1/metrics"):
                 self._reply(404, b"not found", "text/plain")
                 return
             encoding = self.headers.get("Content-Encoding", "identity")
@@ -115,6 +117,14 @@ def _handler(received: Received, delay: float, status: int) -> type[BaseHTTPRequ
                 body = gzip.decompress(body)
             elif encoding == "deflate":
                 body = zlib.decompress(body)
+            if self.path == "/v1/metrics":
+                metrics = metrics_service_pb2.ExportMetricsServiceRequest()
+                metrics.ParseFromString(body)
+                with received.lock:
+                    received.metrics.append(metrics)
+                reply = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
+                self._reply(200, reply, "application/x-protobuf")
+                return
             request = trace_service_pb2.ExportTraceServiceRequest()
             request.ParseFromString(body)
             with received.lock:
