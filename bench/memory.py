@@ -13,6 +13,7 @@ import sys
 import uuid
 
 from exporter.decode import Update
+from exporter.malloc import pin_mmap_threshold
 from exporter.metrics import Metrics
 from exporter.tracker import Tracker
 
@@ -31,6 +32,7 @@ def rss_bytes() -> int:
 def main() -> None:
     """Run the measurement and print it."""
     tasks, cap = int(sys.argv[1]), int(sys.argv[2])
+    pinned = pin_mmap_threshold()  # as the command line does at start
     metrics = Metrics()
     tracker = Tracker(observers=[metrics], max_tasks=cap)
     metrics.tracker = tracker
@@ -53,6 +55,7 @@ def main() -> None:
         json.dumps(
             {
                 "tasks": tasks,
+                "mmap_threshold_pinned": pinned,
                 "cap": cap,
                 "tracked": len(tracker),
                 "evicted": tracker.stats.evicted,
