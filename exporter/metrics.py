@@ -305,6 +305,8 @@ class Metrics:
         self._node_duration = _Histogram(NODE_DURATION, node_buckets)
         self._lag = _Histogram(LAG, lag_buckets)
         self._lag_series = self._lag.series_for(())
+        # Raw (task label, node label, node type, outcome) -> its node duration series.
+        self._node_series: dict[tuple[str, str, str, str], _Series] = {}
         self._skipped = dict.fromkeys(SKIP_REASONS, 0)
         self._gauge_keys: tuple[set[tuple[str, ...]], set[tuple[str, ...]]] = (set(), set())
 
@@ -341,17 +343,21 @@ class Metrics:
     def on_node_attempt(self, task: TaskState, attempt: NodeAttempt) -> None:
         """Observe one node attempt's duration."""
         node = attempt.node
-        values = (
-            self.limit("task_name", task.name or "unnamed"),
-            self.limit("node", node.alias or node.id),
-            self.limit("node_type", node.type),
-            attempt.outcome,
-        )
+        key = (task.name or "unnamed", node.alias or node.id, node.type, attempt.outcome)
         histogram = self._node_duration
+        series = self._node_series.get(key)
+        if series is None:
+            values = (
+                self.limit("task_name", key[0]),
+                self.limit("node", key[1]),
+                self.limit("node_type", key[2]),
+                key[3],
+            )
+            series = histogram.series_for(values)
+            if values == key:  # as for counters: folded values are not kept as keys
+                self._node_series[key] = series
         trace = trace_id_hex(task.task_id, task.root_id) if self.exemplars else None
-        histogram.observe(
-            histogram.series_for(values), attempt.end - attempt.start, trace, attempt.end
-        )
+        histogram.observe(series, attempt.end - attempt.start, trace, attempt.end)
 
     def on_task_finished(self, task: FinishedTask) -> None:
         """Observe a task's duration when its start was seen and it really finished."""
@@ -370,7 +376,11 @@ class Metrics:
 
     def observe_lag(self, seconds: float) -> None:
         """Observe arrival time minus server time of one update."""
-        self._lag.observe(self._lag_series, max(seconds, 0.0), None, 0.0)
+        # `_Histogram.observe` inlined: this runs once per update and has no exemplar.
+        seconds = max(seconds, 0.0)
+        series = self._lag_series
+        series.counts[bisect_left(self._lag.bounds, seconds)] += 1
+        series.sum += seconds
 
     # -- reading -------------------------------------------------------------------------
 

@@ -24,6 +24,11 @@ class RawEvent(NamedTuple):
     oversized: bool = False
 
 
+# NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
+# without that frame (about 100 ns less per event).
+_new: Final = tuple.__new__
+
+
 def _parse_block(block: bytes) -> RawEvent | None:
     # Fast path for the shape servers write: `event: T`, `id: N`, `data: {...}`, one line each.
     if block[:7] == b"event: ":
@@ -36,10 +41,14 @@ def _parse_block(block: bytes) -> RawEvent | None:
             and block.find(b"\n", second + 1) < 0
             and block.find(b"\0", first, second) < 0
         ):
-            return RawEvent(
-                block[7:first].decode("utf-8", "replace"),
-                block[first + 5 : second].decode("utf-8", "replace"),
-                block[second + 7 :],
+            return _new(
+                RawEvent,
+                (
+                    block[7:first].decode("utf-8", "replace"),
+                    block[first + 5 : second].decode("utf-8", "replace"),
+                    block[second + 7 :],
+                    False,
+                ),
             )
     event = ""
     event_id: str | None = None

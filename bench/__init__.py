@@ -1,0 +1,1 @@
+"""The performance harness: the floors and the exporter on one pre-rendered stream."""

@@ -1,0 +1,130 @@
+"""Timed reads of the served stream: the raw socket, bare httpx-sse (with and without JSON
+parsing) and the exporter's own path (WatchStream -> Pipeline -> Tracker -> Metrics, optionally
+with the trace sink exporting to a discarding OTLP endpoint).
+
+Every run is timed from the moment it starts connecting to the moment the last position has
+been processed; a traced run also reports how long flushing its remaining spans took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from exporter.app import Exporter
+from exporter.config import settings_for
+from exporter.sse import RawEvent
+from exporter.stream import WatchStream
+from exporter.token import encode_token
+
+__all__ = ["exporter_run", "raw_floor", "sse_floor"]
+
+SINCE = "2026-01-01T00:00:00Z"
+_TIMEOUT = 300.0  # seconds any single run may take before the harness gives up on it
+
+
+def raw_floor(port: int, path: str, expected: int) -> float:
+    """Seconds to read `expected` body bytes over a plain socket, as fast as recv allows."""
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            f"POST {path}/task/watch-all HTTP/1.1\r\nHost: bench\r\n"
+            "Content-Length: 2\r\n\r\n{}".encode()
+        )
+        received = 0
+        head_left = True
+        while True:
+            n = sock.recv_into(view)
+            if not n:
+                raise RuntimeError("the feed closed before the whole body was read")
+            if head_left:
+                end = bytes(view[:n]).find(b"\r\n\r\n")
+                if end >= 0:
+                    head_left = False
+                    received += n - end - 4
+                continue
+            received += n
+            if received >= expected:
+                break
+    return time.perf_counter() - start
+
+
+async def sse_floor(base_url: str, last_position: int, *, parse_json: bool) -> float:
+    """Seconds for httpx + httpx-sse to iterate every event (and json.loads each one)."""
+    last_id = str(last_position)
+    loads = json.loads
+    async with httpx.AsyncClient(trust_env=False, timeout=_TIMEOUT) as client:
+        start = time.perf_counter()
+        async with aconnect_sse(
+            client, "POST", f"{base_url}/task/watch-all", json={"since": SINCE}
+        ) as source:
+            async for event in source.aiter_sse():
+                if parse_json:
+                    loads(event.data)
+                if event.id == last_id:
+                    break
+        return time.perf_counter() - start
+
+
+async def exporter_run(
+    base_url: str, last_position: int, *, otlp_endpoint: str | None = None
+) -> dict[str, Any]:
+    """One run of the exporter's stream path; its timing and what it counted."""
+    env = {"REQUENCE_ACCESS_TOKEN": encode_token("bench", base_url)}
+    if otlp_endpoint is not None:
+        env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = otlp_endpoint
+    settings = settings_for(["--since", SINCE, "--listen", "127.0.0.1:0"], env=env)
+    exporter = Exporter(settings)
+    status = exporter.status
+    feed = exporter.pipeline.feed
+    done = asyncio.Event()
+
+    def handler(events: Sequence[RawEvent], arrival: float) -> None:
+        feed(events, arrival)
+        if status.position == last_position:
+            done.set()
+
+    flush = 0.0
+    async with httpx.AsyncClient(trust_env=False) as client:
+        stream = WatchStream(
+            client=client,
+            credentials=settings.credentials,
+            since=SINCE,
+            status=status,
+            handler=handler,
+            read_timeout=settings.read_timeout,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        start = time.perf_counter()
+        task = asyncio.create_task(stream.run())
+        try:
+            await asyncio.wait_for(done.wait(), _TIMEOUT)
+            elapsed = time.perf_counter() - start
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    result: dict[str, Any] = {
+        "seconds": elapsed,
+        "updates": sum(exporter.metrics.updates_by_type().values()),
+        "tracked_tasks": len(exporter.tracker),
+        "reconnects": sum(status.reconnects.values()),
+    }
+    if exporter.traces is not None:
+        begin = time.perf_counter()
+        await asyncio.to_thread(exporter.traces.shutdown)
+        flush = time.perf_counter() - begin
+        result.update(
+            flush_seconds=flush,
+            spans_exported=exporter.traces.exported,
+            spans_dropped=exporter.traces.dropped,
+        )
+    return result

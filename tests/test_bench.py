@@ -1,0 +1,50 @@
+"""The benchmark harness runs end to end in its smoke mode and writes its JSON results.
+
+Only the structure is checked: speed is reported by `make bench`, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+STREAM_READERS = {"raw_socket", "httpx_sse", "httpx_sse_json", "exporter", "exporter_traces"}
+
+
+def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [written] = tmp_path.glob("*.json")
+    results = json.loads(written.read_text())
+    events = results["config"]["events"]
+    assert events > 0
+    for framing in ("coalesced", "per-event"):
+        runs = results["stream"][framing]
+        assert set(runs) == STREAM_READERS
+        for run in runs.values():
+            assert run["events_per_second"] > 0
+        for name in ("exporter", "exporter_traces"):
+            # The exporter really processed the whole stream, through the real pipeline.
+            assert all(r["updates"] == events for r in runs[name]["runs"])
+        traced = runs["exporter_traces"]
+        assert traced["spans_exported"] > 0
+        assert traced["spans_dropped"] == 0
+        assert set(results["ratios"][framing]) >= STREAM_READERS
+    for scrape in results["scrape"].values():
+        assert scrape["series"] > 0
+        assert scrape["http_seconds"] > 0
+    memory = results["memory"]
+    assert memory["tracked"] == memory["cap"]
+    assert memory["evicted"] == memory["tasks"] - memory["cap"]
+    assert memory["bytes_per_task"] > 0
+    # The printed summary carries every figure.
+    for word in ("x floor", "/metrics @", "bytes per tracked task", "spans (coalesced)"):
+        assert word in done.stdout
