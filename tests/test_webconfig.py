@@ -53,13 +53,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     _openssl(
         openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
         "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-subj", "/CN=test CA",
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA must state its key usage.
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
     )  # fmt: skip
     _openssl(
         openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
         "-keyout", str(d / "stranger.key"), "-out", str(d / "stranger.pem"),
         "-subj", "/CN=stranger", "-addext", "extendedKeyUsage=clientAuth",
+        "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
     )  # fmt: skip
-    leaf = "basicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    leaf = (
+        "basicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+    )
     for name, usage in (
         ("server", "serverAuth"),
         ("rotated", "serverAuth"),
