@@ -79,3 +79,13 @@ resources:
   requests:
     storage: {{ .Values.persistence.size | quote }}
 {{- end }}
+
+{{/* A rule threshold written inside a double-quoted YAML string of files/alerts.tmpl.yml. */}}
+{{- define "requence-exporter.ruleText" -}}
+{{- toString . | toJson | trimPrefix "\"" | trimSuffix "\"" }}
+{{- end }}
+
+{{/* A rule threshold written inside a PromQL string inside a double-quoted YAML string. */}}
+{{- define "requence-exporter.rulePromqlString" -}}
+{{- include "requence-exporter.ruleText" (toString . | replace "\\" "\\\\" | replace "\"" "\\\"") }}
+{{- end }}
