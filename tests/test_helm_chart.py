@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 import re
+import shutil
 import subprocess
 import tomllib
 from collections.abc import Iterator
@@ -15,6 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from grafana.chart_files import THRESHOLD_KINDS, rendered_chart_files
+from grafana.chart_files import main as chart_files_main
+from grafana.rules import DEFAULT_THRESHOLDS, render_rules
 from tests.tools import require_tool
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
@@ -147,7 +151,8 @@ def test_schema_accepts_the_defaults_and_every_option(chart: Any) -> None:
         {"requence": {"acessToken": "x"}},
         {"config": {"max-traked-tasks": 10}},
         {"otlp": {"protocol": "grcp"}},
-        {"prometheusRule": {"thresholds": {"RequenceTaskErrorRateHigh": "high"}}},
+        {"prometheusRule": {"thresholds": {"RequenceTaskErrorRatioHigh": 0.1}}},
+        {"webConfig": {"enabeld": True}},
     ],
 )
 def test_schema_rejects_typos(chart: Any, typo: dict[str, Any]) -> None:
@@ -432,11 +437,28 @@ def test_service_monitor_scrapes_the_metrics_port(chart: Any) -> None:
     assert endpoint["interval"] == "30s"
 
 
-# --- PrometheusRule from the one rule file -------------------------------------------------
+# --- PrometheusRule from grafana/rules.py ---------------------------------------------------
+
+# An override for each kind of threshold; the regex and the URL carry characters that need
+# escaping in PromQL and YAML strings.
+OVERRIDES = {
+    "number": 0.25,
+    "integer": 7,
+    "duration": "7m",
+    "promql_string": 'requence\\.exporter|"odd"',
+    "text": "https://runbooks.example/requence?a=1&b=2",
+}
+
+
+def override_for(key: str) -> Any:
+    """A value for threshold `key` that differs from its default."""
+    value = OVERRIDES[THRESHOLD_KINDS[key]]
+    assert value != DEFAULT_THRESHOLDS[key]
+    return value
 
 
 def rule_file_groups() -> list[dict[str, Any]]:
-    """The alert groups of grafana/alerts.yml."""
+    """The rule groups of grafana/alerts.yml."""
     groups: list[dict[str, Any]] = yaml.safe_load(RULE_FILE.read_text())["groups"]
     return groups
 
@@ -448,14 +470,22 @@ def rendered_groups(chart: Any, extra: dict[str, Any] | None = None) -> list[dic
     return groups
 
 
+def rules_by_name(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every rule by its alert or record name."""
+    return {rule.get("alert") or rule["record"]: rule for g in groups for rule in g["rules"]}
+
+
 def alerts_by_name(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Every alerting rule by its name."""
     return {rule["alert"]: rule for group in groups for rule in group["rules"] if "alert" in rule}
 
 
-def test_chart_rule_file_is_an_exact_copy_of_the_source() -> None:
-    copy_path = CHART_DIR / "files" / "alerts.yml"
-    assert copy_path.read_bytes() == RULE_FILE.read_bytes(), "run scripts/sync-chart-files"
+def test_chart_files_are_current_with_grafana() -> None:
+    # Regenerates the rule template from grafana/rules.py and the dashboards' copies.
+    for path, content in rendered_chart_files().items():
+        data = content.encode() if isinstance(content, str) else content
+        assert path.read_bytes() == data, f"{path}: run scripts/sync-chart-files"
+    assert chart_files_main(["--check"]) == 0
 
 
 def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any) -> None:
@@ -463,15 +493,68 @@ def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any
     assert rendered_groups(chart) == rule_file_groups()
 
 
-def test_default_thresholds_name_alerts_of_the_rule_file() -> None:
+def test_values_thresholds_are_the_rule_defaults() -> None:
     thresholds = chart_values()["prometheusRule"]["thresholds"]
-    assert thresholds
-    assert set(thresholds) <= set(alerts_by_name(rule_file_groups()))
+    assert list(thresholds.items()) == list(DEFAULT_THRESHOLDS.items())
+
+
+def test_schema_admits_exactly_the_threshold_keys() -> None:
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    thresholds = schema["properties"]["prometheusRule"]["properties"]["thresholds"]
+    assert thresholds["additionalProperties"] is False
+    assert set(thresholds["properties"]) == set(DEFAULT_THRESHOLDS)
+
+
+@pytest.mark.parametrize("key", list(DEFAULT_THRESHOLDS))
+def test_each_threshold_renders_like_render_rules(chart: Any, key: str) -> None:
+    value = override_for(key)
+    groups = rendered_groups(chart, {"thresholds": {key: value}})
+    assert groups == render_rules({key: value})["groups"]
+    assert groups != rule_file_groups()
+
+
+def test_a_threshold_value_changes_only_its_alert(chart: Any) -> None:
+    before = rules_by_name(rule_file_groups())
+    after = rules_by_name(rendered_groups(chart, {"thresholds": {"task_error_ratio": 0.25}}))
+    assert set(after) == set(before)
+    changed = {name for name in before if after[name] != before[name]}
+    assert changed == {"RequenceTaskErrorRatioHigh"}
+    assert "error_ratio:rate5m > 0.25\n" in after["RequenceTaskErrorRatioHigh"]["expr"]
+    assert before["RequenceTaskErrorRatioHigh"]["for"] == after["RequenceTaskErrorRatioHigh"]["for"]
+
+
+def test_large_integer_thresholds_stay_integers(chart: Any) -> None:
+    # Helm reads numbers as floats; a range like [1e+06s] would not parse.
+    groups = rendered_groups(chart, {"thresholds": {"exporter_stall_seconds": 1000000}})
+    assert groups == render_rules({"exporter_stall_seconds": 1000000})["groups"]
+    assert "[1000000s]" in alerts_by_name(groups)["RequenceExporterStalled"]["expr"]
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    [{"task_error_ratoi": 0.1}, {"task_error_for": "ten minutes"}, {"task_error_ratio": "high"}],
+)
+def test_schema_rejects_bad_thresholds(chart: Any, thresholds: dict[str, Any]) -> None:
+    values = {"prometheusRule": {"enabled": True, "thresholds": thresholds}}
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
+
+
+def test_unknown_threshold_fails_the_render_without_the_schema_too(tmp_path: Path) -> None:
+    # `helm install --skip-schema-validation` must not let a misspelt threshold through.
+    unchecked = tmp_path / "requence-exporter"
+    shutil.copytree(CHART_DIR, unchecked)
+    (unchecked / "values.schema.json").unlink()
+    values = {"prometheusRule": {"enabled": True, "thresholds": {"NoSuchThreshold": 1}}}
+    with helm.Chart.load(unchecked) as loaded:
+        assert rendered_groups(loaded) == rule_file_groups()
+        with pytest.raises(helm.HelmRenderError, match="NoSuchThreshold"):
+            loaded.render(values, name=RELEASE, namespace=NAMESPACE)
 
 
 def test_prometheus_rule_passes_promtool(chart: Any, tmp_path: Path) -> None:
     promtool = require_tool("promtool")
-    overrides = dict.fromkeys(chart_values()["prometheusRule"]["thresholds"], 0.5)
+    overrides = {key: override_for(key) for key in DEFAULT_THRESHOLDS}
     for index, extra in enumerate(({}, {"thresholds": overrides})):
         rules = tmp_path / f"rules-{index}.yml"
         rules.write_text(yaml.safe_dump({"groups": rendered_groups(chart, extra)}))
@@ -485,25 +568,9 @@ def test_prometheus_rule_passes_promtool(chart: Any, tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_threshold_value_moves_only_that_alerts_comparison(chart: Any) -> None:
-    defaults = chart_values()["prometheusRule"]["thresholds"]
-    name, default = next(iter(defaults.items()))
-    original = alerts_by_name(rule_file_groups())
-    changed = alerts_by_name(rendered_groups(chart, {"thresholds": {name: 0.25}}))
-    before = original[name]["expr"].rstrip()
-    after = changed[name]["expr"].rstrip()
-    assert before.endswith(str(default))
-    assert after.endswith("0.25")
-    assert after.removesuffix("0.25") == before.removesuffix(str(default))
-    for other, rule in original.items():
-        if other != name:
-            assert changed[other] == rule
-
-
-def test_unknown_threshold_or_disabled_alert_fails_the_render(chart: Any) -> None:
-    for extra in ({"thresholds": {"NoSuchAlert": 1}}, {"disabledAlerts": ["NoSuchAlert"]}):
-        with pytest.raises(helm.HelmRenderError, match="NoSuchAlert"):
-            rendered_groups(chart, extra)
+def test_unknown_disabled_alert_fails_the_render(chart: Any) -> None:
+    with pytest.raises(helm.HelmRenderError, match="NoSuchAlert"):
+        rendered_groups(chart, {"disabledAlerts": ["NoSuchAlert"]})
 
 
 def test_alerts_can_be_disabled_and_labelled(chart: Any) -> None:
@@ -516,6 +583,9 @@ def test_alerts_can_be_disabled_and_labelled(chart: Any) -> None:
     original = alerts_by_name(rule_file_groups())
     for name, rule in alerts.items():
         assert rule["labels"] == {**original[name].get("labels", {}), "team": "platform"}
+    recorded = [r for r in rules_by_name(groups).values() if "record" in r]
+    assert recorded
+    assert all("labels" not in rule for rule in recorded)
 
 
 # --- dashboards ----------------------------------------------------------------------------
@@ -526,13 +596,6 @@ def dashboard_sources() -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(DASHBOARD_DIR.glob("*.json"))}
 
 
-def test_chart_dashboards_are_exact_copies_of_the_source_dir() -> None:
-    sources = {p.name: p.read_bytes() for p in DASHBOARD_DIR.glob("*.json")}
-    copies = {p.name: p.read_bytes() for p in (CHART_DIR / "files" / "dashboards").glob("*.json")}
-    assert sources, "grafana/dashboards/ holds the dashboards"
-    assert copies == sources, "run scripts/sync-chart-files"
-
-
 def test_dashboard_configmaps_carry_every_dashboard(chart: Any) -> None:
     objects = render(chart, ALL_ON)
     maps = [o for o in objects if o["kind"] == "ConfigMap"]
@@ -540,17 +603,21 @@ def test_dashboard_configmaps_carry_every_dashboard(chart: Any) -> None:
     for config_map in maps:
         assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert config_map["metadata"]["annotations"] == {"grafana_folder": "Requence"}
+        assert len(config_map["data"]) == 1
         carried.update(config_map["data"])
     sources = dashboard_sources()
+    assert set(sources) == {"requence-tasks.json", "requence-nodes.json", "requence-exporter.json"}
     assert carried == sources
     for name, text in carried.items():
         assert text.encode() == (DASHBOARD_DIR / name).read_bytes()
-        assert json.loads(text)["title"]
+        assert json.loads(text)["uid"] == name.removesuffix(".json")
 
 
 def test_dashboard_label_is_configurable(chart: Any) -> None:
     values = {"dashboards": {"enabled": True, "label": "dashboards", "labelValue": "requence"}}
-    for config_map in (o for o in render(chart, values) if o["kind"] == "ConfigMap"):
+    maps = [o for o in render(chart, values) if o["kind"] == "ConfigMap"]
+    assert len(maps) == len(dashboard_sources())
+    for config_map in maps:
         assert config_map["metadata"]["labels"]["dashboards"] == "requence"
         assert "grafana_dashboard" not in config_map["metadata"]["labels"]
 
