@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import yaml
 
+from exporter.webconfig import load_web_config
 from grafana.chart_files import THRESHOLD_KINDS, rendered_chart_files
 from grafana.chart_files import main as chart_files_main
 from grafana.rules import DEFAULT_THRESHOLDS, render_rules
@@ -59,6 +61,33 @@ ALL_ON: dict[str, Any] = {
     "persistence": {"enabled": True, "storageClass": "standard"},
 }
 SHARDED: dict[str, Any] = {**ALL_ON, "sharding": {"shards": 3}}
+
+SCRAPE_AUTH = {
+    "username": {"name": "scrape-auth", "key": "username"},
+    "password": {"name": "scrape-auth", "key": "password"},
+}
+SCRAPE_TLS = {
+    "ca": {"secret": {"name": "requence-tls", "key": "ca.crt"}},
+    "serverName": f"{RELEASE}-requence-exporter.{NAMESPACE}.svc",
+}
+# A bcrypt hash at the lowest cost, for a web config the exporter must accept.
+PW_HASH = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
+WEB: dict[str, Any] = {
+    **ALL_ON,
+    "webConfig": {
+        "enabled": True,
+        "config": {
+            "tls_server_config": {"cert_file": "tls.crt", "key_file": "tls.key"},
+            "basic_auth_users": {"prometheus": PW_HASH},
+        },
+        "tlsSecret": "requence-tls",
+    },
+    "serviceMonitor": {
+        **ALL_ON["serviceMonitor"],
+        "tlsConfig": SCRAPE_TLS,
+        "basicAuth": SCRAPE_AUTH,
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +151,9 @@ def test_app_version_is_the_package_version() -> None:
     assert str(chart_yaml["appVersion"]) == pyproject["project"]["version"]
 
 
-@pytest.mark.parametrize("values", [{}, ALL_ON, SHARDED], ids=["defaults", "all-on", "sharded"])
+@pytest.mark.parametrize(
+    "values", [{}, ALL_ON, SHARDED, WEB], ids=["defaults", "all-on", "sharded", "web-config"]
+)
 def test_lint_strict_is_clean(values: dict[str, Any]) -> None:
     report = helm.lint(CHART_DIR, values, strict=True, namespace=NAMESPACE)
     assert report["errors"] == []
@@ -139,7 +170,7 @@ def test_lint_catches_a_broken_value() -> None:
 
 
 def test_schema_accepts_the_defaults_and_every_option(chart: Any) -> None:
-    for values in ({}, chart_values(), ALL_ON, SHARDED):
+    for values in ({}, chart_values(), ALL_ON, SHARDED, WEB):
         chart.validate_schema(values)
 
 
@@ -165,7 +196,9 @@ def test_schema_rejects_typos(chart: Any, typo: dict[str, Any]) -> None:
 # --- Kubernetes validity -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values", [{}, ALL_ON, SHARDED], ids=["defaults", "all-on", "sharded"])
+@pytest.mark.parametrize(
+    "values", [{}, ALL_ON, SHARDED, WEB], ids=["defaults", "all-on", "sharded", "web-config"]
+)
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 def test_builtin_objects_validate_strictly(
     chart: Any, values: dict[str, Any], kube_version: str
@@ -416,6 +449,146 @@ def test_disruption_budget_allows_a_drain_by_default(chart: Any) -> None:
         "minAvailable": 2,
         "selector": only(strict, "PodDisruptionBudget")["spec"]["selector"],
     }
+
+
+# --- web config: TLS and basic auth ------------------------------------------------------
+
+
+def web_config_mount(objects: list[Manifest]) -> tuple[Path, dict[str, Any]]:
+    """The file --web.config.file names, and the volume mounted where it lives."""
+    exporter = container(objects)
+    flags = [a for a in exporter["args"] if a.startswith("--web.config.file=")]
+    assert len(flags) == 1
+    path = Path(flags[0].split("=", 1)[1])
+    mounts = {m["mountPath"]: m for m in exporter["volumeMounts"]}
+    mount = mounts[str(path.parent)]
+    assert mount["readOnly"] is True
+    volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+    return path, volumes[mount["name"]]
+
+
+def probe_schemes(objects: list[Manifest]) -> set[str]:
+    """The schemes of the liveness and readiness probes (HTTP when unset)."""
+    exporter = container(objects)
+    return {
+        exporter[probe]["httpGet"].get("scheme", "HTTP")
+        for probe in ("livenessProbe", "readinessProbe")
+    }
+
+
+def test_web_config_from_values_is_mounted_with_the_tls_secret(chart: Any) -> None:
+    objects = render(chart, WEB)
+    path, volume = web_config_mount(objects)
+    sources = [s["secret"]["name"] for s in volume["projected"]["sources"]]
+    secrets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Secret"}
+    [own] = [name for name in sources if name in secrets]
+    assert sources == [own, "requence-tls"]
+    text = base64.b64decode(secrets[own]["data"][path.name]).decode()
+    assert yaml.safe_load(text) == WEB["webConfig"]["config"]
+    assert "REQUENCE_EXPORTER_WEB_CONFIG_FILE" not in env_of(objects)
+    assert probe_schemes(objects) == {"HTTPS"}
+    [endpoint] = only(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == SCRAPE_TLS
+    assert endpoint["basicAuth"] == SCRAPE_AUTH
+
+
+def test_the_exporter_accepts_the_mounted_web_config(chart: Any, tmp_path: Path) -> None:
+    # Lay the projected volume out on disk as the kubelet would and load it like the exporter.
+    openssl = require_tool("openssl")
+    objects = render(chart, WEB)
+    path, volume = web_config_mount(objects)
+    secrets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Secret"}
+    [own] = [
+        secrets[s["secret"]["name"]]
+        for s in volume["projected"]["sources"]
+        if s["secret"]["name"] in secrets
+    ]
+    (tmp_path / path.name).write_bytes(base64.b64decode(own["data"][path.name]))
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(tmp_path / "tls.key"), "-out", str(tmp_path / "tls.crt"),
+         "-subj", "/CN=requence-exporter"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    loaded = load_web_config(tmp_path / path.name)
+    assert loaded.ssl_context is not None
+    assert dict(loaded.users) == {"prometheus": PW_HASH.encode()}
+
+
+def test_basic_auth_without_tls_keeps_http(chart: Any) -> None:
+    values = {
+        "webConfig": {"enabled": True, "config": {"basic_auth_users": {"prometheus": PW_HASH}}},
+        "serviceMonitor": {"enabled": True, "basicAuth": SCRAPE_AUTH, "tlsConfig": SCRAPE_TLS},
+    }
+    objects = render(chart, values)
+    web_config_mount(objects)
+    assert probe_schemes(objects) == {"HTTP"}
+    [endpoint] = only(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert "scheme" not in endpoint
+    assert "tlsConfig" not in endpoint
+    assert endpoint["basicAuth"] == SCRAPE_AUTH
+
+
+def test_web_config_from_an_existing_secret(chart: Any) -> None:
+    web = {"enabled": True, "existingSecret": "web", "existingSecretKey": "web.yml", "tls": True}
+    objects = render(chart, {"webConfig": web, "serviceMonitor": {"enabled": True}})
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    path, volume = web_config_mount(objects)
+    assert path.name == "web.yml"
+    assert volume["projected"]["sources"] == [{"secret": {"name": "web"}}]
+    assert probe_schemes(objects) == {"HTTPS"}
+    [endpoint] = only(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert "basicAuth" not in endpoint
+    # Without `tls` the chart cannot know what the existing Secret turns on.
+    plain = render(chart, {"webConfig": {**web, "tls": None}})
+    assert probe_schemes(plain) == {"HTTP"}
+
+
+def test_tls_can_be_declared_off(chart: Any) -> None:
+    values = copy.deepcopy(WEB)
+    values["webConfig"]["tls"] = False
+    objects = render(chart, values)
+    assert probe_schemes(objects) == {"HTTP"}
+    assert "scheme" not in only(objects, "ServiceMonitor")["spec"]["endpoints"][0]
+
+
+def test_a_changed_web_config_rolls_the_pod(chart: Any) -> None:
+    def checksum(user: str) -> str:
+        web = {"enabled": True, "config": {"basic_auth_users": {user: PW_HASH}}}
+        workload = only(render(chart, {"webConfig": web}), "Deployment")
+        value: str = workload["spec"]["template"]["metadata"]["annotations"]["checksum/web-config"]
+        return value
+
+    assert checksum("one") != checksum("two")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"webConfig": {"enabled": True}}, "needs webConfig.existingSecret or webConfig.config"),
+        (
+            {
+                "webConfig": {"enabled": True, "existingSecret": "web"},
+                "config": {"web.config.file": "/etc/web.yml"},
+            },
+            "not config.web.config.file",
+        ),
+    ],
+)
+def test_web_config_mistakes_fail_the_render(
+    chart: Any, values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(helm.HelmRenderError, match=message):
+        render(chart, values)
+
+
+def test_web_config_is_off_by_default(chart: Any) -> None:
+    objects = render(chart, ALL_ON)
+    assert not [a for a in container(objects)["args"] if a.startswith("--web.config.file")]
+    assert probe_schemes(objects) == {"HTTP"}
+    assert "web-config" not in {v["name"] for v in pod_spec(objects)["volumes"]}
 
 
 # --- ServiceMonitor (a CRD: checked structurally) -----------------------------------------
