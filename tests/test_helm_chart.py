@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from exporter.webconfig import load_web_config
+from grafana import chart_files
 from grafana.chart_files import THRESHOLD_KINDS, rendered_chart_files
-from grafana.chart_files import main as chart_files_main
 from grafana.rules import DEFAULT_THRESHOLDS, render_rules
 from tests.tools import require_tool
 
@@ -658,7 +658,26 @@ def test_chart_files_are_current_with_grafana() -> None:
     for path, content in rendered_chart_files().items():
         data = content.encode() if isinstance(content, str) else content
         assert path.read_bytes() == data, f"{path}: run scripts/sync-chart-files"
-    assert chart_files_main(["--check"]) == 0
+    assert chart_files.main(["--check"]) == 0
+
+
+def test_chart_files_check_reports_and_sync_fixes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "files" / "alerts.tmpl.yml"
+    leftover = tmp_path / "files" / "dashboards" / "gone.json"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("{}")
+    monkeypatch.setattr(chart_files, "ROOT", tmp_path)
+    monkeypatch.setattr(chart_files, "CHART", tmp_path)
+    monkeypatch.setattr(chart_files, "rendered_chart_files", lambda: {target: "rules\n"})
+    assert chart_files.main(["--check"]) == 1
+    assert not target.exists()
+    assert leftover.exists()
+    assert chart_files.main([]) == 0
+    assert target.read_text() == "rules\n"
+    assert not leftover.exists()
+    assert chart_files.main(["--check"]) == 0
 
 
 def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any) -> None:
@@ -669,6 +688,13 @@ def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any
 def test_values_thresholds_are_the_rule_defaults() -> None:
     thresholds = chart_values()["prometheusRule"]["thresholds"]
     assert list(thresholds.items()) == list(DEFAULT_THRESHOLDS.items())
+
+
+def test_deploy_doc_lists_every_threshold_with_its_default() -> None:
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    table = doc.split("<!-- thresholds:start", 1)[1].split("<!-- thresholds:end -->", 1)[0]
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \| `([^`]*)` \|", table, re.M)
+    assert rows == [(key, str(value)) for key, value in DEFAULT_THRESHOLDS.items()]
 
 
 def test_schema_admits_exactly_the_threshold_keys() -> None:
