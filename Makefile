@@ -37,7 +37,7 @@ bench: $(STAMP)
 
 ## Regenerate the committed Grafana dashboards from grafana/build.py.
 dashboards: $(STAMP)
-	$(BIN)/python grafana/build.py
+	$(BIN)/python grafana/build.py && PYTHON=$(BIN)/python scripts/sync-chart-files
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

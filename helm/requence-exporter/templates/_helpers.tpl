@@ -79,3 +79,33 @@ resources:
   requests:
     storage: {{ .Values.persistence.size | quote }}
 {{- end }}
+
+{{/* A rule threshold written inside a double-quoted YAML string of files/alerts.tmpl.yml. */}}
+{{- define "requence-exporter.ruleText" -}}
+{{- toString . | toJson | trimPrefix "\"" | trimSuffix "\"" }}
+{{- end }}
+
+{{/* A rule threshold written inside a PromQL string inside a double-quoted YAML string. */}}
+{{- define "requence-exporter.rulePromqlString" -}}
+{{- include "requence-exporter.ruleText" (toString . | replace "\\" "\\\\" | replace "\"" "\\\"") }}
+{{- end }}
+
+{{/* Where the web config Secret (and the TLS Secret) are mounted. */}}
+{{- define "requence-exporter.webConfigDir" -}}
+/etc/requence-exporter/web
+{{- end }}
+
+{{/* The file --web.config.file names. */}}
+{{- define "requence-exporter.webConfigFile" -}}
+{{- include "requence-exporter.webConfigDir" . }}/{{ ternary .Values.webConfig.existingSecretKey "web-config.yml" (not (empty .Values.webConfig.existingSecret)) }}
+{{- end }}
+
+{{/* "true" when the exporter serves HTTPS: said explicitly, or implied by the web config. */}}
+{{- define "requence-exporter.webTLS" -}}
+{{- if .Values.webConfig.enabled }}
+{{- if kindIs "bool" .Values.webConfig.tls }}
+{{- if .Values.webConfig.tls }}true{{ end }}
+{{- else if or .Values.webConfig.tlsSecret (and (not .Values.webConfig.existingSecret) .Values.webConfig.config.tls_server_config) }}true
+{{- end }}
+{{- end }}
+{{- end }}

@@ -9,6 +9,10 @@ metadata:
   annotations:
     {{- /* Roll the pod when the secrets it reads at start-up change. */}}
     checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- if .Values.webConfig.enabled }}
+    {{- /* Users and headers are read once at start-up; certificates reload by themselves. */}}
+    checksum/web-config: {{ include (print $.Template.BasePath "/webconfig-secret.yaml") . | sha256sum }}
+    {{- end }}
     {{- with .Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -35,6 +39,9 @@ spec:
         - --state-file={{ include "requence-exporter.stateDir" . }}/state.json
         {{- if include "requence-exporter.sharded" . }}
         - --shard=$(POD_INDEX)/{{ int .Values.sharding.shards }}
+        {{- end }}
+        {{- if .Values.webConfig.enabled }}
+        - --web.config.file={{ include "requence-exporter.webConfigFile" . }}
         {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
@@ -103,11 +110,17 @@ spec:
         httpGet:
           path: /healthz
           port: http-metrics
+          {{- if include "requence-exporter.webTLS" . }}
+          scheme: HTTPS
+          {{- end }}
         {{- toYaml .Values.livenessProbe | nindent 8 }}
       readinessProbe:
         httpGet:
           path: /readyz
           port: http-metrics
+          {{- if include "requence-exporter.webTLS" . }}
+          scheme: HTTPS
+          {{- end }}
         {{- toYaml .Values.readinessProbe | nindent 8 }}
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
@@ -118,6 +131,11 @@ spec:
           mountPath: {{ include "requence-exporter.stateDir" . }}
         - name: tmp
           mountPath: /tmp
+        {{- if .Values.webConfig.enabled }}
+        - name: web-config
+          mountPath: {{ include "requence-exporter.webConfigDir" . }}
+          readOnly: true
+        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -135,6 +153,19 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    {{- if .Values.webConfig.enabled }}
+    - name: web-config
+      projected:
+        # 0440: readable by the pod's group (fsGroup), not by other users.
+        defaultMode: 288
+        sources:
+          - secret:
+              name: {{ default (printf "%s-web-config" (include "requence-exporter.fullname" .)) .Values.webConfig.existingSecret | quote }}
+          {{- with .Values.webConfig.tlsSecret }}
+          - secret:
+              name: {{ . | quote }}
+          {{- end }}
+    {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
