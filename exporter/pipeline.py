@@ -27,28 +27,24 @@ RECENT_IDS: Final = 2048
 class RecentIds:
     """The last `size` update ids, to tell a replayed update from one never seen."""
 
-    __slots__ = ("_i", "_ring", "_seen")
+    # A plain ring: remembering costs one store per update; looking up scans the ring, which
+    # only happens for the rare update whose position went backwards.
+    __slots__ = ("_i", "_ring")
 
     def __init__(self, size: int = RECENT_IDS, ids: Sequence[str] = ()) -> None:
         self._ring: list[str | None] = [None] * size
-        self._seen: set[str] = set()
         self._i = 0
         for update_id in ids[-size:]:
             self.add(update_id)
 
     def __contains__(self, update_id: object) -> bool:
-        return update_id in self._seen
+        return update_id is not None and update_id in self._ring
 
     def add(self, update_id: str) -> None:
         """Remember one id, forgetting the oldest."""
-        ring = self._ring
         i = self._i
-        old = ring[i]
-        if old is not None:
-            self._seen.discard(old)
-        ring[i] = update_id
-        self._seen.add(update_id)
-        self._i = (i + 1) % len(ring)
+        self._ring[i] = update_id
+        self._i = (i + 1) % len(self._ring)
 
     def ids(self) -> list[str]:
         """The remembered ids, oldest first (for the state file)."""
@@ -105,13 +101,14 @@ class Pipeline:
                 continue
             update: Update = result  # type: ignore[assignment]
             update_id = update.update_id
-            if update_id is not None:
+            if last is not None and position < last:
+                # Backwards: a replay of an update seen before, or a server that restarted.
                 if update_id in recent:
                     self._skip(Skip(position, "duplicate_position", "update seen before"))
                     continue
-                recent.add(update_id)
-            if last is not None and position < last:
                 self._reset(last, position)
+            if update_id is not None:
+                recent.add(update_id)
             last = status.position = position
             if shard is not None and shard_of(update.task_id, update.root_id, shard[1]) != shard[0]:
                 continue

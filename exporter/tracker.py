@@ -185,14 +185,17 @@ class Tracker:
         self.latest_timestamp = max(self.latest_timestamp, ts)
         task_id = update.task_id
         tasks = self._tasks
-        task = tasks.pop(task_id, None)
+        task = tasks.get(task_id)
         kind = update.type
         if task is None:
             if task_id in self._finished_ids:
                 self._straggler(update)
                 return
             task = self._open_task(update)
-        elif kind == TASK_START and task.incomplete and not task.finished and not task.open:
+            tasks[task_id] = task
+        else:
+            tasks.move_to_end(task_id)  # most recently updated at the back
+        if kind == TASK_START and task.incomplete and not task.finished and not task.open:
             # The start arrived after an update of the same task; nothing was timed yet.
             task.start = ts
             task.incomplete = False
@@ -215,8 +218,8 @@ class Tracker:
         elif kind in _TASK_OUTCOME:
             finished, interrupted = self._finish(task, ts, _TASK_OUTCOME[kind], update.message)
 
-        if finished is None:
-            tasks[task_id] = task  # re-inserted at the back: most recently updated
+        if finished is not None:
+            del tasks[task_id]
         for observer in self._observers:
             observer.on_update(update, task)
             if attempt is not None:
