@@ -41,47 +41,14 @@ __all__ = [
 ]
 
 # Workflows take milliseconds to hours; nodes are usually shorter than their tasks.
-DEFAULT_TASK_BUCKETS: Final = (
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2.5,
-    5,
-    10,
-    30,
-    60,
-    120,
-    300,
-    600,
-    1800,
-    3600,
-    7200,
-    14400,
-    43200,
-    86400,
-)
-DEFAULT_NODE_BUCKETS: Final = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2.5,
-    5,
-    10,
-    30,
-    60,
-    300,
-    900,
-    3600,
-    14400,
-)
-DEFAULT_LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# fmt: off
+DEFAULT_TASK_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800,
+                               3600, 7200, 14400, 43200, 86400)
+DEFAULT_NODE_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+                               300, 900, 3600, 14400)
+DEFAULT_LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+                              300)
+# fmt: on
 
 TASK: Final = ("task_name",)
 NODE: Final = ("task_name", "node", "node_type")

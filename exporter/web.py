@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Final, NamedTuple, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-__all__ = ["HTTPServer", "Handler", "Request", "Responder", "Stream"]
+__all__ = ["AsyncClosing", "HTTPServer", "Handler", "Request", "Responder", "Stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,26 @@ class Responder:
         self.started = True
 
 
-class HTTPServer:
+class AsyncClosing:
+    """`async with` for anything closed by `aclose()`."""
+
+    async def aclose(self) -> None:
+        """Release what the object holds."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class HTTPServer(AsyncClosing):
     """Serves `handler` over HTTP/1.1 (optionally TLS); `aclose()` ends every connection.
 
     `headers` are added to every response (security headers from a web config file).
@@ -218,17 +237,6 @@ class HTTPServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # A plain callback that starts a task of our own: our tasks can be cancelled by

@@ -13,8 +13,7 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -33,7 +32,7 @@ from exporter.simulator.protocol import (
 )
 from exporter.simulator.workload import WorkloadUpdate
 from exporter.token import encode_token
-from exporter.web import HTTPServer, Request, Responder, Stream
+from exporter.web import AsyncClosing, HTTPServer, Request, Responder, Stream
 
 __all__ = [
     "Action",
@@ -160,7 +159,7 @@ class _Compiled(NamedTuple):
     payload: bytes
 
 
-class ScriptedServer:
+class ScriptedServer(AsyncClosing):
     """Serves scripted events over the watch-all protocol, one plan per connection."""
 
     def __init__(
@@ -234,17 +233,6 @@ class ScriptedServer:
     async def aclose(self) -> None:
         """Close the listener and every connection."""
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _handle(self, request: Request, respond: Responder) -> None:
         self.requests.append(record(request))

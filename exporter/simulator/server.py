@@ -16,8 +16,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from operator import attrgetter
-from types import TracebackType
-from typing import NamedTuple, Self
+from typing import NamedTuple
 
 import orjson
 
@@ -36,7 +35,7 @@ from exporter.simulator.protocol import (
 )
 from exporter.simulator.workload import Workload, WorkloadUpdate, format_timestamp
 from exporter.token import encode_token
-from exporter.web import HTTPServer, Request, Responder, Stream
+from exporter.web import AsyncClosing, HTTPServer, Request, Responder, Stream
 
 __all__ = ["WatchAllSimulator", "serve_simulator"]
 
@@ -52,7 +51,7 @@ class _Entry(NamedTuple):
     payload: bytes
 
 
-class WatchAllSimulator:
+class WatchAllSimulator(AsyncClosing):
     """Serves `POST /task/watch-all` and `POST /task/ack/{id}` from a workload, in real time."""
 
     def __init__(
@@ -124,17 +123,6 @@ class WatchAllSimulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _notify(self) -> None:
         self._wakeup.set()
