@@ -26,53 +26,11 @@ from exporter.simulator.scripted import (
     Stall,
 )
 from tests.e2e.process import ExporterProcess
-from tests.e2e.rig import SINCE, Rig, counters, ev
+from tests.e2e.rig import SINCE, TASKS, Rig, assert_counted_once, workload
 from tests.e2e.servers import LoopThread, serve
-
-TASKS = 5
-NODE = {"id": "node-fetch", "type": "service", "alias": "fetch"}
-
-
-def workload(tasks: int = TASKS, first: int = 0) -> list[Event]:
-    """`tasks` tasks one after the other, each taskStart, nodeStart, nodeEnd, taskEnd."""
-    events = []
-    for i in range(first, first + tasks):
-        task = f"task-{i}"
-        base = 10.0 * i
-        events += [
-            ev("taskStart", task, base, input={"n": i}),
-            ev("nodeStart", task, base + 1, node=NODE),
-            ev("nodeEnd", task, base + 3, node=NODE),
-            ev("taskEnd", task, base + 4, result={"ok": True}, exit="done"),
-        ]
-    return events
-
 
 SCRIPT = workload()
 LAST = len(SCRIPT)
-
-
-def assert_counted_once(rig: Rig, tasks: int = TASKS, **skipped: int) -> None:
-    """Every update of `workload(tasks)` counted exactly once, and nothing else counted."""
-    samples = rig.samples()
-    found = {
-        (name, tuple(sorted(labels.items()))): value for name, labels, value in counters(samples)
-    }
-    node = (("node", "fetch"), ("node_type", "service"), ("task_name", "invoice"))
-    assert found == {
-        ("requence_tasks_started_total", (("task_name", "invoice"),)): tasks,
-        ("requence_tasks_ended_total", (("task_name", "invoice"),)): tasks,
-        ("requence_nodes_started_total", node): tasks,
-        ("requence_nodes_ended_total", node): tasks,
-    }
-    duration = frozenset({("task_name", "invoice"), ("outcome", "ended")})
-    assert samples[("requence_task_duration_seconds_count", duration)] == tasks
-    assert samples[("requence_task_duration_seconds_sum", duration)] == 4.0 * tasks
-    for kind in ("taskStart", "nodeStart", "nodeEnd", "taskEnd"):
-        labels = frozenset({("type", kind)})
-        assert samples[("requence_exporter_updates_total", labels)] == tasks
-    assert {r: n for r, n in rig.skipped().items() if n} == skipped
-    assert samples[("requence_exporter_tracked_tasks", frozenset())] == 0
 
 
 def assert_resumed(rig: Rig, last_positions: list[int | None]) -> None:
