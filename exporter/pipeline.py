@@ -92,6 +92,7 @@ class Pipeline:
             if position <= (last if last is not None else -1) or event.oversized:
                 checked = self._unusual(event, position, last)
                 if checked is None:
+                    last = status.position  # an oversized event moved it on
                     continue
                 position = checked
             result = decode_update(event.event, event.data, position)
