@@ -73,6 +73,7 @@ class Pipeline:
         self.status = status
         self.shard = shard
         self.recent_ids = RecentIds()
+        self._suspect = 0  # updates left whose ids are checked since the last server reset
         self._warn = RateLimitedWarning(log)
 
     def feed(self, events: Sequence[RawEvent], arrival: float) -> None:
@@ -102,12 +103,18 @@ class Pipeline:
                 continue
             update: Update = result  # type: ignore[assignment]
             update_id = update.update_id
-            if last is not None and position < last:
-                # Backwards: a replay of an update seen before, or a server that restarted.
+            backwards = last is not None and position < last
+            if backwards or self._suspect:
+                # A replay of an update seen before, or new numbering after a server restart.
+                # After a restart, old updates may come again at new positions: ids are
+                # checked until the ring has forgotten everything from before it.
                 if update_id in recent:
                     self._skip(Skip(position, "duplicate_position", "update seen before"))
                     continue
-                self._reset(last, position)
+                if backwards:
+                    self._reset(last or 0, position)
+                else:
+                    self._suspect -= 1
             if update_id is not None:
                 recent.add(update_id)
             last = status.position = position
@@ -140,6 +147,7 @@ class Pipeline:
 
     def _reset(self, last: int, position: int) -> None:
         self.status.position_resets += 1
+        self._suspect = RECENT_IDS
         self._warn(
             "position",
             "stream position went back from %s to %s; treating it as a server reset",

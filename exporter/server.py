@@ -104,6 +104,7 @@ class ExporterEndpoints:
             "tracked_tasks": len(self._tracker),
             "connections": status.connections,
             "reconnects": dict(status.reconnects),
+            "position_resets": status.position_resets,
             "last_error": status.last_error,
             "ready": self._is_ready(),
         }

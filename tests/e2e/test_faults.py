@@ -168,6 +168,7 @@ async def test_positions_going_backwards_are_a_server_reset_and_replays_are_not_
     async with server, Rig(server) as rig:
         await rig.wait_position(10)
         assert rig.status.position_resets == 1
+        assert rig.endpoints.status()["position_resets"] == 1
         assert rig.value("requence_exporter_stream_position") == 10
         assert sum(rig.reconnects().values()) == 0
         assert_counted_once(rig, tasks=4, duplicate_position=2)
