@@ -122,9 +122,13 @@ class TraceSink:
         self._next_log = 0.0
         self._next_exit_log = 0.0
         self._child: _Child | None = None
-        self._readers: list[threading.Thread] = []
+        self._ready = threading.Event()  # the first span process started, or failed to
         _LIVE.add(self)
-        self._start_child()
+        self._keeper = threading.Thread(target=self._keep, name="requence-spans", daemon=True)
+        self._keeper.start()
+        # Spans sent before the process is up would wait in the pipe while the caller's
+        # blocking budget runs: start with the process ready.
+        self._ready.wait(START_TIMEOUT + 5.0)
         self._sender = threading.Thread(target=self._send_due, name="requence-traces", daemon=True)
         self._sender.start()
 
@@ -249,8 +253,33 @@ class TraceSink:
 
     # -- the span process ----------------------------------------------------------------
 
-    def _start_child(self) -> None:
-        """Start a span process and wait until it is ready; on failure, run without one."""
+    def _keep(self) -> None:
+        """The keeper thread: runs a span process, reads its replies, starts another if it dies."""
+        while True:
+            child = self._start_child()
+            with self._lock:
+                accepted = child is not None and not self._closing
+                if accepted:
+                    self._child = child
+                elif child is None and not self._closing:
+                    self._log_exit("traces: the span process did not start; spans are dropped")
+            self._ready.set()
+            if child is not None and accepted:
+                self._read_replies(child)
+                self._child_gone(child)
+            elif child is not None:  # stopped while it started: it holds nothing
+                child.kill()
+                child.close()
+            with self._lock:
+                # Not at once: a process that dies on start would be restarted in a loop.
+                restart_at = time.monotonic() + RESTART_INTERVAL
+                while not self._closing and (wait := restart_at - time.monotonic()) > 0:
+                    self._changed.wait(wait)
+                if self._closing:
+                    return
+
+    def _start_child(self) -> _Child | None:
+        """A started span process, once it says it is ready; None if it could not start."""
         tasks_in, tasks_out = _CONTEXT.Pipe(duplex=False)
         replies_in, replies_out = _CONTEXT.Pipe(duplex=False)
         process = _CONTEXT.Process(
@@ -268,32 +297,18 @@ class TraceSink:
         try:
             process.start()
         except Exception:  # resources, a broken interpreter: spans are lost, metrics go on
-            log.exception("traces: could not start the span process; spans are dropped")
+            log.debug("traces: could not start the span process", exc_info=True)
             child.close()
-            return
+            return None
         finally:
             # The child holds its own copies; ours would keep the pipes open after it exits.
             tasks_in.close()
             replies_out.close()
-        if not self._await_ready(child):
-            log.error("traces: the span process did not start; spans are dropped")
-            child.kill()
-            child.close()
-            return
-        with self._lock:
-            if self._closing:  # stopped while it started: it holds nothing
-                self._child = None
-            else:
-                self._child = child
-        if self._child is not child:
-            child.kill()
-            child.close()
-            return
-        reader = threading.Thread(
-            target=self._read_replies, args=(child,), name="requence-spans-replies", daemon=True
-        )
-        self._readers.append(reader)
-        reader.start()
+        if self._await_ready(child):
+            return child
+        child.kill()
+        child.close()
+        return None
 
     def _await_ready(self, child: _Child) -> bool:
         """Read the span process's first messages until it says it is ready."""
@@ -310,12 +325,12 @@ class TraceSink:
         return False
 
     def _read_replies(self, child: _Child) -> None:
-        """The reader thread of one span process: acknowledgements and log records."""
+        """Acknowledgements and log records from a span process, until it exits."""
         while True:
             try:
                 message = decode(child.replies.recv_bytes())
             except (EOFError, OSError):
-                break
+                return
             if message[0] == ACK:
                 _, exported, dropped, reason = message
                 with self._lock:
@@ -328,37 +343,33 @@ class TraceSink:
                     self._changed.notify_all()
             elif message[0] == LOG:
                 logging.getLogger(message[2]).log(message[1], message[3])
-        self._child_gone(child)
 
     def _child_gone(self, child: _Child) -> None:
-        """The span process left: count what it held as dropped, then start another."""
+        """The span process left: what it held is counted as dropped."""
         child.process.join(5.0)
-        code = child.process.exitcode
         with self._lock:
             if self._child is child:
                 self._child = None
             lost, self._unacked = self._unacked, 0
-            closing = self._closing
             if lost:
-                self._drop(lost, "stopped before export" if closing else "span process exited")
-            self._changed.notify_all()
-            now = time.monotonic()
-            if not closing and now >= self._next_exit_log:
-                self._next_exit_log = now + self._log_interval
-                log.error(
+                reason = "stopped before export" if self._closing else "span process exited"
+                self._drop(lost, reason)
+            if not self._closing:
+                self._log_exit(
                     "traces: the span process exited (code %s) holding %d spans, counted as "
                     "dropped; starting a new one",
-                    code,
+                    child.process.exitcode,
                     lost,
                 )
-            # Not at once: a process that dies on start would otherwise be restarted in a loop.
-            restart_at = now + RESTART_INTERVAL
-            while not self._closing and (wait := restart_at - time.monotonic()) > 0:
-                self._changed.wait(wait)
-            closing = self._closing
+            self._changed.notify_all()
         child.close()
-        if not closing:
-            self._start_child()
+
+    def _log_exit(self, message: str, *args: object) -> None:
+        """Log a span process's failure, at most once per interval. Caller holds the lock."""
+        now = time.monotonic()
+        if now >= self._next_exit_log:
+            self._next_exit_log = now + self._log_interval
+            log.error(message, *args)
 
     def _drop(self, count: int, reason: str) -> None:
         """Count dropped spans and warn at most once per interval. Caller holds the lock."""
@@ -406,8 +417,7 @@ class TraceSink:
             child.process.join(max(0.0, deadline - time.monotonic()))
             # Past the deadline: stop it, which also aborts a retry still waiting in it.
             child.kill()
-        for reader in self._readers:
-            reader.join(5.0)
+        self._keeper.join(5.0)
         with self._lock:
             if self._unacked:
                 lost, self._unacked = self._unacked, 0
