@@ -1,32 +1,34 @@
-"""The traces sink: a span per finished task and a child span per node attempt, over OTLP.
+"""The traces sink: hands finished tasks to a span process that builds and exports the spans.
 
-Spans are built after the fact from the tracker's `FinishedTask` with the recorded server
-timestamps and deterministic ids (`exporter.ids`), so they go straight to an OTLP `SpanExporter`
-as `ReadableSpan` values, without a tracer. A worker thread exports them in batches. A full
-queue holds the caller back for a bounded time (the stream is resumable, so reading slower
-loses nothing); past that bound spans are dropped and counted. Nothing here raises into the
-caller: a dead back-end costs spans, never metrics.
+The stream's process only flattens each `FinishedTask` into plain tuples (`exporter.spans`) and
+sends them in batches over a pipe to a process of its own (`exporter.span_process`), which
+builds, encodes and exports the spans on the other core. A full batch goes out from the
+caller's thread, a partial one after the schedule delay from a small sender thread. The span
+process acknowledges every span it exported or lost; spans sent and not yet acknowledged, plus
+the batch being filled, are the queue that `max_queue_size` bounds. A full queue holds the
+caller back for a bounded time (the stream is resumable, so reading slower loses nothing); past
+that bound spans are dropped and counted. If the span process dies, the spans it held are
+counted as dropped and it is started again. Nothing here raises into the caller: a dead
+back-end or span process costs spans, never metrics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import marshal
+import multiprocessing
+import multiprocessing.util
 import os
 import threading
 import time
-from collections import deque
+import weakref
 from collections.abc import Mapping
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Final
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-
-from exporter import __version__
 from exporter.decode import Update
-from exporter.ids import node_span_id, task_span_id, trace_id
 from exporter.otlp_config import (
     BSP_EXPORT_TIMEOUT,
     BSP_MAX_EXPORT_BATCH_SIZE,
@@ -37,131 +39,48 @@ from exporter.otlp_config import (
     env_duration_ms,
     env_positive_int,
 )
-from exporter.tracker import UNNAMED, FinishedTask, NodeAttempt, TaskState
+from exporter.span_process import ACK, LOG, READY, STOP, decode, serve
+from exporter.spans import CompactTask, build_resource, compact, task_spans
+from exporter.tracker import FinishedTask, NodeAttempt, TaskState
 
 __all__ = ["TraceSink", "build_resource", "build_trace_sink", "task_spans"]
 
 log = logging.getLogger(__name__)
 
-_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
-_SCOPE: Final = InstrumentationScope("requence-exporter", __version__)
-_OK: Final = Status(StatusCode.UNSET)
-_INTERNAL: Final = SpanKind.INTERNAL
 LOG_INTERVAL: Final = 60.0  # seconds between two warnings about failed or dropped spans
+START_TIMEOUT: Final = 30.0  # seconds a span process may take to get ready
+RESTART_INTERVAL: Final = 1.0  # seconds between two starts of the span process
+# "spawn": forking a process that runs threads (the stream's, httpx's) is unsafe.
+_CONTEXT: Final = multiprocessing.get_context("spawn")
 
 
-def _ns(seconds: float) -> int:
-    # Server timestamps carry at most microseconds; rounding there first keeps float noise
-    # out of the nanoseconds.
-    return round(seconds * 1_000_000) * 1000
+class _Child:
+    """One span process with the two pipes to it."""
 
+    def __init__(self, process: BaseProcess, tasks: Connection, replies: Connection) -> None:
+        self.process = process
+        self.tasks = tasks
+        self.replies = replies
 
-class _FixedResource(Resource):
-    """A resource whose hash is computed once: the OTLP encoder hashes it for every span."""
+    def kill(self) -> None:
+        """Stop it now, whatever it holds."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5.0)
 
-    def __init__(self, attributes: dict[str, str]) -> None:
-        super().__init__(attributes)
-        self._hash = super().__hash__()
-
-    def __hash__(self) -> int:
-        return self._hash
-
-
-def build_resource(settings: TracingSettings) -> Resource:
-    """The resource every span carries: `service.name` (default `requence`) and the extras."""
-    attributes: dict[str, str] = dict(settings.resource_attributes)
-    attributes["service.name"] = settings.service_name
-    return _FixedResource(attributes)
-
-
-def _node_span(
-    task_id: str, trace: int, parent: SpanContext, a: NodeAttempt, resource: Resource
-) -> ReadableSpan:
-    node = a.node
-    end = _ns(a.end)
-    attributes: dict[str, str | int] = {
-        "requence.node.id": node.id,
-        "requence.node.type": node.type,
-        "requence.node.outcome": a.outcome,
-        "requence.node.attempt": a.attempt,
-    }
-    if node.alias:
-        attributes["requence.node.alias"] = node.alias
-    status = _OK
-    events: tuple[Event, ...] = ()
-    if a.outcome == "errored":
-        status = Status(StatusCode.ERROR, a.message)
-        message = {"exception.message": a.message} if a.message is not None else None
-        events = (Event("exception", message, end),)
-    elif a.outcome == "deferred":
-        reason = {"requence.node.defer_reason": a.message} if a.message is not None else None
-        events = (Event("requence.node.deferred", reason, end),)
-    return ReadableSpan(
-        name=f"requence.node {node.alias or node.id}",
-        context=SpanContext(trace, node_span_id(task_id, node.id, a.attempt), False, _SAMPLED),
-        parent=parent,
-        resource=resource,
-        attributes=attributes,
-        events=events,
-        kind=_INTERNAL,
-        status=status,
-        start_time=_ns(a.start),
-        end_time=end,
-        instrumentation_scope=_SCOPE,
-    )
-
-
-def task_spans(task: FinishedTask, resource: Resource) -> list[ReadableSpan]:
-    """The task's span followed by one span per node attempt."""
-    task_id = task.task_id
-    root_id = task.root_id
-    trace = trace_id(task_id, root_id)
-    context = SpanContext(trace, task_span_id(task_id), False, _SAMPLED)
-    parent = None
-    if root_id and root_id != task_id:
-        # A sub-task hangs under its root task's span, in the root's trace.
-        parent = SpanContext(trace, task_span_id(root_id), False, _SAMPLED)
-    name = task.name or UNNAMED
-    attributes: dict[str, str | bool] = {
-        "requence.task.id": task_id,
-        "requence.task.name": name,
-        "requence.task.outcome": task.outcome,
-    }
-    if root_id:
-        attributes["requence.task.root_id"] = root_id
-    if task.incomplete:
-        attributes["requence.task.incomplete"] = True
-    if task.outcome == "evicted":
-        attributes["requence.task.evicted"] = True
-    elif task.outcome == "aborted" and task.message is not None:
-        attributes["requence.task.abort_reason"] = task.message
-    status = Status(StatusCode.ERROR, task.message) if task.outcome == "errored" else _OK
-    spans = [
-        ReadableSpan(
-            name=f"requence.task {name}",
-            context=context,
-            parent=parent,
-            resource=resource,
-            attributes=attributes,
-            kind=_INTERNAL,
-            status=status,
-            start_time=_ns(task.start),
-            end_time=_ns(task.end),
-            instrumentation_scope=_SCOPE,
-        )
-    ]
-    spans.extend(_node_span(task_id, trace, context, a, resource) for a in task.attempts)
-    return spans
+    def close(self) -> None:
+        """Close the parent's ends of the pipes."""
+        self.tasks.close()
+        self.replies.close()
 
 
 class TraceSink:
-    """A tracker observer that exports finished tasks as spans from its own worker thread."""
+    """A tracker observer that sends finished tasks to a span process for export."""
 
     def __init__(
         self,
-        exporter: SpanExporter,
+        settings: TracingSettings,
         *,
-        resource: Resource,
         max_queue_size: int | None = None,
         max_export_batch_size: int | None = None,
         schedule_delay: float | None = None,
@@ -171,8 +90,7 @@ class TraceSink:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        self._exporter = exporter
-        self._resource = resource
+        self._settings = settings
         self.max_queue_size = max_queue_size or env_positive_int(env, *BSP_MAX_QUEUE_SIZE)
         batch = max_export_batch_size or env_positive_int(env, *BSP_MAX_EXPORT_BATCH_SIZE)
         self.max_export_batch_size = min(batch, self.max_queue_size)
@@ -186,21 +104,33 @@ class TraceSink:
         self._log_interval = log_interval
         self.exported = 0  # spans the back-end accepted
         self.dropped = 0  # spans lost: queue full past the bound, export failed, or stopped
-        self._queue: deque[FinishedTask] = deque()
-        self._queued = 0  # spans in the queue (a task is 1 + its attempts)
+        self._batch: list[CompactTask] = []  # the batch being filled
+        self._batch_spans = 0
+        self._batch_since = 0.0  # when its first task came
+        self._sending = 0  # spans of batches taken and not yet handed over
+        self._unacked = 0  # spans handed to the span process and not yet acknowledged
         self._lock = threading.Lock()
-        self._not_empty = threading.Condition(self._lock)
-        self._not_full = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # acknowledgements, the process leaving
+        self._due = threading.Condition(self._lock)  # a batch is waiting for the sender
+        self._send_lock = threading.Lock()  # one message at a time on the pipe
         # When the current stall's blocking budget runs out; reset once an export succeeds,
         # so a dead back-end holds the stream back once, not once per task.
         self._stall_deadline: float | None = None
-        self._blocked = 0  # callers waiting for room
         self._closing = False
         self._stopped = False
         self._unlogged: dict[str, int] = {}
         self._next_log = 0.0
-        self._worker = threading.Thread(target=self._run, name="requence-traces", daemon=True)
-        self._worker.start()
+        self._next_exit_log = 0.0
+        self._child: _Child | None = None
+        self._ready = threading.Event()  # the first span process started, or failed to
+        _LIVE.add(self)
+        self._keeper = threading.Thread(target=self._keep, name="requence-spans", daemon=True)
+        self._keeper.start()
+        # Spans sent before the process is up would wait in the pipe while the caller's
+        # blocking budget runs: start with the process ready.
+        self._ready.wait(START_TIMEOUT + 5.0)
+        self._sender = threading.Thread(target=self._send_due, name="requence-traces", daemon=True)
+        self._sender.start()
 
     # -- the tracker observer ------------------------------------------------------------
 
@@ -211,14 +141,29 @@ class TraceSink:
         """Attempts arrive with their finished task."""
 
     def on_task_finished(self, task: FinishedTask) -> None:
-        """Queue the task's spans; wait a bounded time when the queue is full, else drop."""
-        count = 1 + len(task.attempts)
-        with self._lock:
+        """Queue the task; wait a bounded time when the queue is full, else drop."""
+        item = compact(task)
+        count = 1 + len(item[8])
+        out: list[tuple[list[CompactTask], int]] = []
+        lock = self._lock
+        lock.acquire()
+        try:
             if self._closing:
                 self._drop(count, "stopped")
                 return
             # A task larger than the whole queue still goes in, alone.
-            while self._queued and self._queued + count > self.max_queue_size:
+            while (queued := self._batch_spans + self._sending + self._unacked) and (
+                queued + count > self.max_queue_size
+            ):
+                if self._batch:
+                    # The queue may be full below a batch's size: send now, not on schedule.
+                    pending = self._take()
+                    lock.release()
+                    try:
+                        self._send(*pending)
+                    finally:
+                        lock.acquire()
+                    continue
                 now = time.monotonic()
                 if self._stall_deadline is None:
                     self._stall_deadline = now + self.block_timeout
@@ -226,77 +171,205 @@ class TraceSink:
                 if remaining <= 0 or self._closing:
                     self._drop(count, "queue full")
                     return
-                # The queue may be full below a batch's size: export now, not on schedule.
-                self._blocked += 1
-                self._not_empty.notify()
-                self._not_full.wait(remaining)
-                self._blocked -= 1
-            self._queue.append(task)
-            self._queued += count
-            if self._queued >= self.max_export_batch_size:
-                self._not_empty.notify()
+                self._changed.wait(remaining)
+            if self._batch_spans and self._batch_spans + count > self.max_export_batch_size:
+                out.append(self._take())
+            self._batch.append(item)
+            self._batch_spans += count
+            if self._batch_spans >= self.max_export_batch_size:
+                out.append(self._take())
+            elif len(self._batch) == 1:
+                self._batch_since = time.monotonic()
+                self._due.notify()
+        finally:
+            lock.release()
+        for batch, spans in out:
+            self._send(batch, spans)
 
     def stats(self) -> dict[str, int]:
-        """Spans exported and dropped so far, and spans waiting in the queue."""
+        """Spans exported and dropped so far, and spans queued (batched or being exported)."""
         with self._lock:
-            return {"exported": self.exported, "dropped": self.dropped, "queued": self._queued}
+            return {
+                "exported": self.exported,
+                "dropped": self.dropped,
+                "queued": self._batch_spans + self._sending + self._unacked,
+            }
 
-    # -- the worker ----------------------------------------------------------------------
-
-    def _take_batch(self) -> list[FinishedTask] | None:
-        """Wait for a full batch or the schedule delay; None once closing and drained."""
+    @property
+    def pid(self) -> int | None:
+        """The span process's id, while one runs."""
         with self._lock:
-            deadline = time.monotonic() + self.schedule_delay
-            while (
-                self._queued < self.max_export_batch_size
-                and not self._closing
-                and not self._blocked
-            ):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._not_empty.wait(remaining)
-            if not self._queue:
-                return None if self._closing else []
-            batch: list[FinishedTask] = []
-            spans = 0
-            while self._queue and (
-                not batch or spans + 1 + len(self._queue[0].attempts) <= self.max_export_batch_size
-            ):
-                task = self._queue.popleft()
-                batch.append(task)
-                spans += 1 + len(task.attempts)
-            self._queued -= spans
-            self._not_full.notify_all()
-            return batch
+            child = self._child
+        return None if child is None else child.process.pid
 
-    def _run(self) -> None:
-        while (batch := self._take_batch()) is not None:
-            if batch:
-                self._export(batch)
+    # -- sending -------------------------------------------------------------------------
 
-    def _export(self, batch: list[FinishedTask]) -> None:
-        try:
-            spans = [span for task in batch for span in task_spans(task, self._resource)]
-        except Exception:  # a bug in building spans must not kill the worker
-            log.exception("traces: could not build spans")
+    def _take(self) -> tuple[list[CompactTask], int]:
+        """The batch being filled and its span count; the caller holds the lock."""
+        batch, spans = self._batch, self._batch_spans
+        self._batch = []
+        self._batch_spans = 0
+        self._sending += spans  # still queued until the span process has it
+        return batch, spans
+
+    def _send(self, batch: list[CompactTask], spans: int) -> None:
+        """Hand a batch to the span process, or count it dropped when there is none."""
+        data = marshal.dumps(batch)
+        with self._send_lock:
             with self._lock:
-                self._drop(sum(1 + len(t.attempts) for t in batch), "build failed")
-            return
+                self._sending -= spans
+                child = self._child
+                if child is None:
+                    self._drop(spans, "no span process")
+                    self._changed.notify_all()
+                    return
+                self._unacked += spans
+            try:
+                child.tasks.send_bytes(data)
+            except (OSError, ValueError):
+                with self._lock:
+                    # Unless its leaving was handled first, which counted these spans already.
+                    if self._child is child:
+                        self._unacked -= spans
+                        self._drop(spans, "span process gone")
+                        self._changed.notify_all()
+
+    def _send_due(self) -> None:
+        """The sender thread: a partial batch goes out once it waited the schedule delay."""
+        while True:
+            with self._lock:
+                while True:
+                    if self._closing:
+                        return
+                    if self._batch:
+                        wait = self._batch_since + self.schedule_delay - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._due.wait(wait)
+                    else:
+                        self._due.wait()
+                pending = self._take()
+            self._send(*pending)
+
+    # -- the span process ----------------------------------------------------------------
+
+    def _keep(self) -> None:
+        """The keeper thread: runs a span process, reads its replies, starts another if it dies."""
+        while True:
+            child = self._start_child()
+            with self._lock:
+                accepted = child is not None and not self._closing
+                if accepted:
+                    self._child = child
+                elif child is None and not self._closing:
+                    self._log_exit("traces: the span process did not start; spans are dropped")
+            self._ready.set()
+            if child is not None and accepted:
+                self._read_replies(child)
+                self._child_gone(child)
+            elif child is not None:  # stopped while it started: it holds nothing
+                child.kill()
+                child.close()
+            with self._lock:
+                # Not at once: a process that dies on start would be restarted in a loop.
+                restart_at = time.monotonic() + RESTART_INTERVAL
+                while not self._closing and (wait := restart_at - time.monotonic()) > 0:
+                    self._changed.wait(wait)
+                if self._closing:
+                    return
+
+    def _start_child(self) -> _Child | None:
+        """A started span process, once it says it is ready; None if it could not start."""
+        tasks_in, tasks_out = _CONTEXT.Pipe(duplex=False)
+        replies_in, replies_out = _CONTEXT.Pipe(duplex=False)
+        process = _CONTEXT.Process(
+            target=serve,
+            args=(
+                tasks_in,
+                replies_out,
+                self._settings,
+                self.max_export_batch_size,
+                logging.getLogger().getEffectiveLevel(),
+            ),
+            name="requence-spans",
+        )
+        child = _Child(process, tasks_out, replies_in)
         try:
-            result = self._exporter.export(spans)
-        except Exception as exc:  # exporters should not raise; one that does costs its batch
-            log.debug("traces: export raised", exc_info=exc)
-            failure = f"export raised {type(exc).__name__}"
-        else:
-            failure = "" if result is SpanExportResult.SUCCESS else "export failed"
+            process.start()
+        except Exception:  # resources, a broken interpreter: spans are lost, metrics go on
+            log.debug("traces: could not start the span process", exc_info=True)
+            child.close()
+            return None
+        finally:
+            # The child holds its own copies; ours would keep the pipes open after it exits.
+            tasks_in.close()
+            replies_out.close()
+        if self._await_ready(child):
+            return child
+        child.kill()
+        child.close()
+        return None
+
+    def _await_ready(self, child: _Child) -> bool:
+        """Read the span process's first messages until it says it is ready."""
+        deadline = time.monotonic() + START_TIMEOUT
+        try:
+            while child.replies.poll(max(0.0, deadline - time.monotonic())):
+                message = decode(child.replies.recv_bytes())
+                if message[0] == READY:
+                    return True
+                if message[0] == LOG:
+                    logging.getLogger(message[2]).log(message[1], message[3])
+        except (EOFError, OSError):
+            pass
+        return False
+
+    def _read_replies(self, child: _Child) -> None:
+        """Acknowledgements and log records from a span process, until it exits."""
+        while True:
+            try:
+                message = decode(child.replies.recv_bytes())
+            except (EOFError, OSError):
+                return
+            if message[0] == ACK:
+                _, exported, dropped, reason = message
+                with self._lock:
+                    self._unacked -= exported + dropped
+                    if exported:
+                        self.exported += exported
+                        self._stall_deadline = None
+                    if dropped:
+                        self._drop(dropped, reason)
+                    self._changed.notify_all()
+            elif message[0] == LOG:
+                logging.getLogger(message[2]).log(message[1], message[3])
+
+    def _child_gone(self, child: _Child) -> None:
+        """The span process left: what it held is counted as dropped."""
+        child.process.join(5.0)
         with self._lock:
-            if failure:
-                self._drop(len(spans), failure)
-            else:
-                self.exported += len(spans)
-                self._stall_deadline = None
-                self._not_full.notify_all()
+            if self._child is child:
+                self._child = None
+            lost, self._unacked = self._unacked, 0
+            if lost:
+                reason = "stopped before export" if self._closing else "span process exited"
+                self._drop(lost, reason)
+            if not self._closing:
+                self._log_exit(
+                    "traces: the span process exited (code %s) holding %d spans, counted as "
+                    "dropped; starting a new one",
+                    child.process.exitcode,
+                    lost,
+                )
+            self._changed.notify_all()
+        child.close()
+
+    def _log_exit(self, message: str, *args: object) -> None:
+        """Log a span process's failure, at most once per interval. Caller holds the lock."""
+        now = time.monotonic()
+        if now >= self._next_exit_log:
+            self._next_exit_log = now + self._log_interval
+            log.error(message, *args)
 
     def _drop(self, count: int, reason: str) -> None:
         """Count dropped spans and warn at most once per interval. Caller holds the lock."""
@@ -318,80 +391,63 @@ class TraceSink:
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Export what is queued (up to `timeout`, default the export timeout), then stop."""
+        deadline = time.monotonic() + (self.export_timeout if timeout is None else timeout)
         with self._lock:
             if self._stopped:
                 return
             self._stopped = True
             self._closing = True
-            self._not_empty.notify_all()
-            self._not_full.notify_all()
-        self._worker.join(self.export_timeout if timeout is None else timeout)
-        if self._worker.is_alive():
+            pending = self._take() if self._batch else None
+            self._due.notify_all()
+            self._changed.notify_all()
+        if pending is not None:
+            self._send(*pending)
+        with self._lock:
+            child = self._child
+        if child is not None:
+            # When it is gone already, its reader counts what it held.
+            with self._send_lock, contextlib.suppress(OSError, ValueError):
+                child.tasks.send_bytes(STOP)
             with self._lock:
-                left = self._queued
-                self._queue.clear()
-                self._queued = 0
-                if left:
-                    self._drop(left, "stopped before export")
-        try:
-            # Also aborts a retry still waiting inside the exporter.
-            self._exporter.shutdown()
-        except Exception as exc:  # stopping must go on whatever the exporter does
-            log.debug("traces: exporter shutdown raised", exc_info=exc)
-        self._worker.join(1.0)
+                while self._unacked and self._child is child:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._changed.wait(remaining)
+            child.process.join(max(0.0, deadline - time.monotonic()))
+            # Past the deadline: stop it, which also aborts a retry still waiting in it.
+            child.kill()
+        self._keeper.join(5.0)
+        with self._lock:
+            if self._unacked:
+                lost, self._unacked = self._unacked, 0
+                self._drop(lost, "stopped before export")
+        self._sender.join(1.0)
+        _LIVE.discard(self)
+
+    def _abandon(self) -> None:
+        """At interpreter exit without a shutdown: stop the span process, losing what it holds."""
+        with self._lock:
+            self._closing = True
+            child = self._child
+            self._due.notify_all()
+            self._changed.notify_all()
+        if child is not None:
+            child.kill()
 
 
-class _OncePer(logging.Filter):
-    """Lets one record per message template through per interval: a dead back-end would
-    otherwise log every failed batch from inside the OTLP exporters."""
-
-    def __init__(self, interval: float) -> None:
-        super().__init__()
-        self._interval = interval
-        self._last: dict[tuple[str, object], float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.msg)
-        now = time.monotonic()
-        if now - self._last.get(key, -self._interval) < self._interval:
-            return False
-        self._last[key] = now
-        return True
+_LIVE: Final[weakref.WeakSet[TraceSink]] = weakref.WeakSet()
 
 
-_QUIET: Final = _OncePer(LOG_INTERVAL)
-_OTLP_LOGGERS: Final = (
-    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-    "opentelemetry.exporter.otlp.proto.grpc.exporter",
-)
+def _abandon_all() -> None:
+    for sink in list(_LIVE):
+        sink._abandon()
 
 
-def _make_exporter(settings: TracingSettings) -> SpanExporter:
-    for name in _OTLP_LOGGERS:
-        logging.getLogger(name).addFilter(_QUIET)  # adding the same filter twice is a no-op
-    headers = dict(settings.headers) or None
-    if settings.protocol == "grpc":
-        from grpc import Compression as GrpcCompression
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcSpanExporter,
-        )
-
-        gzip = settings.compression == "gzip"
-        return GrpcSpanExporter(
-            endpoint=settings.endpoint,
-            headers=headers,
-            timeout=settings.timeout,
-            compression=GrpcCompression.Gzip if gzip else GrpcCompression.NoCompression,
-        )
-    from opentelemetry.exporter.otlp.proto.http import Compression
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter(
-        endpoint=settings.endpoint,
-        headers=headers,
-        timeout=settings.timeout,
-        compression=Compression(settings.compression),
-    )
+# multiprocessing's exit handler joins every child process; a span process ignores SIGTERM and
+# waits for its parent's word, so a sink never shut down stops it first (a finalizer with an
+# exit priority runs before those joins).
+multiprocessing.util.Finalize(None, _abandon_all, exitpriority=100)
 
 
 def build_trace_sink(settings: TracingSettings) -> TraceSink | None:
@@ -399,8 +455,7 @@ def build_trace_sink(settings: TracingSettings) -> TraceSink | None:
     if not settings.enabled:
         return None
     return TraceSink(
-        _make_exporter(settings),
-        resource=build_resource(settings),
+        settings,
         max_queue_size=settings.max_queue_size,
         max_export_batch_size=settings.max_export_batch_size,
         schedule_delay=settings.schedule_delay,

@@ -137,11 +137,8 @@ def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
 
 
 def test_sink_batch_settings_argument_then_env_then_default() -> None:
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
     env = {"OTEL_BSP_MAX_QUEUE_SIZE": "64", "OTEL_BSP_SCHEDULE_DELAY": "100"}
-    resource = build_resource(TracingSettings())
-    sink = TraceSink(InMemorySpanExporter(), resource=resource, max_queue_size=8, environ=env)
+    sink = TraceSink(TracingSettings(enabled=True), max_queue_size=8, environ=env)
     try:
         assert sink.max_queue_size == 8  # the argument
         assert sink.schedule_delay == 0.1  # the variable
