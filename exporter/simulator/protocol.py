@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from exporter.decode import parse_timestamp
-from exporter.web import Request, Responder
+from exporter.token import encode_token
+from exporter.web import AsyncClosing, HTTPServer, Request, Responder
 
 __all__ = [
     "ACK_PREFIX",
@@ -17,6 +18,7 @@ __all__ = [
     "BadWatchRequest",
     "RecordedRequest",
     "WatchParams",
+    "WatchServer",
     "authorized",
     "parse_watch_body",
     "record",
@@ -96,3 +98,37 @@ def sse_event(kind: str, position: int, data: bytes) -> bytes:
 def send_json(respond: Responder, status: int, payload: object) -> None:
     """Answer with a JSON document."""
     respond.send(status, [("Content-Type", "application/json")], orjson.dumps(payload))
+
+
+class WatchServer(AsyncClosing):
+    """What the stand-ins share: an HTTP server on loopback, its URL, and a token for it."""
+
+    def __init__(self, bearer: str | None) -> None:
+        self.bearer = bearer
+        self._http = HTTPServer(self._handle)
+        self._address: tuple[str, int] | None = None
+
+    async def _handle(self, request: Request, respond: Responder) -> None:
+        raise NotImplementedError
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL clients connect to."""
+        if self._address is None:
+            raise RuntimeError("the server is not started")
+        host, port = self._address
+        return f"http://{host}:{port}"
+
+    @property
+    def access_token(self) -> str:
+        """A Requence access token that points at this server."""
+        return encode_token(self.bearer or "scripted", self.base_url)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Listen on host:port; return the bound address."""
+        self._address = await self._http.start(host, port)
+        return self._address
+
+    async def aclose(self) -> None:
+        """Close the listener and every connection."""
+        await self._http.aclose()

@@ -24,6 +24,7 @@ from exporter.simulator.protocol import (
     WATCH_PATH,
     BadWatchRequest,
     RecordedRequest,
+    WatchServer,
     authorized,
     parse_watch_body,
     record,
@@ -31,8 +32,7 @@ from exporter.simulator.protocol import (
     sse_event,
 )
 from exporter.simulator.workload import WorkloadUpdate
-from exporter.token import encode_token
-from exporter.web import AsyncClosing, HTTPServer, Request, Responder, Stream
+from exporter.web import Request, Responder, Stream
 
 __all__ = [
     "Action",
@@ -159,7 +159,7 @@ class _Compiled(NamedTuple):
     payload: bytes
 
 
-class ScriptedServer(AsyncClosing):
+class ScriptedServer(WatchServer):
     """Serves scripted events over the watch-all protocol, one plan per connection."""
 
     def __init__(
@@ -171,17 +171,15 @@ class ScriptedServer(AsyncClosing):
         bearer: str | None = None,
         honor_since: bool = False,
     ) -> None:
+        super().__init__(bearer)
         self._events = self._compile(events)
         self.plans = [list(plan) for plan in plans]
         self.fallback = list(fallback)
-        self.bearer = bearer
         self.honor_since = honor_since
         self.requests: list[RecordedRequest] = []
         self.acks: list[str] = []
         self.sent: list[list[int]] = []
         self._connected = asyncio.Event()
-        self._http = HTTPServer(self._handle)
-        self._address: tuple[str, int] | None = None
 
     @staticmethod
     def _compile(events: Iterable[Event]) -> list[_Compiled]:
@@ -207,32 +205,11 @@ class ScriptedServer(AsyncClosing):
         """How many watch-all streams were asked for (each used one plan)."""
         return len(self.sent)
 
-    @property
-    def base_url(self) -> str:
-        """The API base URL clients connect to."""
-        if self._address is None:
-            raise RuntimeError("the server is not started")
-        return f"http://{self._address[0]}:{self._address[1]}"
-
-    @property
-    def access_token(self) -> str:
-        """A Requence access token that points at this server."""
-        return encode_token(self.bearer or "scripted", self.base_url)
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        """Listen on host:port; return the bound address."""
-        self._address = await self._http.start(host, port)
-        return self._address
-
     async def wait_for_connections(self, count: int) -> None:
         """Wait until `count` watch-all streams were asked for (bound it with a timeout)."""
         while self.connections < count:
             await self._connected.wait()
             self._connected.clear()
-
-    async def aclose(self) -> None:
-        """Close the listener and every connection."""
-        await self._http.aclose()
 
     async def _handle(self, request: Request, respond: Responder) -> None:
         self.requests.append(record(request))

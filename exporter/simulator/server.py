@@ -27,6 +27,7 @@ from exporter.simulator.protocol import (
     WATCH_PATH,
     BadWatchRequest,
     RecordedRequest,
+    WatchServer,
     authorized,
     parse_watch_body,
     record,
@@ -34,8 +35,7 @@ from exporter.simulator.protocol import (
     sse_event,
 )
 from exporter.simulator.workload import Workload, WorkloadUpdate, format_timestamp
-from exporter.token import encode_token
-from exporter.web import AsyncClosing, HTTPServer, Request, Responder, Stream
+from exporter.web import Request, Responder, Stream
 
 __all__ = ["WatchAllSimulator", "serve_simulator"]
 
@@ -51,7 +51,7 @@ class _Entry(NamedTuple):
     payload: bytes
 
 
-class WatchAllSimulator(AsyncClosing):
+class WatchAllSimulator(WatchServer):
     """Serves `POST /task/watch-all` and `POST /task/ack/{id}` from a workload, in real time."""
 
     def __init__(
@@ -66,7 +66,7 @@ class WatchAllSimulator(AsyncClosing):
         keep_alive: float = 5.0,
         first_position: int = 1,
     ) -> None:
-        self.bearer = bearer
+        super().__init__(bearer)
         self.workload = (
             workload if workload is not None else Workload(seed, rate=rate, time_scale=time_scale)
         )
@@ -78,9 +78,7 @@ class WatchAllSimulator(AsyncClosing):
         self._next_position = first_position
         self._last_ms = 0
         self._wakeup = asyncio.Event()
-        self._http = HTTPServer(self._handle)
         self._producer: asyncio.Task[None] | None = None
-        self._address: tuple[str, int] | None = None
 
     @property
     def position(self) -> int:
@@ -92,24 +90,11 @@ class WatchAllSimulator(AsyncClosing):
         """How many updates are in the history (it drops the oldest past its bound)."""
         return len(self._entries)
 
-    @property
-    def base_url(self) -> str:
-        """The API base URL clients connect to."""
-        if self._address is None:
-            raise RuntimeError("the simulator is not started")
-        host, port = self._address
-        return f"http://{host}:{port}"
-
-    @property
-    def access_token(self) -> str:
-        """A Requence access token that points at this simulator."""
-        return encode_token(self.bearer, self.base_url)
-
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Listen and start emitting the workload; return the bound address."""
-        self._address = await self._http.start(host, port)
+        address = await super().start(host, port)
         self._producer = asyncio.create_task(self._produce(iter(self.workload)))
-        return self._address
+        return address
 
     async def wait_for_position(self, position: int) -> None:
         """Wait until the update at `position` has been emitted (bound it with a timeout)."""
@@ -122,7 +107,7 @@ class WatchAllSimulator(AsyncClosing):
             self._producer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer
-        await self._http.aclose()
+        await super().aclose()
 
     def _notify(self) -> None:
         self._wakeup.set()
