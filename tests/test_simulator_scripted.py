@@ -68,12 +68,6 @@ async def start() -> AsyncIterator[Start]:
         await server.aclose()
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10.0) as http:
-        yield http
-
-
 def ids(events: list[ServerSentEvent]) -> list[int]:
     return [int(event.id) for event in events]
 

@@ -51,12 +51,6 @@ async def start() -> AsyncIterator[Start]:
         await simulator.aclose()
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10.0) as http:
-        yield http
-
-
 async def all_events(sim: WatchAllSimulator, http: httpx.AsyncClient) -> list[ServerSentEvent]:
     async with asyncio.timeout(10):
         await sim.wait_for_position(COUNT)
