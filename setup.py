@@ -1,0 +1,54 @@
+"""The package build; everything else about the package is in pyproject.toml.
+
+With REQUENCE_EXPORTER_COMPILE=1 the modules every update passes through are compiled to C
+extensions with mypyc (a C compiler is then required, and the build fails without one). The
+compiled and the pure-Python package behave the same; the test suite runs against both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import setup
+
+# The per-update path (stream bytes -> SSE -> decode -> pipeline -> tracker -> metrics) and the
+# scrape path (labels, exposition); mypyc compiles each one into the same shared library.
+COMPILED_MODULES = [
+    "exporter/sse.py",
+    "exporter/decode.py",
+    "exporter/pipeline.py",
+    "exporter/tracker.py",
+    "exporter/metrics.py",
+    "exporter/labels.py",
+    "exporter/exposition.py",
+    "exporter/status.py",
+    "exporter/ids.py",
+    "exporter/spans.py",
+]
+MYPY = "mypy>=1.10"
+
+
+def _compile() -> bool:
+    return os.environ.get("REQUENCE_EXPORTER_COMPILE", "") == "1"
+
+
+def _ext_modules() -> list[object]:
+    if not _compile():
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        if "egg_info" in sys.argv:
+            return []  # asked for the build requirements, which bring mypyc
+        raise SystemExit("REQUENCE_EXPORTER_COMPILE=1 needs mypy (mypyc) in the build") from None
+
+    return list(mypycify(COMPILED_MODULES, opt_level="3", group_name="requence_exporter"))
+
+
+setup(
+    # PEP 517 builds ask setuptools for these before running this file for real; mypy (which
+    # includes mypyc) is only downloaded when compiling.
+    setup_requires=[MYPY] if _compile() else [],
+    ext_modules=_ext_modules(),
+)
