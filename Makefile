@@ -4,8 +4,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LISTEN ?= 127.0.0.1:9721
+# A copy of the tree whose hot modules are the mypyc extensions (scripts/compiled-tree).
+COMPILED := build/compiled
+COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --others \
+	--exclude-standard exporter tests bench 2>/dev/null)
+# Tests of the rules, dashboards, chart and image: the same files in both builds, run once.
+NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
+	--ignore=tests/test_grafana_build.py --ignore=tests/test_grafana_yamlout.py \
+	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py
 
-.PHONY: demo test lint bench tools dashboards clean
+.PHONY: demo test test-pure test-compiled lint bench bench-pure tools dashboards clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +37,25 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python grafana/build.py --check
 
-test: $(STAMP) tools lint
+$(COMPILED)/.built: $(STAMP) $(COMPILED_INPUTS)
+	./scripts/compiled-tree $(BIN)/python $(COMPILED)
+	touch $@
+
+## Every test, against the pure-Python source and against the compiled build.
+test: lint test-pure test-compiled
+
+test-pure: $(STAMP) tools
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+test-compiled: $(COMPILED)/.built tools
+	cd $(COMPILED) && REQUENCE_EXPORTER_EXPECT_COMPILED=1 \
+		$(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider $(NOT_RUNTIME)
+
+## The benchmark, against the compiled build (what the image ships); bench-pure: the source.
+bench: $(COMPILED)/.built
+	cd $(COMPILED) && $(CURDIR)/$(BIN)/python -m bench --out $(CURDIR)/bench/results
+
+bench-pure: $(STAMP)
 	$(BIN)/python -m bench
 
 ## Regenerate the committed Grafana dashboards from grafana/build.py.
@@ -40,4 +63,4 @@ dashboards: $(STAMP)
 	$(BIN)/python grafana/build.py && PYTHON=$(BIN)/python scripts/sync-chart-files
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(COMPILED) .mypy_cache .ruff_cache .pytest_cache

@@ -1,8 +1,10 @@
 """The package build; everything else about the package is in pyproject.toml.
 
 With REQUENCE_EXPORTER_COMPILE=1 the modules every update passes through are compiled to C
-extensions with mypyc (a C compiler is then required, and the build fails without one). The
-compiled and the pure-Python package behave the same; the test suite runs against both.
+extensions with mypyc. That needs a C compiler and, because mypyc type-checks the modules, the
+dependencies installed first: `pip install . && REQUENCE_EXPORTER_COMPILE=1 pip install --no-deps
+--force-reinstall .`; the build fails rather than fall back. The compiled and the pure-Python
+package behave the same; the test suite runs against both (`make test`).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from typing import Any
 from bench.render import Rendered, render
 from bench.scrape import scrape_bench
 from bench.stream_runs import exporter_run, raw_floor, sse_floor
+from exporter import is_compiled
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -126,9 +127,10 @@ def ratios(stream: dict[str, Any]) -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> str:
     """The human-readable summary."""
+    config = results["config"]
     lines = [
-        f"stream: {results['config']['events']:,} updates, "
-        f"{results['config']['bytes_per_update']:.0f} bytes each, seed {results['config']['seed']}",
+        f"stream: {config['events']:,} updates, {config['bytes_per_update']:.0f} bytes each, "
+        f"seed {config['seed']}; exporter {results['host']['exporter_build']}",
         "",
         f"{'reader':26}{'coalesced/s':>14}{'x floor':>9}{'per-event/s':>14}{'x floor':>9}",
     ]
@@ -188,6 +190,7 @@ def run(plan: Plan) -> dict[str, Any]:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "machine": platform.machine(),
+            "exporter_build": "compiled" if is_compiled() else "pure Python",
         },
         "config": {
             "events": stream.events,

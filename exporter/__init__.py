@@ -7,4 +7,11 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "is_compiled"]
+
+
+def is_compiled() -> bool:
+    """Whether the per-update modules run as mypyc-compiled extensions (see setup.py)."""
+    from exporter import tracker
+
+    return not tracker.__file__.endswith(".py")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from exporter import __version__
+from exporter import __version__, is_compiled
 from exporter.checkpoint import SavedState, StateFile
 from exporter.config import Settings, describe
 from exporter.errors import ConfigError, NotFound, Unauthorized
@@ -186,7 +186,12 @@ class Exporter:
         since = saved_since or settings.since or _now_iso()
         if self.server is None:
             await self.start_server()
-        log.info("requence-exporter %s starting: %s", __version__, describe(settings))
+        log.info(
+            "requence-exporter %s (%s) starting: %s",
+            __version__,
+            "compiled" if is_compiled() else "pure Python",
+            describe(settings),
+        )
         async with httpx.AsyncClient(trust_env=True) as client:
             self._stream = WatchStream(
                 client=client,

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from exporter import __version__
+from exporter import __version__, is_compiled
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics
 from exporter.metrics import Metrics
 from exporter.status import StreamStatus
@@ -97,6 +97,7 @@ class ExporterEndpoints:
             age = round(max(self._clock() - status.last_update_timestamp, 0.0), 3)
         return {
             "version": __version__,
+            "compiled": is_compiled(),
             "connected": status.connected,
             "position": status.position,
             "since": status.since,

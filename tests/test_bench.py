@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from exporter import is_compiled
+
 STREAM_READERS = {"raw_socket", "httpx_sse", "httpx_sse_json", "exporter", "exporter_traces"}
 
 
@@ -45,6 +47,10 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     assert memory["tracked"] == memory["cap"]
     assert memory["evicted"] == memory["tasks"] - memory["cap"]
     assert memory["bytes_per_task"] > 0
+    # Which build was measured: the one this test runs against.
+    build = "compiled" if is_compiled() else "pure Python"
+    assert results["host"]["exporter_build"] == build
+    assert f"exporter {build}" in done.stdout
     # The printed summary carries every figure.
     for word in ("x floor", "/metrics @", "bytes per tracked task", "spans (coalesced)"):
         assert word in done.stdout

@@ -110,6 +110,11 @@ def test_multi_stage_build_copies_the_venv(instructions: list[Instruction]) -> N
     _, _, name = builder[0].args.partition(" AS ")
     assert name.strip(), "the builder stage is named so the runtime can copy from it"
     assert any("pip install" in run and " ." in run for run in values_of(builder, "RUN"))
+    # The shipped build is the compiled one, and the build proves it.
+    assert any(
+        "REQUENCE_EXPORTER_COMPILE=1 pip install" in run and "is_compiled()" in run
+        for run in values_of(builder, "RUN")
+    )
     copies = values_of(final_stage(instructions), "COPY")
     assert f"--from={name.strip()} /opt/venv /opt/venv" in copies
     assert not any("pip install" in run for run in values_of(final_stage(instructions), "RUN"))
@@ -167,7 +172,7 @@ def test_dockerignore_admits_only_the_build_inputs() -> None:
     ]
     assert rules[0] == "*", "an allow-list keeps .git, .venv and tests out of the context"
     allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
-    assert {"pyproject.toml", "exporter"} <= allowed
+    assert {"pyproject.toml", "setup.py", "exporter"} <= allowed
     assert PYPROJECT["project"]["readme"] in allowed
 
 
