@@ -32,8 +32,8 @@ tools:
 	@./scripts/ensure-tools
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench grafana
-	$(BIN)/ruff format --check exporter tests bench grafana
+	$(BIN)/ruff check exporter tests bench grafana setup.py
+	$(BIN)/ruff format --check exporter tests bench grafana setup.py
 	$(BIN)/mypy
 	$(BIN)/python grafana/build.py --check
 
