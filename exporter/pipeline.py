@@ -80,9 +80,10 @@ class Pipeline:
         """Apply the events of one read, which arrived at wall time `arrival`."""
         # This loop runs once per update: attributes are read into locals before it, the ring
         # of recent ids is written in place (its index stored back after the loop) and the
-        # lags are observed together after it.
+        # lags are observed together after it. Methods are called on their objects, not
+        # through bound methods kept in locals: compiled, those would be generic calls.
         status = self.status
-        apply = self.tracker.apply
+        tracker = self.tracker
         recent = self.recent_ids
         ring = recent._ring
         ring_size = len(ring)
@@ -92,7 +93,6 @@ class Pipeline:
         last = status.position
         floor = last if last is not None else -1  # positions at or below it are unusual
         lags: list[float] = []
-        lag = lags.append
         latest: Update | None = None
         try:
             for event in events:
@@ -140,8 +140,8 @@ class Pipeline:
                     and shard_of(update.task_id, update.root_id, shard[1]) != shard[0]
                 ):
                     continue
-                apply(update)
-                lag(arrival - update.timestamp)
+                tracker.apply(update)
+                lags.append(arrival - update.timestamp)
                 latest = update
         finally:
             recent._i = ring_at
