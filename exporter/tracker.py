@@ -162,7 +162,8 @@ class Tracker:
         # back leaves deleted slots at its front that every `next(iter())` scans again, which
         # made each eviction at the cap cost tens of microseconds.
         self._tasks: OrderedDict[str, TaskState] = OrderedDict()
-        self._finished_ids: dict[str, None] = {}
+        # An OrderedDict for the same reason: the oldest id is dropped as each task finishes.
+        self._finished_ids: OrderedDict[str, None] = OrderedDict()
         self.stats = TrackerStats()
         self.latest_timestamp = 0.0
 
@@ -319,7 +320,7 @@ class Tracker:
         ids = self._finished_ids
         ids[task_id] = None
         if len(ids) > _RECENTLY_FINISHED:
-            del ids[next(iter(ids))]
+            ids.popitem(last=False)
 
     # -- eviction ------------------------------------------------------------------------
 
@@ -432,7 +433,7 @@ class Tracker:
                         NodeAttempt(node, int(number), float(start), float(end), outcome, msg)
                     )
                 tasks[task.task_id] = task
-            finished_ids = dict.fromkeys(str(i) for i in data["finished_ids"])
+            finished_ids = OrderedDict.fromkeys(str(i) for i in data["finished_ids"])
             latest = float(data["latest_timestamp"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed tracker snapshot: {exc!r}") from exc
