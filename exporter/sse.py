@@ -86,7 +86,6 @@ class SSEDecoder:
             return self._check_size()
         self._pending = buffer[end + 2 :]
         events: list[RawEvent] = []
-        add = events.append
         limit = self.max_event_bytes
         # Split into lines once and take the shape servers write (`event: T`, `id: N`,
         # `data: {...}`, then a blank line) four lines at a time, without a call per event;
@@ -109,7 +108,7 @@ class SSEDecoder:
                     and id_line.find(b"\0") < 0  # `in` tries the needle as an int first: slower
                     and (small or len(head) + len(id_line) + len(data_line) + 2 <= limit)
                 ):
-                    add(
+                    events.append(
                         _new(
                             RawEvent,
                             (
@@ -128,11 +127,11 @@ class SSEDecoder:
             if j > i:
                 block = b"\n".join(lines[i:j])
                 if len(block) > limit:
-                    add(_oversized(block))
+                    events.append(_oversized(block))
                 else:
                     event = _parse_block(block)
                     if event is not None:
-                        add(event)
+                        events.append(event)
             i = j + 1
         events.extend(self._check_size())
         return events
