@@ -351,7 +351,7 @@ class Metrics:
         """Count an event that was not applied."""
         self._skipped[reason] = self._skipped.get(reason, 0) + 1
 
-    def observe_lags(self, lags: Iterable[float]) -> None:
+    def observe_lags(self, lags: list[float]) -> None:
         """Observe arrival time minus server time of updates, in the order they came."""
         # `_Histogram.observe` inlined: this takes every update's lag and has no exemplar. The
         # sum is added to in order, as one observation at a time would.

@@ -96,10 +96,14 @@ class Pipeline:
         latest: Update | None = None
         try:
             for event in events:
-                try:
-                    position = int(event.id)  # type: ignore[arg-type]
-                except (TypeError, ValueError):
+                event_id = event.id
+                if event_id is None:
                     position = -1
+                else:
+                    try:
+                        position = int(event_id)  # compiled: a direct str-to-int once it is a str
+                    except ValueError:
+                        position = -1
                 backwards = False
                 if position <= floor or event.oversized:
                     checked = self._unusual(event, position, last)
