@@ -73,7 +73,9 @@ class SSEDecoder:
             self._carry_cr = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        if b"\r" in chunk:
+        # find, not `in`: bytes.__contains__ first tries the needle as an integer, and raises
+        # and clears an error before it searches.
+        if chunk.find(b"\r") >= 0:
             if chunk[-1:] == b"\r":
                 self._carry_cr = True
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -94,7 +96,9 @@ class SSEDecoder:
         lines = buffer[:end].split(b"\n")
         lines += (b"", b"", b"")
         count = len(lines) - 2
-        small = end <= limit  # no block in this buffer can be oversized
+        # Checked once per read rather than per event: no block can be oversized, no id holds NUL.
+        small = end <= limit
+        clean = buffer.find(b"\0", 0, end) < 0
         i = 0
         while i < count:
             head = lines[i]
@@ -105,7 +109,7 @@ class SSEDecoder:
                     id_line[:4] == b"id: "
                     and data_line[:6] == b"data: "
                     and not lines[i + 3]
-                    and id_line.find(b"\0") < 0  # `in` tries the needle as an int first: slower
+                    and (clean or id_line.find(b"\0") < 0)
                     and (small or len(head) + len(id_line) + len(data_line) + 2 <= limit)
                 ):
                     events.append(
