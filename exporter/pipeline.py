@@ -28,7 +28,8 @@ class RecentIds:
     """The last `size` update ids, to tell a replayed update from one never seen."""
 
     # A plain ring: remembering costs one store per update; looking up scans the ring, which
-    # only happens for the rare update whose position went backwards.
+    # only happens for the rare update whose position went backwards. `Pipeline.feed` does
+    # what `add` does in place, to save a call per update.
     __slots__ = ("_i", "_ring")
 
     def __init__(self, size: int = RECENT_IDS, ids: Sequence[str] = ()) -> None:
