@@ -311,20 +311,30 @@ class Metrics:
         """Observe one node attempt's duration."""
         node = attempt.node
         key = (task.name or "unnamed", node.alias or node.id, node.type, attempt.outcome)
-        histogram = self._node_duration
         series = self._node_series.get(key)
         if series is None:
-            values = (
-                self.limit("task_name", key[0]),
-                self.limit("node", key[1]),
-                self.limit("node_type", key[2]),
-                key[3],
-            )
-            series = histogram.series_for(values)
-            if values == key:  # as for counters: folded values are not kept as keys
-                self._node_series[key] = series
-        trace = trace_id_hex(task.task_id, task.root_id) if self.exemplars else None
-        histogram.observe(series, attempt.end - attempt.start, trace, attempt.end)
+            series = self._node_series_for(key)
+        end = attempt.end
+        seconds = end - attempt.start
+        if self.exemplars:
+            trace = trace_id_hex(task.task_id, task.root_id)
+            self._node_duration.observe(series, seconds, trace, end)
+        else:
+            # `_Histogram.observe` inlined for the case without exemplars: one per node end.
+            series.counts[bisect_left(self._node_duration.bounds, seconds)] += 1
+            series.sum += seconds
+
+    def _node_series_for(self, key: tuple[str, str, str, str]) -> _Series:
+        values = (
+            self.limit("task_name", key[0]),
+            self.limit("node", key[1]),
+            self.limit("node_type", key[2]),
+            key[3],
+        )
+        series = self._node_duration.series_for(values)
+        if values == key:  # as for counters: folded values are not kept as keys
+            self._node_series[key] = series
+        return series
 
     def on_task_finished(self, task: FinishedTask) -> None:
         """Observe a task's duration when its start was seen and it really finished."""
@@ -341,13 +351,19 @@ class Metrics:
         """Count an event that was not applied."""
         self._skipped[reason] = self._skipped.get(reason, 0) + 1
 
-    def observe_lag(self, seconds: float) -> None:
-        """Observe arrival time minus server time of one update."""
-        # `_Histogram.observe` inlined: this runs once per update and has no exemplar.
-        seconds = max(seconds, 0.0)
+    def observe_lags(self, lags: list[float]) -> None:
+        """Observe arrival time minus server time of updates, in the order they came."""
+        # `_Histogram.observe` inlined: this takes every update's lag and has no exemplar. The
+        # sum is added to in order, as one observation at a time would.
         series = self._lag_series
-        series.counts[bisect_left(self._lag.bounds, seconds)] += 1
-        series.sum += seconds
+        counts = series.counts
+        bounds = self._lag.bounds
+        total = series.sum
+        for lag in lags:
+            seconds = 0.0 if lag < 0.0 else lag  # max(lag, 0.0) without a call
+            counts[bisect_left(bounds, seconds)] += 1
+            total += seconds
+        series.sum = total
 
     # -- reading -------------------------------------------------------------------------
 

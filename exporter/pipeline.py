@@ -28,7 +28,8 @@ class RecentIds:
     """The last `size` update ids, to tell a replayed update from one never seen."""
 
     # A plain ring: remembering costs one store per update; looking up scans the ring, which
-    # only happens for the rare update whose position went backwards.
+    # only happens for the rare update whose position went backwards. `Pipeline.feed` does
+    # what `add` does in place, to save a call per update.
     __slots__ = ("_i", "_ring")
 
     def __init__(self, size: int = RECENT_IDS, ids: Sequence[str] = ()) -> None:
@@ -78,51 +79,78 @@ class Pipeline:
 
     def feed(self, events: Sequence[RawEvent], arrival: float) -> None:
         """Apply the events of one read, which arrived at wall time `arrival`."""
+        # This loop runs once per update: attributes are read into locals before it, the ring
+        # of recent ids is written in place (its index stored back after the loop) and the
+        # lags are observed together after it. Methods are called on their objects, not
+        # through bound methods kept in locals: compiled, those would be generic calls.
         status = self.status
-        apply = self.tracker.apply
-        observe_lag = self.metrics.observe_lag
+        tracker = self.tracker
         recent = self.recent_ids
+        ring = recent._ring
+        ring_size = len(ring)
+        ring_at = recent._i
         shard = self.shard
+        suspect = self._suspect
         last = status.position
+        floor = last if last is not None else -1  # positions at or below it are unusual
+        lags: list[float] = []
         latest: Update | None = None
-        for event in events:
-            try:
-                position = int(event.id)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                position = -1
-            if position <= (last if last is not None else -1) or event.oversized:
-                checked = self._unusual(event, position, last)
-                if checked is None:
-                    last = status.position  # an oversized event moved it on
-                    continue
-                position = checked
-            result = decode_update(event.event, event.data, position)
-            if type(result) is Skip:
-                self._skip(result)
-                last = status.position = max(position, last or 0)
-                continue
-            update: Update = result  # type: ignore[assignment]
-            update_id = update.update_id
-            backwards = last is not None and position < last
-            if backwards or self._suspect:
-                # A replay of an update seen before, or new numbering after a server restart.
-                # After a restart, old updates may come again at new positions: ids are
-                # checked until the ring has forgotten everything from before it.
-                if update_id in recent:
-                    self._skip(Skip(position, "duplicate_position", "update seen before"))
-                    continue
-                if backwards:
-                    self._reset(last or 0, position)
+        try:
+            for event in events:
+                event_id = event.id
+                if event_id is None:
+                    position = -1
                 else:
-                    self._suspect -= 1
-            if update_id is not None:
-                recent.add(update_id)
-            last = status.position = position
-            if shard is not None and shard_of(update.task_id, update.root_id, shard[1]) != shard[0]:
-                continue
-            apply(update)
-            observe_lag(arrival - update.timestamp)
-            latest = update
+                    try:
+                        position = int(event_id)  # compiled: a direct str-to-int once it is a str
+                    except ValueError:
+                        position = -1
+                backwards = False
+                if position <= floor or event.oversized:
+                    checked = self._unusual(event, position, last)
+                    if checked is None:
+                        last = status.position  # an oversized event moved it on
+                        floor = last if last is not None else -1
+                        continue
+                    position = checked
+                    backwards = last is not None and position < last
+                result = decode_update(event.event, event.data, position)
+                if type(result) is Skip:
+                    self._skip(result)
+                    last = status.position = max(position, last or 0)
+                    floor = last
+                    continue
+                update: Update = result  # type: ignore[assignment]
+                update_id = update.update_id
+                if backwards or suspect:
+                    # A replay of an update seen before, or new numbering after a server
+                    # restart. After a restart, old updates may come again at new positions:
+                    # ids are checked until the ring has forgotten everything from before it.
+                    if update_id in recent:
+                        self._skip(Skip(position, "duplicate_position", "update seen before"))
+                        continue
+                    if backwards:
+                        self._reset(last or 0, position)
+                    else:
+                        self._suspect -= 1
+                    suspect = self._suspect
+                if update_id is not None:
+                    ring[ring_at] = update_id  # `RecentIds.add`, inlined
+                    ring_at += 1
+                    if ring_at == ring_size:
+                        ring_at = 0
+                last = floor = status.position = position
+                if (
+                    shard is not None
+                    and shard_of(update.task_id, update.root_id, shard[1]) != shard[0]
+                ):
+                    continue
+                tracker.apply(update)
+                lags.append(arrival - update.timestamp)
+                latest = update
+        finally:
+            recent._i = ring_at
+            self.metrics.observe_lags(lags)
         if latest is not None:
             status.last_update_timestamp = latest.timestamp
             status.last_update_arrival = arrival

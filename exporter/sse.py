@@ -30,26 +30,6 @@ _new: Final = tuple.__new__
 
 
 def _parse_block(block: bytes) -> RawEvent | None:
-    # Fast path for the shape servers write: `event: T`, `id: N`, `data: {...}`, one line each.
-    if block[:7] == b"event: ":
-        first = block.find(b"\n")
-        second = block.find(b"\n", first + 1)
-        if (
-            second > 0
-            and block[first + 1 : first + 5] == b"id: "
-            and block[second + 1 : second + 7] == b"data: "
-            and block.find(b"\n", second + 1) < 0
-            and block.find(b"\0", first, second) < 0
-        ):
-            return _new(
-                RawEvent,
-                (
-                    block[7:first].decode("utf-8", "replace"),
-                    block[first + 5 : second].decode("utf-8", "replace"),
-                    block[second + 7 :],
-                    False,
-                ),
-            )
     event = ""
     event_id: str | None = None
     data: list[bytes] = []
@@ -93,7 +73,9 @@ class SSEDecoder:
             self._carry_cr = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        if b"\r" in chunk:
+        # find, not `in`: bytes.__contains__ first tries the needle as an integer, and raises
+        # and clears an error before it searches.
+        if chunk.find(b"\r") >= 0:
             if chunk[-1:] == b"\r":
                 self._carry_cr = True
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -105,14 +87,56 @@ class SSEDecoder:
             self._pending = buffer
             return self._check_size()
         self._pending = buffer[end + 2 :]
-        events = []
-        for block in buffer[:end].split(b"\n\n"):
-            if len(block) > self.max_event_bytes:
-                events.append(_oversized(block))
-                continue
-            event = _parse_block(block)
-            if event is not None:
-                events.append(event)
+        events: list[RawEvent] = []
+        limit = self.max_event_bytes
+        # Split into lines once and take the shape servers write (`event: T`, `id: N`,
+        # `data: {...}`, then a blank line) four lines at a time, without a call per event;
+        # any other block is joined back and parsed field by field. Three blank lines at the
+        # end let the lookahead run past the last block without bound checks.
+        lines = buffer[:end].split(b"\n")
+        lines += (b"", b"", b"")
+        count = len(lines) - 2
+        # Checked once per read rather than per event: no block can be oversized, no id holds NUL.
+        small = end <= limit
+        clean = buffer.find(b"\0", 0, end) < 0
+        i = 0
+        while i < count:
+            head = lines[i]
+            if head[:7] == b"event: ":
+                id_line = lines[i + 1]
+                data_line = lines[i + 2]
+                if (
+                    id_line[:4] == b"id: "
+                    and data_line[:6] == b"data: "
+                    and not lines[i + 3]
+                    and (clean or id_line.find(b"\0") < 0)
+                    and (small or len(head) + len(id_line) + len(data_line) + 2 <= limit)
+                ):
+                    events.append(
+                        _new(
+                            RawEvent,
+                            (
+                                head[7:].decode("utf-8", "replace"),
+                                id_line[4:].decode("utf-8", "replace"),
+                                data_line[6:],
+                                False,
+                            ),
+                        )
+                    )
+                    i += 4
+                    continue
+            j = i
+            while lines[j]:
+                j += 1
+            if j > i:
+                block = b"\n".join(lines[i:j])
+                if len(block) > limit:
+                    events.append(_oversized(block))
+                else:
+                    event = _parse_block(block)
+                    if event is not None:
+                        events.append(event)
+            i = j + 1
         events.extend(self._check_size())
         return events
 

@@ -41,6 +41,9 @@ UNNAMED: Final = "unnamed"
 # but does not open a task that would never finish.
 _RECENTLY_FINISHED: Final = 4096
 SNAPSHOT_VERSION: Final = 1
+# NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
+# without that frame, for the attempt built on every node end.
+_new: Final = tuple.__new__
 
 
 class NodeAttempt(NamedTuple):
@@ -159,7 +162,8 @@ class Tracker:
         # back leaves deleted slots at its front that every `next(iter())` scans again, which
         # made each eviction at the cap cost tens of microseconds.
         self._tasks: OrderedDict[str, TaskState] = OrderedDict()
-        self._finished_ids: dict[str, None] = {}
+        # An OrderedDict for the same reason: the oldest id is dropped as each task finishes.
+        self._finished_ids: OrderedDict[str, None] = OrderedDict()
         self.stats = TrackerStats()
         self.latest_timestamp = 0.0
 
@@ -181,8 +185,11 @@ class Tracker:
 
     def apply(self, update: Update) -> None:
         """Take in one valid update."""
+        # This runs once per update: the common case (a node update of a task in flight) reads
+        # each attribute once and skips the work that only a new or finishing task needs.
         ts = update.timestamp
-        self.latest_timestamp = max(self.latest_timestamp, ts)
+        if ts > self.latest_timestamp:  # noqa: PLR1730 (max() is a call, this a comparison)
+            self.latest_timestamp = ts
         task_id = update.task_id
         tasks = self._tasks
         task = tasks.get(task_id)
@@ -191,48 +198,53 @@ class Tracker:
             if task_id in self._finished_ids:
                 self._straggler(update)
                 return
-            task = self._open_task(update)
+            task = self._open_task(update)  # takes its name, root and time from the update
             tasks[task_id] = task
         else:
             tasks.move_to_end(task_id)  # most recently updated at the back
-        if kind == TASK_START and task.incomplete and not task.finished and not task.open:
-            # The start arrived after an update of the same task; nothing was timed yet.
-            task.start = ts
-            task.incomplete = False
-        if update.name and not task.name:
-            task.name = update.name
-        if update.root_id and not task.root_id:
-            task.root_id = update.root_id
-        task.last_seen = ts
+            if kind == TASK_START and task.incomplete and not task.finished and not task.open:
+                # The start arrived after an update of the same task; nothing was timed yet.
+                task.start = ts
+                task.incomplete = False
+            if not task.name and update.name:
+                task.name = update.name
+            if update.root_id and not task.root_id:
+                task.root_id = update.root_id
+            task.last_seen = ts
 
         node = update.node
-        finished: FinishedTask | None = None
-        attempt: NodeAttempt | None = None
-        interrupted: tuple[NodeAttempt, ...] = ()
-        if node is not None:
-            if kind == NODE_START:
-                attempt = self._start_attempt(task, node, ts)
-            elif kind != NODE_UPDATE:
-                outcome = _NODE_OUTCOME[kind]
-                attempt = self._close_attempt(task, node.id, ts, outcome, update.message)
-        elif kind in _TASK_OUTCOME:
-            finished, interrupted = self._finish(task, ts, _TASK_OUTCOME[kind], update.message)
-
-        if finished is not None:
-            del tasks[task_id]
-        for observer in self._observers:
-            observer.on_update(update, task)
-            if attempt is not None:
-                observer.on_node_attempt(task, attempt)
-        if finished is not None:
-            self._remember_finished(task_id)
+        if node is None and kind in _TASK_OUTCOME:
+            self._end_task(update, task)
+        else:
+            attempt: NodeAttempt | None = None
+            if node is not None:
+                if kind == NODE_START:
+                    attempt = self._start_attempt(task, node, ts)
+                elif kind != NODE_UPDATE:
+                    outcome = _NODE_OUTCOME[kind]
+                    attempt = self._close_attempt(task, node.id, ts, outcome, update.message)
             for observer in self._observers:
-                for closed in interrupted:
-                    observer.on_node_attempt(task, closed)
-                observer.on_task_finished(finished)
+                observer.on_update(update, task)
+                if attempt is not None:
+                    observer.on_node_attempt(task, attempt)
         if ts >= self._next_sweep:
             self._next_sweep = ts + self._sweep_interval
             self.expire(ts)
+
+    def _end_task(self, update: Update, task: TaskState) -> None:
+        """A terminal update: close the task and what it interrupted, and report it all."""
+        task_id = update.task_id
+        outcome = _TASK_OUTCOME[update.type]
+        finished, interrupted = self._finish(task, update.timestamp, outcome, update.message)
+        del self._tasks[task_id]
+        observers = self._observers
+        for observer in observers:
+            observer.on_update(update, task)
+        self._remember_finished(task_id)
+        for observer in observers:
+            for closed in interrupted:
+                observer.on_node_attempt(task, closed)
+            observer.on_task_finished(finished)
 
     def _straggler(self, update: Update) -> None:
         # A late update of a task that already finished (a nodeEnd after its taskEnd): it is
@@ -251,14 +263,16 @@ class Tracker:
         return task
 
     def _start_attempt(self, task: TaskState, node: Node, ts: float) -> NodeAttempt | None:
-        previous = task.open.get(node.id)
+        node_id = node.id
+        opened = task.open
         closed = None
-        if previous is not None:
+        if node_id in opened:
             # A second start without an end: the first attempt was cut short by the second.
-            closed = self._close_attempt(task, node.id, ts, "interrupted", None)
-        number = task.attempts.get(node.id, 0) + 1
-        task.attempts[node.id] = number
-        task.open[node.id] = (node, number, ts)
+            closed = self._close_attempt(task, node_id, ts, "interrupted", None)
+        attempts = task.attempts
+        number = attempts.get(node_id, 0) + 1
+        attempts[node_id] = number
+        opened[node_id] = (node, number, ts)
         return closed
 
     def _close_attempt(
@@ -271,7 +285,7 @@ class Tracker:
         if ts < start:
             self.stats.clamped += 1
             ts = start
-        attempt = NodeAttempt(node, number, start, ts, outcome, message)
+        attempt: NodeAttempt = _new(NodeAttempt, (node, number, start, ts, outcome, message))
         if self.keep_attempts:
             task.finished.append(attempt)
         return attempt
@@ -306,7 +320,7 @@ class Tracker:
         ids = self._finished_ids
         ids[task_id] = None
         if len(ids) > _RECENTLY_FINISHED:
-            del ids[next(iter(ids))]
+            ids.popitem(last=False)
 
     # -- eviction ------------------------------------------------------------------------
 
@@ -419,7 +433,7 @@ class Tracker:
                         NodeAttempt(node, int(number), float(start), float(end), outcome, msg)
                     )
                 tasks[task.task_id] = task
-            finished_ids = dict.fromkeys(str(i) for i in data["finished_ids"])
+            finished_ids = OrderedDict.fromkeys(str(i) for i in data["finished_ids"])
             latest = float(data["latest_timestamp"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed tracker snapshot: {exc!r}") from exc

@@ -50,6 +50,17 @@ def test_crlf_split_across_reads_does_not_end_an_event_early() -> None:
     assert events == [RawEvent("a", "1", b"x")]
 
 
+def test_an_id_holding_nul_is_ignored_and_does_not_affect_its_neighbours() -> None:
+    stream = (
+        b"event: a\nid: 1\ndata: x\n\nevent: b\nid: 2\0\ndata: y\n\nevent: c\nid: 3\ndata: \0\n\n"
+    )
+    assert decode_all([stream]) == [
+        RawEvent("a", "1", b"x"),
+        RawEvent("b", None, b"y"),
+        RawEvent("c", "3", b"\0"),
+    ]
+
+
 def test_oversized_event_is_reported_with_its_id_and_not_kept() -> None:
     decoder = SSEDecoder(max_event_bytes=64)
     events = decoder.feed(b"event: nodeUpdate\nid: 5\ndata: " + b"x" * 100)
