@@ -1,8 +1,8 @@
-"""The traces sink: hands finished tasks to a span process that builds and exports the spans.
+"""The traces sink: hands finished tasks to a span process that encodes and exports the spans.
 
 The stream's process only flattens each `FinishedTask` into plain tuples (`exporter.spans`) and
 sends them in batches over a pipe to a process of its own (`exporter.span_process`), which
-builds, encodes and exports the spans on the other core. A full batch goes out from the
+encodes and exports the spans on the other core. A full batch goes out from the
 caller's thread, a partial one after the schedule delay from a small sender thread. The span
 process acknowledges every span it exported or lost; spans sent and not yet acknowledged, plus
 the batch being filled, are the queue that `max_queue_size` bounds. A full queue holds the
@@ -40,10 +40,10 @@ from exporter.otlp_config import (
     env_positive_int,
 )
 from exporter.span_process import ACK, LOG, READY, STOP, decode, serve
-from exporter.spans import CompactTask, build_resource, compact, task_spans
+from exporter.spans import CompactTask, compact
 from exporter.tracker import FinishedTask, NodeAttempt, TaskState
 
-__all__ = ["TraceSink", "build_resource", "build_trace_sink", "task_spans"]
+__all__ = ["TraceSink", "build_trace_sink"]
 
 log = logging.getLogger(__name__)
 
