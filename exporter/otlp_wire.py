@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterable
 from typing import Final
 
-from exporter.ids import node_span_id, task_span_id, trace_id
+from exporter.ids import node_span_id_bytes, task_span_id_bytes, trace_id
 from exporter.spans import CompactAttempt, CompactTask
 
 __all__ = [
@@ -74,7 +74,6 @@ _EVENT_ATTRIBUTE: Final = b"\x1a"  # Span.Event.attributes = 3
 _TRACE_ID: Final = b"\x0a\x10"  # Span.trace_id = 1, 16 bytes
 _SPAN_ID: Final = b"\x12\x08"  # Span.span_id = 2, 8 bytes
 _PARENT_ID: Final = b"\x22\x08"  # Span.parent_span_id = 4, 8 bytes
-_KIND_INTERNAL: Final = b"\x30\x01"  # Span.kind = 6: SPAN_KIND_INTERNAL
 _EVENT: Final = b"\x5a"  # Span.events = 11
 _STATUS: Final = b"\x7a"  # Span.status = 15
 # Status {} (UNSET): the SDK always sets the field, so it is present even when empty.
@@ -82,22 +81,26 @@ _STATUS_UNSET: Final = b"\x7a\x00"
 _STATUS_ERROR_CODE: Final = b"\x18\x02"  # Status.code = 3: STATUS_CODE_ERROR
 # Span.flags = 16 (fixed32): SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, a local parent or none.
 _FLAGS: Final = b"\x85\x01" + (0x100).to_bytes(4, "little")
-# Span.start_time_unix_nano = 7 and end_time_unix_nano = 8, both fixed64.
-_TIMES: Final = struct.Struct("<BQBQ")
+_STATUS_UNSET_FLAGS: Final = _STATUS_UNSET + _FLAGS
+# Span.kind = 6 (SPAN_KIND_INTERNAL = 1), start_time_unix_nano = 7 and end_time_unix_nano = 8
+# (both fixed64).
+_KIND_TIMES: Final = struct.Struct("<BBBQBQ")
 _EVENT_TIME: Final = struct.Struct("<BQ")  # Span.Event.time_unix_nano = 1, fixed64
 _SHORT: Final = 256  # values up to this many bytes take a precomputed prefix
 
 
 class _Key:
-    """A string attribute key: every prefix up to its value's bytes, per value length."""
+    """A string attribute key: every prefix up to its value's bytes, per value length, and
+    the whole attribute for the values it usually takes."""
 
-    __slots__ = ("field", "short", "tag")
+    __slots__ = ("common", "field", "short", "tag")
 
-    def __init__(self, tag: bytes, key: str) -> None:
+    def __init__(self, tag: bytes, key: str, common: tuple[str, ...] = ()) -> None:
         self.tag = tag
         # KeyValue.key = 1, then the tag of KeyValue.value = 2.
         self.field = _delimited(_TAG1, key.encode()) + _TAG2
         self.short = [self._prefix(n) for n in range(_SHORT)]
+        self.common = {v: self._prefix(len(v.encode())) + v.encode() for v in common}
 
     def _prefix(self, size: int) -> bytes:
         # AnyValue.string_value = 1: a oneof member, written even when empty.
@@ -109,6 +112,14 @@ class _Key:
     def prefix(self, size: int) -> bytes:
         """Everything of the attribute before its value's `size` bytes."""
         return self.short[size] if size < _SHORT else self._prefix(size)
+
+    def attribute(self, value: str) -> bytes:
+        """The whole attribute with this value."""
+        found = self.common.get(value)
+        if found is not None:
+            return found
+        data = value.encode()
+        return self.prefix(len(data)) + data
 
 
 def _int_attribute(tag: bytes, key: str, value: int) -> bytes:
@@ -131,14 +142,20 @@ def _string_attribute(tag: bytes, key: str, value: str) -> bytes:
 
 _TASK_ID: Final = _Key(_SPAN_ATTRIBUTE, "requence.task.id")
 _TASK_NAME: Final = _Key(_SPAN_ATTRIBUTE, "requence.task.name")
-_TASK_OUTCOME: Final = _Key(_SPAN_ATTRIBUTE, "requence.task.outcome")
+_TASK_OUTCOME: Final = _Key(
+    _SPAN_ATTRIBUTE, "requence.task.outcome", ("ended", "errored", "aborted", "evicted")
+)
 _TASK_ROOT_ID: Final = _Key(_SPAN_ATTRIBUTE, "requence.task.root_id")
 _TASK_ABORT_REASON: Final = _Key(_SPAN_ATTRIBUTE, "requence.task.abort_reason")
 _TASK_INCOMPLETE: Final = _true_attribute(_SPAN_ATTRIBUTE, "requence.task.incomplete")
 _TASK_EVICTED: Final = _true_attribute(_SPAN_ATTRIBUTE, "requence.task.evicted")
 _NODE_ID: Final = _Key(_SPAN_ATTRIBUTE, "requence.node.id")
-_NODE_TYPE: Final = _Key(_SPAN_ATTRIBUTE, "requence.node.type")
-_NODE_OUTCOME: Final = _Key(_SPAN_ATTRIBUTE, "requence.node.outcome")
+_NODE_TYPE: Final = _Key(
+    _SPAN_ATTRIBUTE, "requence.node.type", ("service", "logic", "or", "reference")
+)
+_NODE_OUTCOME: Final = _Key(
+    _SPAN_ATTRIBUTE, "requence.node.outcome", ("ended", "errored", "deferred", "interrupted")
+)
 _NODE_ALIAS: Final = _Key(_SPAN_ATTRIBUTE, "requence.node.alias")
 _ATTEMPTS: Final = [_int_attribute(_SPAN_ATTRIBUTE, "requence.node.attempt", n) for n in range(64)]
 _EXCEPTION_MESSAGE: Final = _Key(_EVENT_ATTRIBUTE, "exception.message")
@@ -181,28 +198,23 @@ def _error_status(message: str | None) -> bytes:
     return _delimited(_STATUS, body + _STATUS_ERROR_CODE)
 
 
-def _node_span(trace: bytes, parent: bytes, task_id: str, a: CompactAttempt) -> bytes:
+def _node_span(
+    out: list[bytes], trace: bytes, parent: bytes, task_id: str, a: CompactAttempt
+) -> None:
     node_id, node_type, alias, attempt, start, end, outcome, message = a
     id_data = node_id.encode()
-    type_data = node_type.encode()
-    outcome_data = outcome.encode()
-    span_id = node_span_id(task_id, node_id, attempt).to_bytes(8, "big")
     end_ns = ns(end)
     alias_data = alias.encode() if alias else b""
     parts = [
         trace,
-        _SPAN_ID,
-        span_id,
+        node_span_id_bytes(task_id, node_id, attempt),
         parent,
         _name(_NODE_NAMES, _NODE_NAME_PREFIX, alias_data if alias else id_data),
-        _KIND_INTERNAL,
-        _TIMES.pack(0x39, ns(start), 0x41, end_ns),
+        _KIND_TIMES.pack(0x30, 0x01, 0x39, ns(start), 0x41, end_ns),
         _NODE_ID.prefix(len(id_data)),
         id_data,
-        _NODE_TYPE.prefix(len(type_data)),
-        type_data,
-        _NODE_OUTCOME.prefix(len(outcome_data)),
-        outcome_data,
+        _NODE_TYPE.attribute(node_type),
+        _NODE_OUTCOME.attribute(outcome),
         _ATTEMPTS[attempt]
         if 0 <= attempt < len(_ATTEMPTS)
         else _int_attribute(_SPAN_ATTRIBUTE, "requence.node.attempt", attempt),
@@ -213,39 +225,39 @@ def _node_span(trace: bytes, parent: bytes, task_id: str, a: CompactAttempt) -> 
     if outcome == "errored":
         parts.append(_event("exception", _EXCEPTION_MESSAGE, message, end_ns))
         parts.append(_error_status(message))
+        parts.append(_FLAGS)
     elif outcome == "deferred":
         parts.append(_event("requence.node.deferred", _DEFER_REASON, message, end_ns))
-        parts.append(_STATUS_UNSET)
+        parts.append(_STATUS_UNSET_FLAGS)
     else:
-        parts.append(_STATUS_UNSET)
-    parts.append(_FLAGS)
+        parts.append(_STATUS_UNSET_FLAGS)
     span = b"".join(parts)
-    return _TAG2 + _varint(len(span)) + span  # ScopeSpans.spans = 2
+    out.append(_TAG2)  # ScopeSpans.spans = 2
+    out.append(_varint(len(span)))
+    out.append(span)
 
 
 def encode_task(item: CompactTask) -> bytes:
     """The task's span followed by one span per node attempt, as `ScopeSpans.spans` fields."""
     task_id, name, root_id, start, end, outcome, message, incomplete, attempts = item
-    trace = _TRACE_ID + trace_id(task_id, root_id).to_bytes(16, "big")
-    span_id = task_span_id(task_id).to_bytes(8, "big")
+    # The trace id field and the tag of the span id, which every span of the task starts with.
+    trace = _TRACE_ID + trace_id(task_id, root_id).to_bytes(16, "big") + _SPAN_ID
+    span_id = task_span_id_bytes(task_id)
     id_data = task_id.encode()
     name_data = name.encode() if name else _UNNAMED
-    outcome_data = outcome.encode()
-    parts = [trace, _SPAN_ID, span_id]
+    parts = [trace, span_id]
     if root_id and root_id != task_id:
         # A sub-task hangs under its root task's span, in the root's trace.
         parts.append(_PARENT_ID)
-        parts.append(task_span_id(root_id).to_bytes(8, "big"))
+        parts.append(task_span_id_bytes(root_id))
     parts += [
         _name(_TASK_NAMES, _TASK_NAME_PREFIX, name_data),
-        _KIND_INTERNAL,
-        _TIMES.pack(0x39, ns(start), 0x41, ns(end)),
+        _KIND_TIMES.pack(0x30, 0x01, 0x39, ns(start), 0x41, ns(end)),
         _TASK_ID.prefix(len(id_data)),
         id_data,
         _TASK_NAME.prefix(len(name_data)),
         name_data,
-        _TASK_OUTCOME.prefix(len(outcome_data)),
-        outcome_data,
+        _TASK_OUTCOME.attribute(outcome),
     ]
     if root_id:
         root_data = root_id.encode()
@@ -259,12 +271,16 @@ def encode_task(item: CompactTask) -> bytes:
         reason = message.encode()
         parts.append(_TASK_ABORT_REASON.prefix(len(reason)))
         parts.append(reason)
-    parts.append(_error_status(message) if outcome == "errored" else _STATUS_UNSET)
-    parts.append(_FLAGS)
+    if outcome == "errored":
+        parts.append(_error_status(message))
+        parts.append(_FLAGS)
+    else:
+        parts.append(_STATUS_UNSET_FLAGS)
     span = b"".join(parts)
     out = [_TAG2, _varint(len(span)), span]
-    parent = _PARENT_ID + span_id
-    out.extend([_node_span(trace, parent, task_id, a) for a in attempts])
+    parent = _PARENT_ID + span_id  # node spans are children of the task's span
+    for a in attempts:
+        _node_span(out, trace, parent, task_id, a)
     return b"".join(out)
 
 
