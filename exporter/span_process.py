@@ -2,7 +2,7 @@
 
 It runs in a process of its own (started with "spawn" by `exporter.traces.TraceSink`), so OTLP
 encoding and sending use the second core instead of competing with the stream for the GIL. It
-reads marshalled batches of compact finished tasks from one pipe, encodes them straight to OTLP
+reads batches of marshalled compact finished tasks from one pipe, encodes them straight to OTLP
 protobuf (`exporter.otlp_wire`), sends them in requests of at most `max_export_batch_size`
 spans (`exporter.otlp_transport`) and answers on another pipe how many spans each export
 delivered or lost, plus its log records, which the stream's process writes out. An empty
@@ -136,7 +136,7 @@ class _Inbox:
                 if data == STOP:
                     self.closing = True
                 else:
-                    self.tasks.extend(decode(data))
+                    self.tasks.extend([decode(item) for item in decode(data)])
                 self.changed.notify()
                 if self.closing:
                     return
