@@ -52,8 +52,26 @@ log = logging.getLogger(__name__)
 LOG_INTERVAL: Final = 60.0  # seconds between two warnings about failed or dropped spans
 START_TIMEOUT: Final = 30.0  # seconds a span process may take to get ready
 RESTART_INTERVAL: Final = 1.0  # seconds between two starts of the span process
+# The pipe to the span process holds a whole queue of batches (2048 spans take ~200 KB), so
+# handing one over never waits for the span process to read: with the default 64 KiB a batch
+# of 512 spans filled it, and the stream waited in write() while the span process's reader
+# thread waited for the GIL.
+PIPE_SIZE: Final = 1 << 20
 # "spawn": forking a process that runs threads (the stream's, httpx's) is unsafe.
 _CONTEXT: Final = multiprocessing.get_context("spawn")
+
+
+def _enlarge(conn: Connection) -> None:
+    """Make a pipe hold PIPE_SIZE bytes where the system allows (Linux), else leave it."""
+    try:
+        import fcntl
+    except ImportError:  # not a Unix
+        return
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:  # not Linux
+        return
+    with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
+        fcntl.fcntl(conn.fileno(), set_size, PIPE_SIZE)
 
 
 class _Child:
@@ -284,6 +302,7 @@ class TraceSink:
     def _start_child(self) -> _Child | None:
         """A started span process, once it says it is ready; None if it could not start."""
         tasks_in, tasks_out = _CONTEXT.Pipe(duplex=False)
+        _enlarge(tasks_out)
         replies_in, replies_out = _CONTEXT.Pipe(duplex=False)
         process = _CONTEXT.Process(
             target=serve,
