@@ -132,11 +132,13 @@ class _Inbox:
                     self.abandoned.set()  # also ends a retry's wait
                     self.changed.notify()
                 return
+            # Each task was marshalled on its own (see exporter.traces).
+            tasks = [] if data == STOP else [decode(item) for item in decode(data)]
             with self.changed:
                 if data == STOP:
                     self.closing = True
                 else:
-                    self.tasks.extend([decode(item) for item in decode(data)])
+                    self.tasks.extend(tasks)
                 self.changed.notify()
                 if self.closing:
                     return
