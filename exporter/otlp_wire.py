@@ -89,6 +89,20 @@ _EVENT_TIME: Final = struct.Struct("<BQ")  # Span.Event.time_unix_nano = 1, fixe
 _SHORT: Final = 256  # values up to this many bytes take a precomputed prefix
 
 
+def _string_prefix(tag: bytes, field: bytes, size: int) -> bytes:
+    """A string attribute up to its value's `size` bytes; `field` is the key's part."""
+    # AnyValue.string_value = 1: a oneof member, written even when empty.
+    any_value = _TAG1 + _varint(size)
+    any_size = len(any_value) + size
+    kv_size = len(field) + len(_varint(any_size)) + any_size
+    return tag + _varint(kv_size) + field + _varint(any_size) + any_value
+
+
+def _key_field(key: str) -> bytes:
+    # KeyValue.key = 1, then the tag of KeyValue.value = 2.
+    return _delimited(_TAG1, key.encode()) + _TAG2
+
+
 class _Key:
     """A string attribute key: every prefix up to its value's bytes, per value length, and
     the whole attribute for the values it usually takes."""
@@ -97,17 +111,12 @@ class _Key:
 
     def __init__(self, tag: bytes, key: str, common: tuple[str, ...] = ()) -> None:
         self.tag = tag
-        # KeyValue.key = 1, then the tag of KeyValue.value = 2.
-        self.field = _delimited(_TAG1, key.encode()) + _TAG2
+        self.field = _key_field(key)
         self.short = [self._prefix(n) for n in range(_SHORT)]
         self.common = {v: self._prefix(len(v.encode())) + v.encode() for v in common}
 
     def _prefix(self, size: int) -> bytes:
-        # AnyValue.string_value = 1: a oneof member, written even when empty.
-        any_value = _TAG1 + _varint(size)
-        any_size = len(any_value) + size
-        kv_size = len(self.field) + len(_varint(any_size)) + any_size
-        return self.tag + _varint(kv_size) + self.field + _varint(any_size) + any_value
+        return _string_prefix(self.tag, self.field, size)
 
     def prefix(self, size: int) -> bytes:
         """Everything of the attribute before its value's `size` bytes."""
@@ -123,19 +132,21 @@ class _Key:
 
 
 def _int_attribute(tag: bytes, key: str, value: int) -> bytes:
+    if not -(1 << 63) <= value < 1 << 63:
+        raise ValueError(f"{key}={value} does not fit an int64")
     # AnyValue.int_value = 3, an int64: a negative one travels as its two's complement.
     any_value = b"\x18" + _varint(value + (1 << 64) if value < 0 else value)
-    return _delimited(tag, _delimited(_TAG1, key.encode()) + _delimited(_TAG2, any_value))
+    return _delimited(tag, _key_field(key) + _varint(len(any_value)) + any_value)
 
 
 def _true_attribute(tag: bytes, key: str) -> bytes:
     any_value = b"\x10\x01"  # AnyValue.bool_value = 2
-    return _delimited(tag, _delimited(_TAG1, key.encode()) + _delimited(_TAG2, any_value))
+    return _delimited(tag, _key_field(key) + _varint(len(any_value)) + any_value)
 
 
 def _string_attribute(tag: bytes, key: str, value: str) -> bytes:
     data = value.encode()
-    return _Key(tag, key).prefix(len(data)) + data
+    return _string_prefix(tag, _key_field(key), len(data)) + data
 
 
 # -- the span shapes -------------------------------------------------------------------------

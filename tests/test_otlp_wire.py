@@ -4,6 +4,7 @@ with what the OpenTelemetry SDK's encoder makes of the same tasks (`tests/sdk_sp
 from __future__ import annotations
 
 import itertools
+import struct
 import uuid
 
 import orjson
@@ -265,3 +266,19 @@ def test_status_message_and_retry_delay() -> None:
 def test_malformed_answers_raise_wire_error(data: bytes) -> None:
     with pytest.raises(WireError):
         partial_success(data)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        task("ended", None, attempt(number=2**63)),  # no int64
+        task("ended", None, attempt(number=-(2**63) - 1)),
+        (*task()[:3], -1.0, *task()[4:]),  # before 1970: no fixed64
+        task(name="\ud800"),  # a lone surrogate: no UTF-8
+    ],
+    ids=["attempt-too-large", "attempt-too-small", "negative-time", "surrogate"],
+)
+def test_what_protobuf_cannot_carry_raises(item: CompactTask) -> None:
+    # The SDK fails on these too; the span process then drops this task's spans only.
+    with pytest.raises((ValueError, struct.error)):
+        encode_task(item)
