@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import marshal
+import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -41,6 +43,7 @@ __all__ = [
     "READY",
     "STOP",
     "decode",
+    "main",
     "serve",
 ]
 
@@ -221,3 +224,19 @@ def serve(
             transport.close()
         except Exception as exc:  # stopping goes on whatever the transport does
             log.debug("traces: closing the transport raised", exc_info=exc)
+
+
+def main(
+    tasks: Connection,
+    replies_conn: Connection,
+    settings: TracingSettings,
+    max_export_batch_size: int,
+    log_level: int,
+) -> None:
+    """The span process's entry point: `serve`, then leave at once."""
+    serve(tasks, replies_conn, settings, max_export_batch_size, log_level)
+    # Every span is acknowledged and the transport closed: exit without the interpreter's
+    # teardown, which freed the modules one by one and took ~75 ms of every stop.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

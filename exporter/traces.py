@@ -41,7 +41,7 @@ from exporter.otlp_config import (
     env_duration_ms,
     env_positive_int,
 )
-from exporter.span_process import ACK, LOG, READY, STOP, decode, serve
+from exporter.span_process import ACK, LOG, READY, STOP, decode, main
 from exporter.spans import compact
 from exporter.tracker import FinishedTask, NodeAttempt, TaskState
 
@@ -305,7 +305,7 @@ class TraceSink:
         _enlarge(tasks_out)
         replies_in, replies_out = _CONTEXT.Pipe(duplex=False)
         process = _CONTEXT.Process(
-            target=serve,
+            target=main,
             args=(
                 tasks_in,
                 replies_out,
