@@ -18,7 +18,6 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
@@ -104,30 +103,22 @@ class Transport(Protocol):
 class _Retrying:
     """The retry loop both transports share; subclasses make single attempts."""
 
-    def __init__(
-        self,
-        timeout: float,
-        *,
-        backoff: Backoff,
-        stop: threading.Event | None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, timeout: float, *, backoff: Backoff, stop: threading.Event | None) -> None:
         self._timeout = timeout
         self._backoff = backoff
-        self._stop = stop or threading.Event()
-        self._clock = clock
+        self._stop = stop or threading.Event()  # set: give up waiting for a retry
 
     def _attempt(self, body: bytes, timeout: float) -> ExportResult | _Transient:
         raise NotImplementedError
 
     def export(self, body: bytes, spans: int) -> ExportResult:
         """Deliver one request holding `spans` spans, retrying within the export timeout."""
-        deadline = self._clock() + self._timeout
+        deadline = time.monotonic() + self._timeout
         attempt = 0
         while True:
             attempt += 1
             try:
-                outcome = self._attempt(body, max(0.001, deadline - self._clock()))
+                outcome = self._attempt(body, max(0.001, deadline - time.monotonic()))
             except Exception:  # a bug or an unforeseen error costs this export, not the process
                 log.exception("traces: export failed unexpectedly")
                 return _FAILED
@@ -143,7 +134,7 @@ class _Retrying:
             delay = outcome.delay
             if delay is None:
                 delay = self._backoff.delay(attempt)
-            if attempt >= MAX_ATTEMPTS or delay > deadline - self._clock():
+            if attempt >= MAX_ATTEMPTS or delay > deadline - time.monotonic():
                 log.warning(
                     "traces: export failed after %d attempt(s), the last one with %s",
                     attempt,
