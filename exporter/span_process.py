@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 STOP: Final = b""  # parent -> child: export what is held, then exit
 # child -> parent, marshalled tuples:
-READY: Final = "ready"  # (READY,): the exporter is built, batches are welcome
+READY: Final = "ready"  # (READY,): the transport is set up, batches are welcome
 ACK: Final = "ack"  # (ACK, exported, dropped, reason): one export's outcome
 LOG: Final = "log"  # (LOG, level, logger name, message): a log record to write out
 LOG_INTERVAL: Final = 60.0  # seconds between two records of one export failure message
