@@ -27,6 +27,7 @@ COMPILED_MODULES = [
     "exporter/status.py",
     "exporter/ids.py",
     "exporter/spans.py",
+    "exporter/otlp_wire.py",
 ]
 MYPY = "mypy>=1.10"
 

@@ -57,6 +57,9 @@ def _median_run(runs: list[dict[str, Any]], events: int) -> dict[str, Any]:
         summary["events_per_second_with_flush"] = events / total
         summary["spans_exported"] = max(r["spans_exported"] for r in runs)
         summary["spans_dropped"] = max(r["spans_dropped"] for r in runs)
+        if all("span_process_cpu_seconds" in r for r in runs):
+            cpu = statistics.median(r["span_process_cpu_seconds"] for r in runs)
+            summary["span_process_cpu_seconds"] = cpu
     return summary
 
 
@@ -149,10 +152,13 @@ def report(results: dict[str, Any]) -> str:
         lines.append(row)
     for framing in ("coalesced", "per-event"):
         traced = stream[framing]["exporter_traces"]
-        lines.append(
+        line = (
             f"spans ({framing}): {traced['spans_exported']:,} exported, "
             f"{traced['spans_dropped']:,} dropped"
         )
+        if "span_process_cpu_seconds" in traced:
+            line += f", span process CPU {traced['span_process_cpu_seconds']:.2f} s (median run)"
+        lines.append(line)
     lines += ["", f"{'scrape':26}{'series':>10}{'MB':>8}{'GET /metrics s':>16}{'render s':>10}"]
     for size, scrape in results["scrape"].items():
         lines.append(

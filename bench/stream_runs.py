@@ -3,13 +3,16 @@ parsing) and the exporter's own path (WatchStream -> Pipeline -> Tracker -> Metr
 with the trace sink exporting to a discarding OTLP endpoint).
 
 Every run is timed from the moment it starts connecting to the moment the last position has
-been processed; a traced run also reports how long flushing its remaining spans took.
+been processed; a traced run also reports how long flushing its remaining spans took, and the
+CPU time its span process spent after start-up (Linux: from /proc and the reaped child's usage).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import resource
 import socket
 import time
 from collections.abc import Sequence
@@ -25,6 +28,23 @@ from exporter.stream import WatchStream
 from exporter.token import encode_token
 
 __all__ = ["exporter_run", "raw_floor", "sse_floor"]
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every reaped child process so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pid: int | None) -> float | None:
+    """CPU seconds a running process has used so far, where /proc tells."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 SINCE = "2026-01-01T00:00:00Z"
 _TIMEOUT = 300.0  # seconds any single run may take before the harness gives up on it
@@ -83,7 +103,10 @@ async def exporter_run(
     if otlp_endpoint is not None:
         env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = otlp_endpoint
     settings = settings_for(["--since", SINCE, "--listen", "127.0.0.1:0"], env=env)
+    children = _children_cpu()
     exporter = Exporter(settings)
+    # What the span process spent starting (imports) is not part of the run.
+    started = _process_cpu(exporter.traces.pid) if exporter.traces is not None else None
     status = exporter.status
     feed = exporter.pipeline.feed
     done = asyncio.Event()
@@ -127,4 +150,6 @@ async def exporter_run(
             spans_exported=exporter.traces.exported,
             spans_dropped=exporter.traces.dropped,
         )
+        if started is not None:  # the span process is reaped by now: its usage is counted
+            result["span_process_cpu_seconds"] = _children_cpu() - children - started
     return result

@@ -22,12 +22,12 @@ from exporter.checkpoint import SavedState, StateFile
 from exporter.config import Settings, describe
 from exporter.errors import ConfigError, NotFound, Unauthorized
 from exporter.metrics import Metrics
-from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter
+from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter, build_resource
 from exporter.pipeline import Pipeline, RecentIds
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
 from exporter.stream import WatchStream
-from exporter.traces import build_resource, build_trace_sink
+from exporter.traces import build_trace_sink
 from exporter.tracker import Tracker
 from exporter.web import HTTPServer
 from exporter.webconfig import WebConfig, load_web_config

@@ -10,13 +10,30 @@ from __future__ import annotations
 import hashlib
 import uuid
 from functools import lru_cache
+from typing import Final
 
-__all__ = ["node_span_id", "task_span_id", "trace_id", "trace_id_hex"]
+__all__ = [
+    "node_span_id",
+    "node_span_id_bytes",
+    "task_span_id",
+    "task_span_id_bytes",
+    "trace_id",
+    "trace_id_hex",
+]
+
+_ZERO_SPAN_ID: Final = bytes(8)
+_ONE_SPAN_ID: Final = (1).to_bytes(8, "big")
 
 
 def _hash(text: str, size: int) -> int:
     value = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=size).digest(), "big")
     return value or 1
+
+
+def _span_id(text: str) -> bytes:
+    # As _hash(text, 8), big-endian: the form OTLP sends, without going through an int.
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return _ONE_SPAN_ID if digest == _ZERO_SPAN_ID else digest
 
 
 @lru_cache(maxsize=65536)
@@ -43,3 +60,13 @@ def task_span_id(task_id: str) -> int:
 def node_span_id(task_id: str, node_id: str, attempt: int) -> int:
     """The span id of one attempt of a node in a task."""
     return _hash(f"node:{task_id}:{node_id}:{attempt}", 8)
+
+
+def task_span_id_bytes(task_id: str) -> bytes:
+    """`task_span_id` as the 8 big-endian bytes OTLP carries."""
+    return _span_id(f"task:{task_id}")
+
+
+def node_span_id_bytes(task_id: str, node_id: str, attempt: int) -> bytes:
+    """`node_span_id` as the 8 big-endian bytes OTLP carries."""
+    return _span_id(f"node:{task_id}:{node_id}:{attempt}")

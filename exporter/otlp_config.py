@@ -2,13 +2,14 @@
 
 Signal-specific variables (`OTEL_EXPORTER_OTLP_TRACES_*`) win over the generic ones. Durations
 follow the OpenTelemetry specification: `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` and `OTEL_BSP_*`
-delays are milliseconds. TLS files and `..._INSECURE` are left to the OTLP exporters, which read
-them correctly themselves.
+delays are milliseconds. TLS files are checked here, at start-up, so that a missing or
+malformed one stops the exporter with a message naming its variable (never its contents).
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -80,6 +81,69 @@ def env_duration_ms(environ: Mapping[str, str], name: str, default_ms: float) ->
     return value / 1000.0
 
 
+def _no_password() -> bytes:
+    # An encrypted key would make OpenSSL prompt on the terminal; an empty password fails it.
+    return b""
+
+
+def _readable(var: tuple[str, str] | None) -> str | None:
+    """The path a TLS file variable names, once it is known to be readable."""
+    if var is None:
+        return None
+    name, path = var
+    try:
+        with open(path, "rb") as file:
+            file.read(1)
+    except OSError as exc:
+        raise ConfigError(f"{name}={path!r}: cannot read the file ({exc.strerror})") from None
+    return path
+
+
+def _tls_files(environ: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+    """The CA certificate, client certificate and client key files, checked."""
+    ca_var = _first(
+        environ, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"
+    )
+    cert_var = _first(
+        environ,
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    )
+    key_var = _first(
+        environ, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+    )
+    ca, cert, key = _readable(ca_var), _readable(cert_var), _readable(key_var)
+    if ca_var:
+        try:
+            ssl.create_default_context(cafile=ca)
+        except ssl.SSLError:
+            raise ConfigError(f"{ca_var[0]}={ca!r} holds no PEM certificate") from None
+    if cert_var and not key_var:
+        raise ConfigError(f"{cert_var[0]} needs OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY too")
+    if key_var and not cert_var:
+        raise ConfigError(f"{key_var[0]} needs OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE too")
+    if cert_var and key_var:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_cert_chain(cert_var[1], key_var[1], password=_no_password)
+        except ssl.SSLError:
+            raise ConfigError(
+                f"{cert_var[0]}={cert!r} and {key_var[0]}={key!r} are not a PEM certificate "
+                "and its unencrypted private key"
+            ) from None
+    return ca, cert, key
+
+
+def _env_bool(environ: Mapping[str, str], *names: str) -> bool:
+    var = _first(environ, *names)
+    if var is None:
+        return False
+    value = var[1].lower()
+    if value not in ("true", "false"):
+        raise ConfigError(f"{var[0]}={var[1]!r} must be true or false")
+    return value == "true"
+
+
 def _parse_pairs(raw: str, name: str) -> tuple[tuple[str, str], ...]:
     """`key1=value1,key2=value2` with percent-encoded values (headers, resource attributes)."""
     pairs: dict[str, str] = {}
@@ -112,6 +176,20 @@ class TracingSettings:
     schedule_delay: float = BSP_SCHEDULE_DELAY[1] / 1000.0  # seconds
     export_timeout: float = BSP_EXPORT_TIMEOUT[1] / 1000.0  # seconds; bounds a flush on stop
     block_timeout: float = DEFAULT_BLOCK_TIMEOUT
+    # TLS files (paths), for https:// and for gRPC with TLS; None: the system's CAs, no client
+    # certificate.
+    certificate: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
+    # gRPC only: plaintext for an endpoint without a scheme (http:// is always plaintext,
+    # https:// always TLS).
+    insecure: bool = False
+
+    def resource(self) -> dict[str, str]:
+        """The resource attributes of every span: the extras, then `service.name`."""
+        attributes = dict(self.resource_attributes)
+        attributes["service.name"] = self.service_name
+        return attributes
 
     def __repr__(self) -> str:
         # Header values carry credentials (API keys): show the names only.
@@ -180,6 +258,11 @@ class TracingSettings:
         service_var = _first(env, "OTEL_SERVICE_NAME")
         service = service_var[1] if service_var else dict(resource).get("service.name")
 
+        certificate, client_certificate, client_key = _tls_files(env)
+        insecure = _env_bool(
+            env, "OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"
+        )
+
         max_queue = env_positive_int(env, *BSP_MAX_QUEUE_SIZE)
         batch = env_positive_int(env, *BSP_MAX_EXPORT_BATCH_SIZE)
         return cls(
@@ -197,4 +280,8 @@ class TracingSettings:
             schedule_delay=env_duration_ms(env, *BSP_SCHEDULE_DELAY),
             export_timeout=env_duration_ms(env, *BSP_EXPORT_TIMEOUT),
             block_timeout=block_timeout,
+            certificate=certificate,
+            client_certificate=client_certificate,
+            client_key=client_key,
+            insecure=insecure,
         )

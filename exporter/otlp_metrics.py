@@ -33,13 +33,18 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from exporter import __version__
 from exporter.errors import ConfigError
 from exporter.metrics import Metrics
-from exporter.otlp_config import env_duration_ms
+from exporter.otlp_config import TracingSettings, env_duration_ms
 
-__all__ = ["OtlpMetricsPusher", "metrics_data", "otlp_metrics_enabled"]
+__all__ = ["OtlpMetricsPusher", "build_resource", "metrics_data", "otlp_metrics_enabled"]
 
 log = logging.getLogger(__name__)
 _SCOPE = InstrumentationScope("requence-exporter", __version__)
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
+
+
+def build_resource(settings: TracingSettings) -> Resource:
+    """The resource the metrics carry: the one the spans carry (`service.name` and extras)."""
+    return Resource(settings.resource())
 
 
 def otlp_metrics_enabled(environ: Mapping[str, str], *, force: bool) -> bool:

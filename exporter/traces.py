@@ -1,9 +1,11 @@
-"""The traces sink: hands finished tasks to a span process that builds and exports the spans.
+"""The traces sink: hands finished tasks to a span process that encodes and exports the spans.
 
-The stream's process only flattens each `FinishedTask` into plain tuples (`exporter.spans`) and
-sends them in batches over a pipe to a process of its own (`exporter.span_process`), which
-builds, encodes and exports the spans on the other core. A full batch goes out from the
-caller's thread, a partial one after the schedule delay from a small sender thread. The span
+The stream's process only flattens each `FinishedTask` into plain tuples (`exporter.spans`),
+marshals them at once (while the task's objects are still in the CPU's caches: marshalling a
+whole batch later costs ten times as much) and sends them in batches over a pipe to a process
+of its own (`exporter.span_process`), which encodes and exports the spans on the other core.
+A full batch goes out from the caller's thread, a partial one after the schedule delay from a
+small sender thread. The span
 process acknowledges every span it exported or lost; spans sent and not yet acknowledged, plus
 the batch being filled, are the queue that `max_queue_size` bounds. A full queue holds the
 caller back for a bounded time (the stream is resumable, so reading slower loses nothing); past
@@ -39,19 +41,37 @@ from exporter.otlp_config import (
     env_duration_ms,
     env_positive_int,
 )
-from exporter.span_process import ACK, LOG, READY, STOP, decode, serve
-from exporter.spans import CompactTask, build_resource, compact, task_spans
+from exporter.span_process import ACK, LOG, READY, STOP, decode, main
+from exporter.spans import compact
 from exporter.tracker import FinishedTask, NodeAttempt, TaskState
 
-__all__ = ["TraceSink", "build_resource", "build_trace_sink", "task_spans"]
+__all__ = ["TraceSink", "build_trace_sink"]
 
 log = logging.getLogger(__name__)
 
 LOG_INTERVAL: Final = 60.0  # seconds between two warnings about failed or dropped spans
 START_TIMEOUT: Final = 30.0  # seconds a span process may take to get ready
 RESTART_INTERVAL: Final = 1.0  # seconds between two starts of the span process
+# The pipe to the span process holds a whole queue of batches (2048 spans take ~200 KB), so
+# handing one over never waits for the span process to read: with the default 64 KiB a batch
+# of 512 spans filled it, and the stream waited in write() while the span process's reader
+# thread waited for the GIL.
+PIPE_SIZE: Final = 1 << 20
 # "spawn": forking a process that runs threads (the stream's, httpx's) is unsafe.
 _CONTEXT: Final = multiprocessing.get_context("spawn")
+
+
+def _enlarge(conn: Connection) -> None:
+    """Make a pipe hold PIPE_SIZE bytes where the system allows (Linux), else leave it."""
+    try:
+        import fcntl
+    except ImportError:  # not a Unix
+        return
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:  # not Linux
+        return
+    with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
+        fcntl.fcntl(conn.fileno(), set_size, PIPE_SIZE)
 
 
 class _Child:
@@ -104,7 +124,7 @@ class TraceSink:
         self._log_interval = log_interval
         self.exported = 0  # spans the back-end accepted
         self.dropped = 0  # spans lost: queue full past the bound, export failed, or stopped
-        self._batch: list[CompactTask] = []  # the batch being filled
+        self._batch: list[bytes] = []  # the batch being filled: marshalled compact tasks
         self._batch_spans = 0
         self._batch_since = 0.0  # when its first task came
         self._sending = 0  # spans of batches taken and not yet handed over
@@ -144,7 +164,8 @@ class TraceSink:
         """Queue the task; wait a bounded time when the queue is full, else drop."""
         item = compact(task)
         count = 1 + len(item[8])
-        out: list[tuple[list[CompactTask], int]] = []
+        data = marshal.dumps(item)
+        out: list[tuple[list[bytes], int]] = []
         lock = self._lock
         lock.acquire()
         try:
@@ -174,7 +195,7 @@ class TraceSink:
                 self._changed.wait(remaining)
             if self._batch_spans and self._batch_spans + count > self.max_export_batch_size:
                 out.append(self._take())
-            self._batch.append(item)
+            self._batch.append(data)
             self._batch_spans += count
             if self._batch_spans >= self.max_export_batch_size:
                 out.append(self._take())
@@ -204,7 +225,7 @@ class TraceSink:
 
     # -- sending -------------------------------------------------------------------------
 
-    def _take(self) -> tuple[list[CompactTask], int]:
+    def _take(self) -> tuple[list[bytes], int]:
         """The batch being filled and its span count; the caller holds the lock."""
         batch, spans = self._batch, self._batch_spans
         self._batch = []
@@ -212,7 +233,7 @@ class TraceSink:
         self._sending += spans  # still queued until the span process has it
         return batch, spans
 
-    def _send(self, batch: list[CompactTask], spans: int) -> None:
+    def _send(self, batch: list[bytes], spans: int) -> None:
         """Hand a batch to the span process, or count it dropped when there is none."""
         data = marshal.dumps(batch)
         with self._send_lock:
@@ -281,9 +302,10 @@ class TraceSink:
     def _start_child(self) -> _Child | None:
         """A started span process, once it says it is ready; None if it could not start."""
         tasks_in, tasks_out = _CONTEXT.Pipe(duplex=False)
+        _enlarge(tasks_out)
         replies_in, replies_out = _CONTEXT.Pipe(duplex=False)
         process = _CONTEXT.Process(
-            target=serve,
+            target=main,
             args=(
                 tasks_in,
                 replies_out,

@@ -1,22 +1,24 @@
 """Real OTLP receivers on 127.0.0.1 for tests: HTTP (/v1/traces) and gRPC, plus dead endpoints.
 
 Every receiver decodes what arrives with opentelemetry-proto and keeps the spans, each paired
-with its resource attributes, so tests assert on exactly what went over the wire.
+with its resource attributes, so tests assert on exactly what went over the wire. A receiver
+can be scripted to answer its first requests with failures, and can serve TLS.
 """
 
 from __future__ import annotations
 
 import gzip
 import socket
+import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
@@ -25,6 +27,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 __all__ = [
+    "Answer",
+    "GrpcFailure",
     "Received",
     "ReceivedSpan",
     "dead_endpoint",
@@ -59,12 +63,28 @@ class ReceivedSpan:
         return _attributes(self.span.attributes)
 
 
+class Answer(NamedTuple):
+    """A scripted HTTP answer: status, extra headers and body."""
+
+    status: int
+    headers: dict[str, str] = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
+    body: bytes = b""
+
+
+class GrpcFailure(NamedTuple):
+    """A scripted gRPC failure: status code and trailing metadata."""
+
+    code: grpc.StatusCode
+    trailing: tuple[tuple[str, str | bytes], ...] = ()
+
+
 @dataclass
 class Received:
     """What a receiver collected: decoded spans, request count, and the encodings seen."""
 
     spans: list[ReceivedSpan] = field(default_factory=list)
-    requests: int = 0
+    requests: int = 0  # export requests that were accepted
+    posts: int = 0  # every request that arrived, answered with a failure or not
     encodings: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -96,8 +116,18 @@ class Received:
             time.sleep(0.01)
         return self.snapshot()
 
+    def next_failure(self, script: list[Any]) -> Any:
+        """Count an arriving request and take the next scripted answer, if any is left."""
+        with self.lock:
+            self.posts += 1
+            return script.pop(0) if script else None
 
-def _handler(received: Received, delay: float, status: int) -> type[BaseHTTPRequestHandler]:
+
+def _handler(
+    received: Received, delay: float, status: int, answers: Sequence[Answer]
+) -> type[BaseHTTPRequestHandler]:
+    script = list(answers)
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -106,6 +136,10 @@ def _handler(received: Received, delay: float, status: int) -> type[BaseHTTPRequ
             body = self.rfile.read(length)
             if delay:
                 time.sleep(delay)
+            answer = received.next_failure(script)
+            if answer is not None:
+                self._reply(answer.status, answer.body, "application/x-protobuf", answer.headers)
+                return
             if status != 200:
                 self._reply(status, b"unavailable", "text/plain")
                 return
@@ -135,10 +169,14 @@ def _handler(received: Received, delay: float, status: int) -> type[BaseHTTPRequ
             reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
             self._reply(200, reply, "application/x-protobuf")
 
-        def _reply(self, code: int, body: bytes, content_type: str) -> None:
+        def _reply(
+            self, code: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
@@ -148,19 +186,49 @@ def _handler(received: Received, delay: float, status: int) -> type[BaseHTTPRequ
     return Handler
 
 
+class _TlsServer(ThreadingHTTPServer):
+    """Wraps each accepted connection in TLS, in its own thread (a failed handshake stays there)."""
+
+    tls: ssl.SSLContext
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client refused our certificate or gave none: nothing to serve
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
+
+
 @contextmanager
-def http_receiver(*, delay: float = 0.0, status: int = 200) -> Iterator[tuple[str, Received]]:
+def http_receiver(
+    *,
+    delay: float = 0.0,
+    status: int = 200,
+    answers: Sequence[Answer] = (),
+    tls: ssl.SSLContext | None = None,
+) -> Iterator[tuple[str, Received]]:
     """An OTLP/HTTP receiver; yields its base URL (no path) and what it received.
 
-    `delay` makes it slow (seconds per request); a `status` other than 200 makes it refuse.
+    `delay` makes it slow (seconds per request); a `status` other than 200 makes it refuse;
+    `answers` are given, in order, to the first requests; `tls` makes it an https:// server.
     """
     received = Received()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(received, delay, status))
+    handler = _handler(received, delay, status, answers)
+    server: ThreadingHTTPServer
+    if tls is None:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    else:
+        server = _TlsServer(("127.0.0.1", 0), handler)
+        server.tls = tls
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
+        scheme = "http" if tls is None else "https"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}", received
     finally:
         server.shutdown()
         server.server_close()
@@ -168,26 +236,44 @@ def http_receiver(*, delay: float = 0.0, status: int = 200) -> Iterator[tuple[st
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-    def __init__(self, received: Received) -> None:
+    def __init__(self, received: Received, failures: Sequence[GrpcFailure]) -> None:
         self._received = received
+        self._script = list(failures)
 
     def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
+        failure = self._received.next_failure(self._script)
+        if failure is not None:
+            context.set_trailing_metadata(failure.trailing)
+            context.abort(failure.code, "scripted failure")
+        with self._received.lock:
+            self._received.headers.append(dict(context.invocation_metadata()))
         self._received.add(request)
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
 @contextmanager
-def grpc_receiver() -> Iterator[tuple[str, Received]]:
-    """A gRPC OTLP receiver; yields its `http://127.0.0.1:port` endpoint and what it received."""
+def grpc_receiver(
+    *, failures: Sequence[GrpcFailure] = (), tls: grpc.ServerCredentials | None = None
+) -> Iterator[tuple[str, Received]]:
+    """A gRPC OTLP receiver; yields its endpoint and what it received.
+
+    The endpoint is `http://127.0.0.1:port`, or `https://...` with `tls`; `failures` answer
+    the first calls, in order.
+    """
     received = Received()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(received), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+        _TraceService(received, failures), server
+    )
+    if tls is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        port = server.add_secure_port("127.0.0.1:0", tls)
     server.start()
     try:
-        yield f"http://127.0.0.1:{port}", received
+        yield f"{'http' if tls is None else 'https'}://127.0.0.1:{port}", received
     finally:
         server.stop(grace=None).wait(5)
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from exporter.errors import ConfigError
 from exporter.otlp_config import TracingSettings
-from exporter.traces import TraceSink, build_resource
+from exporter.otlp_metrics import build_resource
+from exporter.traces import TraceSink
+from tests.pki import Pki
+from tests.tools import require_tool
 
 
 def test_off_without_an_endpoint_on_when_forced() -> None:
@@ -146,3 +152,83 @@ def test_sink_batch_settings_argument_then_env_then_default() -> None:
         assert sink.export_timeout == 30.0  # the default
     finally:
         sink.shutdown()
+
+
+def test_resource_puts_service_name_last_and_wins() -> None:
+    settings = TracingSettings(
+        service_name="wf", resource_attributes=(("team", "a"), ("service.name", "other"))
+    )
+    assert list(settings.resource().items()) == [("team", "a"), ("service.name", "wf")]
+
+
+def test_tls_files_and_insecure(pki: Pki) -> None:
+    settings = TracingSettings.from_env(
+        {
+            "OTEL_EXPORTER_OTLP_CERTIFICATE": "/ignored/for/traces.pem",
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": str(pki.ca),
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": str(pki.client_cert),
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": str(pki.client_key),
+            "OTEL_EXPORTER_OTLP_INSECURE": "TRUE",
+        }
+    )
+    assert settings.certificate == str(pki.ca)
+    assert settings.client_certificate == str(pki.client_cert)
+    assert settings.client_key == str(pki.client_key)
+    assert settings.insecure is True
+    defaults = TracingSettings.from_env({})
+    assert (defaults.certificate, defaults.client_certificate, defaults.client_key) == (
+        None,
+        None,
+        None,
+    )
+    assert defaults.insecure is False
+
+
+@pytest.mark.parametrize(
+    ("files", "names"),
+    [
+        (
+            {"OTEL_EXPORTER_OTLP_CERTIFICATE": "missing.pem"},
+            "OTEL_EXPORTER_OTLP_CERTIFICATE=.* cannot read the file",
+        ),
+        ({"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": "key"}, "TRACES_CERTIFICATE=.* no PEM"),
+        ({"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "client"}, "CLIENT_CERTIFICATE needs"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": "key"}, "TRACES_CLIENT_KEY needs"),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "server",  # not the key's certificate
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY": "key",
+            },
+            "CLIENT_CERTIFICATE=.* and OTEL_EXPORTER_OTLP_CLIENT_KEY=.* are not",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "client",
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY": "encrypted",
+            },
+            "unencrypted private key",
+        ),
+        ({"OTEL_EXPORTER_OTLP_TRACES_INSECURE": "yes"}, "OTEL_EXPORTER_OTLP_TRACES_INSECURE"),
+    ],
+)
+def test_bad_tls_settings_name_the_variable_and_never_the_secret(
+    pki: Pki, tmp_path: Path, files: dict[str, str], names: str
+) -> None:
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(
+        [require_tool("openssl"), "pkey", "-in", str(pki.client_key), "-aes256",
+         "-passout", "pass:secret", "-out", str(encrypted)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    paths = {
+        "client": str(pki.client_cert),
+        "server": str(pki.server_cert),
+        "key": str(pki.client_key),
+        "encrypted": str(encrypted),
+        "missing.pem": str(tmp_path / "missing.pem"),
+    }
+    env = {name: paths.get(value, value) for name, value in files.items()}
+    with pytest.raises(ConfigError, match=names) as raised:
+        TracingSettings.from_env(env)
+    secret = pki.client_key.read_text().splitlines()[1]
+    assert secret not in str(raised.value)

@@ -1,4 +1,5 @@
-"""The span process behind the trace sink: dying, holding the stream back, flushing on stop.
+"""The span process behind the trace sink: dying, holding the stream back, flushing on stop,
+losing no more than a task that cannot be encoded.
 
 Every test runs the real span process and checks what reaches a real OTLP endpoint.
 """
@@ -8,14 +9,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import uuid
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.metrics import Metrics
 from exporter.status import StreamStatus
 from exporter.tracker import Tracker
 from tests.otlp_receiver import http_receiver, wait_until
-from tests.test_traces import simple_tasks, sink_for
+from tests.test_traces import Script, simple_tasks, sink_for
 
 
 def samples(metrics: Metrics) -> dict[str, float]:
@@ -117,3 +120,23 @@ def test_a_shutdown_past_its_timeout_stops_the_span_process_and_counts_the_rest(
         assert received.snapshot() == []
     assert sink.stats() == {"exported": 0, "dropped": 8, "queued": 0}
     assert sink.pid is None
+
+
+def test_a_task_that_cannot_be_encoded_costs_only_its_own_spans(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A lone surrogate crosses the pipe (marshal keeps it) but has no UTF-8 form.
+    broken = Script(str(uuid.uuid4()), "bad \ud800 name")
+    with http_receiver() as (url, received):
+        sink = sink_for(url)
+        tracker = Tracker(observers=[sink])
+        for update in [*simple_tasks(1), broken("taskStart", 0), broken("taskEnd", 1)]:
+            tracker.apply(update)
+        for update in simple_tasks(1):
+            tracker.apply(update)
+        sink.shutdown()
+        spans = received.snapshot()
+    assert sink.stats() == {"exported": 4, "dropped": 1, "queued": 0}
+    assert {s.span.name for s in spans} == {"requence.task bulk", "requence.node only"}
+    assert "could not encode the spans of task" in caplog.text
+    assert "encoding failed: 1" in caplog.text

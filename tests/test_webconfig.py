@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import bcrypt
 import httpx
@@ -24,69 +23,10 @@ from exporter.basicauth import BasicAuth, parse_basic_credentials
 from exporter.config import settings_for
 from exporter.errors import ConfigError
 from exporter.webconfig import load_web_config
-from tests.tools import require_tool
+from tests.pki import Pki
 
 USER = "prometheus"
 PASSWORD = "correct horse battery staple"
-
-
-class Pki(NamedTuple):
-    """A throw-away CA with a server certificate (for 127.0.0.1) and a client certificate."""
-
-    dir: Path
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def _openssl(openssl: str, *args: str) -> None:
-    subprocess.run([openssl, *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """Generate the CA and certificates with the openssl command line."""
-    openssl = require_tool("openssl")
-    d = tmp_path_factory.mktemp("pki")
-    _openssl(
-        openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-subj", "/CN=test CA",
-        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA must state its key usage.
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-    )  # fmt: skip
-    _openssl(
-        openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        "-keyout", str(d / "stranger.key"), "-out", str(d / "stranger.pem"),
-        "-subj", "/CN=stranger", "-addext", "extendedKeyUsage=clientAuth",
-        "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
-    )  # fmt: skip
-    leaf = (
-        "basicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-    )
-    for name, usage in (
-        ("server", "serverAuth"),
-        ("rotated", "serverAuth"),
-        ("client", "clientAuth"),
-    ):
-        (d / f"{name}.ext").write_text(
-            f"{leaf}extendedKeyUsage={usage}\nsubjectAltName=IP:127.0.0.1\n"
-        )
-        _openssl(
-            openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / f"{name}.key"),
-            "-out", str(d / f"{name}.csr"), "-subj", f"/CN={name}",
-        )  # fmt: skip
-        _openssl(
-            openssl, "x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
-            "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "1",
-            "-extfile", str(d / f"{name}.ext"), "-out", str(d / f"{name}.pem"),
-        )  # fmt: skip
-    return Pki(
-        d, d / "ca.pem", d / "server.pem", d / "server.key", d / "client.pem", d / "client.key"
-    )
 
 
 @pytest.fixture(scope="module")
