@@ -81,7 +81,8 @@ async def run_demo(listen: str, *, seed: int, rate: float, every: float) -> int:
     await simulator.start("127.0.0.1", 0)
     try:
         settings = settings_for(
-            ["--api-url", simulator.base_url, "--bearer-token", bearer, "--listen", listen]
+            # `=`: a random token may start with "-", which argparse would take for a flag.
+            ["--api-url", simulator.base_url, f"--bearer-token={bearer}", "--listen", listen]
         )
         exporter = Exporter(settings)
         try:

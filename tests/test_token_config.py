@@ -72,6 +72,12 @@ def test_api_url_with_bearer_file(tmp_path: Path) -> None:
     assert (creds.api_url, creds.bearer_token) == ("https://r.invalid", SECRET)
 
 
+def test_bearer_token_starting_with_a_dash() -> None:
+    # token_urlsafe() (the demo's bearer) starts with "-" one time in 64.
+    creds = settings_for(["--api-url", "https://r.invalid", "--bearer-token=-x1"], {}).credentials
+    assert creds.bearer_token == "-x1"
+
+
 def test_missing_credentials_name_every_way_to_set_them() -> None:
     with pytest.raises(ConfigError) as info:
         settings_for([], {})
