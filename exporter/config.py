@@ -17,7 +17,7 @@ from typing import Any, Final, NamedTuple
 from exporter.decode import parse_timestamp
 from exporter.errors import ConfigError
 from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
-from exporter.otlp_config import TracingSettings
+from exporter.otlp_config import TracingSettings, parse_positive_int
 from exporter.otlp_metrics import otlp_metrics_enabled
 from exporter.token import Credentials, decode_token
 
@@ -153,11 +153,8 @@ def parse_size(text: str, flag: str) -> int:
 
 
 def _positive_int(text: str, flag: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
+    value = parse_positive_int(text)
+    if value is None:
         raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not a positive whole number")
     return value
 

@@ -27,6 +27,7 @@ __all__ = [
     "TracingSettings",
     "env_duration_ms",
     "env_positive_int",
+    "parse_positive_int",
 ]
 
 DEFAULT_SERVICE_NAME: Final = "requence"
@@ -53,16 +54,22 @@ def _first(environ: Mapping[str, str], *names: str) -> tuple[str, str] | None:
     return None
 
 
+def parse_positive_int(text: str) -> int | None:
+    """`text` as a whole number of at least 1, or None; callers word their own errors."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if value >= 1 else None
+
+
 def env_positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     """A positive integer variable, or `default` when unset."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
+    value = parse_positive_int(raw)
+    if value is None:
         raise ConfigError(f"{name}={raw!r} must be a positive integer")
     return value
 

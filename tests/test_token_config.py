@@ -111,6 +111,7 @@ def test_every_flag_reads_its_environment_variable() -> None:
     [
         (["--task-ttl", "soon"], "--task-ttl"),
         (["--max-tracked-tasks", "0"], "--max-tracked-tasks"),
+        (["--max-label-values", "ten"], "--max-label-values"),
         (["--shard", "3/3"], "--shard"),
         (["--listen", "nope"], "--listen"),
         (["--task-buckets", "5,1"], "--task-buckets"),
