@@ -54,23 +54,28 @@ class RateLimitedWarning:
         logger: logging.Logger,
         interval: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        level: int = logging.WARNING,
     ) -> None:
         self._logger = logger
         self._interval = interval
         self._clock = clock
+        self._level = level
         self._next = 0.0
         self._suppressed: Counter[str] = Counter()
 
-    def __call__(self, kind: str, message: str, *args: object) -> None:
-        """Report one problem of `kind`; most calls only count."""
+    def __call__(self, kind: str, message: str, *args: object, count: int = 1) -> None:
+        """Report `count` problems of `kind` (one by default); most calls only count them."""
         now = self._clock()
         if now < self._next:
-            self._suppressed[kind] += 1
+            self._suppressed[kind] += count
             return
         self._next = now + self._interval
         if self._suppressed:
             summary = ", ".join(f"{k}={n}" for k, n in sorted(self._suppressed.items()))
             self._suppressed.clear()
-            self._logger.warning("%s (also since the last report: %s)", message % args, summary)
+            self._logger.log(
+                self._level, "%s (also since the last report: %s)", message % args, summary
+            )
         else:
-            self._logger.warning(message, *args)
+            self._logger.log(self._level, message, *args)

@@ -31,6 +31,7 @@ from multiprocessing.process import BaseProcess
 from typing import Final
 
 from exporter.decode import Update
+from exporter.logs import RateLimitedWarning
 from exporter.otlp_config import (
     BSP_EXPORT_TIMEOUT,
     BSP_MAX_EXPORT_BATCH_SIZE,
@@ -121,7 +122,6 @@ class TraceSink:
             env_duration_ms(env, *BSP_EXPORT_TIMEOUT) if export_timeout is None else export_timeout
         )
         self.block_timeout = block_timeout
-        self._log_interval = log_interval
         self.exported = 0  # spans the back-end accepted
         self.dropped = 0  # spans lost: queue full past the bound, export failed, or stopped
         self._batch: list[bytes] = []  # the batch being filled: marshalled compact tasks
@@ -138,9 +138,8 @@ class TraceSink:
         self._stall_deadline: float | None = None
         self._closing = False
         self._stopped = False
-        self._unlogged: dict[str, int] = {}
-        self._next_log = 0.0
-        self._next_exit_log = 0.0
+        self._warn_drops = RateLimitedWarning(log, log_interval)
+        self._warn_exits = RateLimitedWarning(log, log_interval, level=logging.ERROR)
         self._child: _Child | None = None
         self._ready = threading.Event()  # the first span process started, or failed to
         _LIVE.add(self)
@@ -388,26 +387,20 @@ class TraceSink:
 
     def _log_exit(self, message: str, *args: object) -> None:
         """Log a span process's failure, at most once per interval. Caller holds the lock."""
-        now = time.monotonic()
-        if now >= self._next_exit_log:
-            self._next_exit_log = now + self._log_interval
-            log.error(message, *args)
+        self._warn_exits("span process", message, *args)
 
     def _drop(self, count: int, reason: str) -> None:
         """Count dropped spans and warn at most once per interval. Caller holds the lock."""
         self.dropped += count
-        self._unlogged[reason] = self._unlogged.get(reason, 0) + count
-        now = time.monotonic()
-        if now >= self._next_log:
-            self._next_log = now + self._log_interval
-            detail = ", ".join(f"{why}: {n}" for why, n in sorted(self._unlogged.items()))
-            self._unlogged.clear()
-            log.warning(
-                "traces: spans dropped (%s); %d dropped and %d exported since start",
-                detail,
-                self.dropped,
-                self.exported,
-            )
+        self._warn_drops(
+            reason,
+            "traces: %d spans dropped (%s); %d dropped and %d exported since start",
+            count,
+            reason,
+            self.dropped,
+            self.exported,
+            count=count,
+        )
 
     # -- stopping ------------------------------------------------------------------------
 
