@@ -134,21 +134,6 @@ def _message(value: object) -> str | None:
     return text[:MAX_MESSAGE_CHARS]
 
 
-def _node(value: object) -> Node | None:
-    if not isinstance(value, dict):
-        return None
-    node_id = value.get("id")
-    node_type = value.get("type")
-    alias = value.get("alias")
-    if not isinstance(node_id, str) or not node_id:
-        return None
-    if not isinstance(node_type, str) or not node_type:
-        node_type = "unknown"
-    if alias is not None and not isinstance(alias, str):
-        return None
-    return _new(Node, (node_id, node_type, alias or None))
-
-
 def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
     """Decode one SSE event (its `event` field, raw `data` bytes and position)."""
     try:
@@ -205,7 +190,7 @@ def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
             root_id = None
     node = None
     if kind in NODE_TYPES:
-        # `_node` inlined: all but a few updates are about a node.
+        # Parsed here, not in a helper: all but a few updates are about a node.
         raw_node = obj.get("node")
         if type(raw_node) is not dict:
             return Skip(position, "bad_field", "node")
