@@ -29,12 +29,15 @@ _TOKEN: Final = re.compile(
 )
 # Words that are operators, not metric names (PromQL keywords are case-insensitive).
 _KEYWORDS: Final = frozenset(
-    "sum min max avg group stddev stdvar count count_values bottomk topk quantile limitk "
-    "limit_ratio by without on ignoring group_left group_right and or unless bool offset "
-    "atan2 inf nan".split()
+    {
+        *("sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values"),
+        *("bottomk", "topk", "quantile", "limitk", "limit_ratio", "and", "or", "unless"),
+        *("by", "without", "on", "ignoring", "group_left", "group_right"),
+        *("bool", "offset", "atan2", "inf", "nan"),
+    }
 )
 # Keywords followed by a parenthesised list of label names, not expressions.
-_LABEL_LISTS: Final = frozenset("by without on ignoring group_left group_right".split())
+_LABEL_LISTS: Final = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
 _HAS_JOB: Final = re.compile(r"[{,]\s*job\s*(?:=|!=|=~|!~)")
 
 
@@ -52,7 +55,9 @@ def scope_selectors(expr: str, matcher: str) -> str:
     index = 0
     while index < len(tokens):
         kind, text = tokens[index]
-        following = next((i for i in range(index + 1, len(tokens)) if tokens[i][0] != "space"), None)
+        following = next(
+            (i for i in range(index + 1, len(tokens)) if tokens[i][0] != "space"), None
+        )
         after = tokens[following] if following is not None else ("", "")
         if kind == "name" and text.lower() in _LABEL_LISTS and after[1] == "(":
             # Copy the label list verbatim: its words are label names.

@@ -138,9 +138,7 @@ def chart() -> Iterator[Any]:
         yield loaded
 
 
-def render(
-    chart: Any, values: dict[str, Any] | None = None, name: str = RELEASE
-) -> list[Manifest]:
+def render(chart: Any, values: dict[str, Any] | None = None, name: str = RELEASE) -> list[Manifest]:
     """Render like `helm template` and parse every Kubernetes object.
 
     Values without a `requence` part get TOKEN's, as an install needs a token.
@@ -439,9 +437,7 @@ def test_chart_allows_kubernetes_1_25_and_lints_clean_there(values: dict[str, An
 
 
 @pytest.mark.parametrize("shards", [1, 3])
-def test_sharding_keeps_the_scrape_service_and_adds_a_headless_one(
-    chart: Any, shards: int
-) -> None:
+def test_sharding_keeps_the_scrape_service_and_adds_a_headless_one(chart: Any, shards: int) -> None:
     # #11: Kubernetes refuses to turn a Service headless (or back) on upgrade, so the scrape
     # Service must be the same object whether sharding is on or off, with service.type honoured.
     values = {"sharding": {"shards": shards}, "service": {"type": "NodePort"}}
@@ -525,7 +521,7 @@ def test_otlp_settings_become_otel_variables(chart: Any) -> None:
 
 
 def test_otlp_headers_from_an_existing_secret(chart: Any) -> None:
-    values = {"otlp": {"endpoint": "http://c:4318", "protocol": "http/protobuf"}}
+    values: dict[str, Any] = {"otlp": {"endpoint": "http://c:4318", "protocol": "http/protobuf"}}
     values["otlp"]["headersSecret"] = {"name": "otlp-auth", "key": "headers"}
     objects = render(chart, values)
     assert not [o for o in objects if o["kind"] == "Secret"]
@@ -870,7 +866,9 @@ def test_a_threshold_value_changes_only_its_alert(chart: Any) -> None:
     assert set(after) == set(before)
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {"RequenceTaskErrorRatioHigh"}
-    assert f"error_ratio:rate5m{{job='{JOB}'}} > 0.25\n" in after["RequenceTaskErrorRatioHigh"]["expr"]
+    assert (
+        f"error_ratio:rate5m{{job='{JOB}'}} > 0.25\n" in after["RequenceTaskErrorRatioHigh"]["expr"]
+    )
     assert before["RequenceTaskErrorRatioHigh"]["for"] == after["RequenceTaskErrorRatioHigh"]["for"]
 
 
@@ -1016,3 +1014,335 @@ def test_notes_say_what_to_do_next(chart: Any) -> None:
     assert "otlp.endpoint" in notes
     configured = chart.render(ALL_ON, name=RELEASE, namespace=NAMESPACE)
     assert "otlp.endpoint" not in configured["requence-exporter/templates/NOTES.txt"]
+
+
+# --- rules scoped to the release (promtool runs grafana/alerts_test.yml on the chart's rules) ---
+
+
+def rule_tests_for(job: str, rules: Path, neighbour: str | None = None) -> dict[str, Any]:
+    """grafana/alerts_test.yml with its exporter's job renamed `job`, reading `rules`; with
+    `neighbour`, every series of that exporter is repeated under the neighbour's job, and the
+    expectations stay those of the exporter alone."""
+    text = (ROOT / "grafana" / "alerts_test.yml").read_text()
+    text = text.replace('job="requence-exporter"', f'job="{job}"')
+    text = text.replace("job: requence-exporter", f"job: {job}")
+    text = text.replace("(job requence-exporter)", f"(job {job})")
+    tests: dict[str, Any] = yaml.safe_load(text)
+    tests["rule_files"] = [str(rules)]
+    if neighbour is not None:
+        for case in tests["tests"]:
+            ours = [s for s in case["input_series"] if f'job="{job}"' in s["series"]]
+            assert ours
+            case["input_series"] += [
+                {**s, "series": s["series"].replace(f'job="{job}"', f'job="{neighbour}"')}
+                for s in ours
+            ]
+    return tests
+
+
+def run_rule_tests(tests: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`promtool test rules` on `tests`."""
+    promtool = require_tool("promtool")
+    path = tmp_path / "tests.yml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    return subprocess.run(
+        [promtool, "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "job"),
+    [
+        ({}, JOB),
+        ({"fullnameOverride": "metrics"}, "metrics"),
+        ({"nameOverride": "requence"}, f"{RELEASE}-requence"),
+        (
+            {
+                "serviceMonitor": {"enabled": True, "jobLabel": "team"},
+                "commonLabels": {"team": "ops"},
+            },
+            "ops",
+        ),
+        ({"prometheusRule": {"job": "requence/scrape"}}, "requence/scrape"),
+    ],
+    ids=["release", "fullnameOverride", "nameOverride", "jobLabel", "job"],
+)
+def test_the_rules_page_for_this_release_and_not_for_a_neighbour(
+    chart: Any, values: dict[str, Any], job: str, tmp_path: Path
+) -> None:
+    # #11: every alert of the rule file fires as its tests expect under the release's own job
+    # (RequenceExporterDown too, whatever the names), and a second release's series, which the
+    # default regex .*requence-exporter.* matches, change nothing: no alert, no recorded series.
+    extra = values.pop("prometheusRule", {})
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": rendered_groups(chart, extra, values)}))
+    for neighbour in (None, "other-requence-exporter"):
+        result = run_rule_tests(rule_tests_for(job, rules, neighbour), tmp_path)
+        assert result.returncode == 0, f"neighbour={neighbour}\n{result.stdout}{result.stderr}"
+
+
+def test_the_neighbour_check_catches_unscoped_rules(tmp_path: Path) -> None:
+    # The rule file itself reads every job: the neighbour's series make its alerts fire twice.
+    # Its default job regex misses a release named by fullnameOverride.
+    own = run_rule_tests(rule_tests_for("metrics", RULE_FILE), tmp_path)
+    assert own.returncode != 0
+    assert "RequenceExporterDown" in own.stdout + own.stderr
+    rules = tmp_path / "unscoped.yml"
+    rules.write_text(yaml.safe_dump(render_rules({"exporter_job_regex": JOB})))
+    assert run_rule_tests(rule_tests_for(JOB, rules), tmp_path).returncode == 0
+    neighbour = run_rule_tests(rule_tests_for(JOB, rules, "other-requence-exporter"), tmp_path)
+    assert neighbour.returncode != 0
+    assert "other-requence-exporter" in neighbour.stdout + neighbour.stderr
+
+
+# --- numbers, required values and mistakes that fail the render ----------------------------
+
+
+def test_large_numbers_reach_the_exporter_as_integers(chart: Any) -> None:
+    # #11: Helm reads numbers as floats, which toString printed as 1e+06: exit 2 in the pod.
+    values = {
+        "config": {"max-tracked-tasks": 1000000, "max-event-bytes": 16777216},
+        "otlp": {"resourceAttributes": {"service.instance.count": 2000000, "ratio": 0.25}},
+        "terminationGracePeriodSeconds": 1000000,
+    }
+    objects = render(chart, values)
+    env = env_of(objects)
+    assert env["REQUENCE_EXPORTER_MAX_TRACKED_TASKS"]["value"] == "1000000"
+    assert env["REQUENCE_EXPORTER_MAX_EVENT_BYTES"]["value"] == "16777216"
+    attributes = env["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+    assert attributes == "ratio=0.25,service.instance.count=2000000"
+    assert pod_spec(objects)["terminationGracePeriodSeconds"] == 1000000
+    settings = pod_settings(objects, "pod")
+    assert settings.max_tracked_tasks == 1000000
+    assert settings.max_event_bytes == 16777216
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"requence": {"existingSecretKey": "token"}}, {"otlp": {"headers": "a=b"}}],
+    ids=["defaults", "key-only", "otlp-only"],
+)
+def test_an_install_without_a_token_fails_naming_both_values(
+    chart: Any, values: dict[str, Any]
+) -> None:
+    # #11: without a token the pod crash-loops; the install must fail instead.
+    if "requence" not in values:
+        values = {**values, "requence": {}}
+    with pytest.raises(helm.HelmRenderError) as info:
+        chart.render(values, name=RELEASE, namespace=NAMESPACE)
+    assert "requence.accessToken" in str(info.value)
+    assert "requence.existingSecret" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"config": {"access-token-file": "/var/run/requence/token"}},
+        {
+            "extraEnv": [
+                {
+                    "name": "REQUENCE_ACCESS_TOKEN",
+                    "valueFrom": {"secretKeyRef": {"name": "a", "key": "b"}},
+                }
+            ]
+        },
+        {"extraEnvFrom": [{"secretRef": {"name": "requence-env"}}]},
+    ],
+    ids=["token-file", "extra-env", "env-from"],
+)
+def test_a_token_from_elsewhere_is_accepted(chart: Any, values: dict[str, Any]) -> None:
+    objects = render(chart, {"requence": {}, **values})
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    assert only(objects, "Deployment")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"podLabels": {"app.kubernetes.io/instance": "other"}},
+            "podLabels.app.kubernetes.io/instance",
+        ),
+        ({"podLabels": {"app.kubernetes.io/name": "x"}}, "podLabels.app.kubernetes.io/name"),
+        (
+            {"prometheusRule": {"enabled": True, "additionalAlertLabels": {"severity": "info"}}},
+            "additionalAlertLabels.severity",
+        ),
+        (
+            {"serviceMonitor": {"enabled": True, "interval": "30s", "scrapeTimeout": "1m"}},
+            "scrapeTimeout",
+        ),
+        (
+            {
+                "webConfig": {"enabled": True, "existingSecret": "web", "tls": True},
+                "serviceMonitor": {"enabled": True},
+            },
+            "serviceMonitor.tlsConfig",
+        ),
+        ({"serviceMonitor": {"enabled": True, "jobLabel": "team"}}, "jobLabel"),
+        (
+            {"prometheusRule": {"enabled": True, "thresholds": {"exporter_job_regex": ".*"}}},
+            "prometheusRule.job",
+        ),
+    ],
+    ids=[
+        "podLabels-instance",
+        "podLabels-name",
+        "alert-severity",
+        "scrape-timeout",
+        "tls-without-ca",
+        "job-label-missing",
+        "job-regex",
+    ],
+)
+def test_mistakes_fail_the_render_with_a_clear_message(
+    tmp_path: Path, values: dict[str, Any], message: str
+) -> None:
+    # #11: each of these used to render a broken object. The schema is removed so that the
+    # render-time checks are shown to hold on their own (helm --skip-schema-validation).
+    unchecked = tmp_path / "requence-exporter"
+    shutil.copytree(CHART_DIR, unchecked)
+    (unchecked / "values.schema.json").unlink()
+    with helm.Chart.load(unchecked) as loaded, pytest.raises(helm.HelmRenderError, match=message):
+        loaded.render({**TOKEN, **values}, name=RELEASE, namespace=NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"nameOverride": "Requence_Exporter"},
+        {"fullnameOverride": "-x"},
+        {"namespaceOverride": "Bad Namespace"},
+        {"serviceMonitor": {"interval": "soon"}},
+        {"serviceMonitor": {"sampleLimit": -1}},
+        {"prometheusRule": {"job": "it's"}},
+        {"persistence": {"emptyDir": {"sizeLimit": "lots"}}},
+    ],
+)
+def test_schema_rejects_bad_convention_values(chart: Any, values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
+
+
+def test_name_override_is_checked_without_the_schema_too(tmp_path: Path) -> None:
+    unchecked = tmp_path / "requence-exporter"
+    shutil.copytree(CHART_DIR, unchecked)
+    (unchecked / "values.schema.json").unlink()
+    with helm.Chart.load(unchecked) as loaded:
+        for key in ("nameOverride", "fullnameOverride"):
+            with pytest.raises(helm.HelmRenderError, match=key):
+                loaded.render({**TOKEN, key: "Bad_Name"}, name=RELEASE, namespace=NAMESPACE)
+
+
+def test_alert_labels_are_added_beside_severity(chart: Any) -> None:
+    groups = rendered_groups(chart, {"additionalAlertLabels": {"team": "platform"}})
+    for rule in alerts_by_name(groups).values():
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+        assert rule["labels"]["team"] == "platform"
+
+
+# --- TLS scrapes and Secrets that roll the pod ----------------------------------------------
+
+
+def test_tls_scrapes_verify_with_the_tls_secrets_ca_by_default(chart: Any) -> None:
+    # #11: TLS on with an empty tlsConfig rendered `scheme: https` without a CA or server name.
+    values = copy.deepcopy(WEB)
+    values["serviceMonitor"]["tlsConfig"] = {}
+    [endpoint] = only(render(chart, values), "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {
+        "ca": {"secret": {"name": "requence-tls", "key": "ca.crt"}},
+        "serverName": f"{JOB}.{NAMESPACE}.svc",
+    }
+
+
+def test_a_rotated_token_in_an_existing_secret_can_roll_the_pod(chart: Any) -> None:
+    # #11: the checksum covers the chart's own Secret only; Reloader rolls for Secrets of yours.
+    values = {
+        "requence": {"existingSecret": "requence"},
+        "otlp": {"headersSecret": {"name": "otlp-auth"}},
+        "webConfig": {"enabled": True, "existingSecret": "web"},
+    }
+    plain = only(render(chart, values), "Deployment")
+    assert "annotations" not in plain["metadata"]
+    reloading = only(render(chart, {**values, "reloader": {"enabled": True}}), "Deployment")
+    reload = reloading["metadata"]["annotations"]["secret.reloader.stakater.com/reload"]
+    assert reload.split(",") == ["requence", "otlp-auth", "web"]
+    sharded = render(chart, {**values, "reloader": {"enabled": True}, "sharding": {"shards": 2}})
+    assert (
+        only(sharded, "StatefulSet")["metadata"]["annotations"]
+        == reloading["metadata"]["annotations"]
+    )
+
+
+# --- conventions -----------------------------------------------------------------------------
+
+
+def test_conventions_render_where_users_expect_them(chart: Any) -> None:
+    objects = render(chart, CONVENTIONS)
+    for manifest in objects:
+        if manifest["kind"] not in ("ServiceMonitor", "PrometheusRule", "ConfigMap"):
+            assert manifest["metadata"]["namespace"] == "observability"
+        assert manifest["metadata"]["labels"]["team"] == "platform"
+    deployment = only(objects, "Deployment")
+    assert deployment["metadata"]["annotations"] == {
+        "example.com/owner": "platform",
+        "secret.reloader.stakater.com/reload": "requence",
+    }
+    assert deployment["spec"]["revisionHistoryLimit"] == 5
+    assert pod_spec_labels(objects)["team"] == "platform"
+    pod = pod_spec(objects)
+    assert pod["enableServiceLinks"] is False
+    assert [c["name"] for c in pod["initContainers"]] == ["wait"]
+    assert [c["name"] for c in pod["containers"]] == ["exporter", "sidecar"]
+    assert pod["containers"][1]["args"] == [JOB]
+    exporter = pod["containers"][0]
+    assert exporter["startupProbe"] == {
+        "httpGet": {"path": "/healthz", "port": "http-metrics"},
+        "periodSeconds": 2,
+        "timeoutSeconds": 5,
+        "failureThreshold": 90,
+    }
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["state"] == {"name": "state", "emptyDir": {"sizeLimit": "2Gi"}}
+    assert volumes["scratch"] == {"name": "scratch", "emptyDir": {}}
+    monitor = only(objects, "ServiceMonitor")
+    assert monitor["metadata"]["annotations"] == {"example.com/owner": "platform"}
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["observability"]}
+    assert monitor["spec"]["jobLabel"] == "team"
+    assert monitor["spec"]["targetLabels"] == ["team"]
+    assert monitor["spec"]["podTargetLabels"] == ["team"]
+    assert monitor["spec"]["sampleLimit"] == 2000000
+    # The rules follow the job the jobLabel gives.
+    expr = alerts_by_name(only(objects, "PrometheusRule")["spec"]["groups"])
+    assert "{job='platform'}" in expr["RequenceExporterDisconnected"]["expr"]
+
+
+def test_defaults_limit_the_state_emptydir_and_start_up(chart: Any) -> None:
+    objects = render(chart)
+    _, volume = state_volume(objects)
+    assert volume == {"name": "state", "emptyDir": {"sizeLimit": "1Gi"}}
+    assert container(objects)["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod_spec(objects)["enableServiceLinks"] is False
+    assert only(objects, "Deployment")["spec"]["revisionHistoryLimit"] == 3
+    off = render(chart, {"startupProbe": {"enabled": False}})
+    assert "startupProbe" not in container(off)
+
+
+def test_common_labels_cannot_replace_the_charts_own(tmp_path: Path, chart: Any) -> None:
+    with pytest.raises(helm.HelmRenderError, match="commonLabels"):
+        render(chart, {"commonLabels": {"app.kubernetes.io/instance": "x"}})
+
+
+def test_chart_metadata_names_icon_home_and_sources() -> None:
+    chart_yaml = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert chart_yaml["icon"].startswith("https://")
+    assert chart_yaml["home"].startswith("https://")
+    assert chart_yaml["sources"]
+    assert all(s.startswith("https://") for s in chart_yaml["sources"])
+    report = helm.lint(CHART_DIR, TOKEN, strict=True, namespace=NAMESPACE)
+    assert report["messages"] == []

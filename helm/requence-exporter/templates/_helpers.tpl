@@ -141,12 +141,23 @@ on; whole numbers print as integers so the exporter (and Kubernetes) can parse t
 {{- if not (or .Values.requence.accessToken .Values.requence.existingSecret (index .Values.config "access-token-file") (index .Values.config "bearer-token-file") $fromEnv .Values.extraEnvFrom) }}
 {{- fail "no Requence access token: set requence.existingSecret (a Secret holding the token, key requence.existingSecretKey) or requence.accessToken" }}
 {{- end }}
+{{- $own := include "requence-exporter.labels" (dict "Values" (omit .Values "commonLabels") "Chart" .Chart "Release" .Release) | fromYaml }}
+{{- range $label, $_ := .Values.commonLabels }}
+{{- if hasKey $own $label }}
+{{- fail (printf "commonLabels.%s: a label the chart sets itself, which commonLabels cannot change" $label) }}
+{{- end }}
+{{- end }}
 {{- range $label, $_ := .Values.podLabels }}
 {{- if hasKey (include "requence-exporter.selectorLabels" $ | fromYaml) $label }}
 {{- fail (printf "podLabels.%s: a selector label of the chart, which podLabels cannot change" $label) }}
 {{- end }}
 {{- end }}
 {{- if .Values.serviceMonitor.enabled }}
+{{- with .Values.serviceMonitor.jobLabel }}
+{{- if not (get (include "requence-exporter.serviceLabels" $ | fromYaml) .) }}
+{{- fail (printf "serviceMonitor.jobLabel %s: the Service has no such label; add it with service.labels (or commonLabels)" .) }}
+{{- end }}
+{{- end }}
 {{- $interval := include "requence-exporter.seconds" .Values.serviceMonitor.interval | float64 }}
 {{- $timeout := include "requence-exporter.seconds" .Values.serviceMonitor.scrapeTimeout | float64 }}
 {{- if gt $timeout $interval }}
