@@ -180,7 +180,7 @@ on; whole numbers print as integers so the exporter (and Kubernetes) can parse t
 {{- $total }}
 {{- end }}
 
-{{/* The Service a ServiceMonitor scrapes, and the only one without a clusterIP of None. */}}
+{{/* Labels of the Service the ServiceMonitor scrapes. */}}
 {{- define "requence-exporter.serviceLabels" -}}
 {{ include "requence-exporter.labels" . }}
 {{- with .Values.service.labels }}
