@@ -199,7 +199,9 @@ def test_app_version_is_the_package_version() -> None:
 
 
 @pytest.mark.parametrize(
-    "values", [{}, ALL_ON, SHARDED, WEB], ids=["defaults", "all-on", "sharded", "web-config"]
+    "values",
+    [{}, ALL_ON, SHARDED, WEB, CONVENTIONS],
+    ids=["defaults", "all-on", "sharded", "web-config", "conventions"],
 )
 def test_lint_strict_is_clean(values: dict[str, Any]) -> None:
     report = helm.lint(CHART_DIR, {**TOKEN, **values}, strict=True, namespace=NAMESPACE)
@@ -889,11 +891,17 @@ def test_schema_rejects_bad_thresholds(chart: Any, thresholds: dict[str, Any]) -
         chart.validate_schema(values)
 
 
-def test_unknown_threshold_fails_the_render_without_the_schema_too(tmp_path: Path) -> None:
-    # `helm install --skip-schema-validation` must not let a misspelt threshold through.
+def without_schema(tmp_path: Path) -> Path:
+    """A copy of the chart without values.schema.json (helm --skip-schema-validation)."""
     unchecked = tmp_path / "requence-exporter"
     shutil.copytree(CHART_DIR, unchecked)
     (unchecked / "values.schema.json").unlink()
+    return unchecked
+
+
+def test_unknown_threshold_fails_the_render_without_the_schema_too(tmp_path: Path) -> None:
+    # `helm install --skip-schema-validation` must not let a misspelt threshold through.
+    unchecked = without_schema(tmp_path)
     values = {"prometheusRule": {"enabled": True, "thresholds": {"NoSuchThreshold": 1}}}
     with helm.Chart.load(unchecked) as loaded:
         assert rendered_groups(loaded) == chart_rules()
@@ -1108,8 +1116,10 @@ def test_large_numbers_reach_the_exporter_as_integers(chart: Any) -> None:
         "config": {"max-tracked-tasks": 1000000, "max-event-bytes": 16777216},
         "otlp": {"resourceAttributes": {"service.instance.count": 2000000, "ratio": 0.25}},
         "terminationGracePeriodSeconds": 1000000,
+        "podDisruptionBudget": {"enabled": True, "minAvailable": 1000000},
     }
     objects = render(chart, values)
+    assert only(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1000000
     env = env_of(objects)
     assert env["REQUENCE_EXPORTER_MAX_TRACKED_TASKS"]["value"] == "1000000"
     assert env["REQUENCE_EXPORTER_MAX_EVENT_BYTES"]["value"] == "16777216"
@@ -1204,9 +1214,7 @@ def test_mistakes_fail_the_render_with_a_clear_message(
 ) -> None:
     # #11: each of these used to render a broken object. The schema is removed so that the
     # render-time checks are shown to hold on their own (helm --skip-schema-validation).
-    unchecked = tmp_path / "requence-exporter"
-    shutil.copytree(CHART_DIR, unchecked)
-    (unchecked / "values.schema.json").unlink()
+    unchecked = without_schema(tmp_path)
     with helm.Chart.load(unchecked) as loaded, pytest.raises(helm.HelmRenderError, match=message):
         loaded.render({**TOKEN, **values}, name=RELEASE, namespace=NAMESPACE)
 
@@ -1229,9 +1237,7 @@ def test_schema_rejects_bad_convention_values(chart: Any, values: dict[str, Any]
 
 
 def test_name_override_is_checked_without_the_schema_too(tmp_path: Path) -> None:
-    unchecked = tmp_path / "requence-exporter"
-    shutil.copytree(CHART_DIR, unchecked)
-    (unchecked / "values.schema.json").unlink()
+    unchecked = without_schema(tmp_path)
     with helm.Chart.load(unchecked) as loaded:
         for key in ("nameOverride", "fullnameOverride"):
             with pytest.raises(helm.HelmRenderError, match=key):
