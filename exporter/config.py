@@ -96,7 +96,11 @@ OPTIONS: Final = (
     Option("--checkpoint-interval", "How often to write the state file.", "5s"),
     Option("--traces", "Export spans even without OTEL_EXPORTER_OTLP_*ENDPOINT set.", switch=True),
     Option("--otlp-metrics", "Also push the metrics over OTLP.", switch=True),
-    Option("--shard", "i/n: process only this share of root tasks (replicas 0..n-1)."),
+    Option(
+        "--shard",
+        "i/n: process only this share of root tasks (replicas 0..n-1); i may be a pod name"
+        " ending in -i.",
+    ),
     Option("--web.config.file", "Exporter-toolkit web config (TLS, basic auth) for the server."),
 )
 
@@ -199,9 +203,14 @@ def parse_since(text: str | None, now: datetime) -> str:
 def _shard(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    # i may be a StatefulSet pod's name, which ends in its ordinal (exporter-2/3): the Helm
+    # chart passes $(POD_NAME), which works on every Kubernetes version.
+    match = re.fullmatch(r"\s*(?:[a-z0-9.-]*-)?(\d+)\s*/\s*(\d+)\s*", text)
     if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
-        raise ConfigError("--shard (REQUENCE_EXPORTER_SHARD): give i/n with 0 <= i < n, e.g. 0/3")
+        raise ConfigError(
+            "--shard (REQUENCE_EXPORTER_SHARD): give i/n with 0 <= i < n, e.g. 0/3"
+            " (or <pod name>-i/n)"
+        )
     return int(match.group(1)), int(match.group(2))
 
 
