@@ -26,9 +26,7 @@ def failure_fields(failure: Failure) -> dict[str, Any]:
     """The fields of one failure's log line."""
     fields = failure.as_dict()
     # The log record has a time of its own; the failure's is the server's.
-    fields["server_time"] = fields.pop("time")
-    fields["span_id"] = failure.span_id
-    return fields
+    return {"server_time": fields.pop("time"), **fields, "span_id": failure.span_id}
 
 
 def _quote(value: object) -> str:
