@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from exporter import __version__
+from exporter.config import settings_for
+from exporter.errors import ConfigError
 from exporter.failures import (
     FAILURE_OVERHEAD_BYTES,
     MAX_NAME_BYTES,
@@ -22,6 +24,7 @@ from exporter.failures_endpoint import failures_response
 from exporter.ids import task_span_id
 from exporter.otlp_wire import SCOPE_NAME, encode_task, export_request, resource_scope
 from exporter.spans import compact
+from exporter.token import encode_token
 from exporter.tracker import FinishedTask, Tracker
 from tests.factories import SERVICE, Script
 
@@ -269,3 +272,38 @@ def test_failures_response_filters_and_rejects_bad_queries() -> None:
 def test_ring_refuses_no_room(size: int) -> None:
     with pytest.raises(ValueError, match="at least one"):
         FailureRing(size)
+
+
+TOKEN_ENV = {"REQUENCE_ACCESS_TOKEN": encode_token("b", "https://x.invalid")}
+
+
+def test_failure_flags_and_their_variables() -> None:
+    defaults = settings_for([], TOKEN_ENV)
+    assert (defaults.recent_failures, defaults.trace_url_template) == (200, None)
+    assert (defaults.log_failures, defaults.log_failures_per_second) == (False, 20)
+    env = {
+        **TOKEN_ENV,
+        "REQUENCE_EXPORTER_RECENT_FAILURES": "50",
+        "REQUENCE_EXPORTER_TRACE_URL_TEMPLATE": "https://grafana.example/t/{trace_id}",
+        "REQUENCE_EXPORTER_LOG_FAILURES": "true",
+        "REQUENCE_EXPORTER_LOG_FAILURES_PER_SECOND": "3",
+    }
+    s = settings_for([], env)
+    assert (s.recent_failures, s.log_failures, s.log_failures_per_second) == (50, True, 3)
+    assert s.trace_url_template == "https://grafana.example/t/{trace_id}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--recent-failures", "0"], "--recent-failures"),
+        (["--log-failures-per-second", "many"], "--log-failures-per-second"),
+        (["--trace-url-template", "https://jaeger.example/trace/"], "--trace-url-template"),
+        (["--trace-url-template", "javascript:alert(1)//{trace_id}"], "--trace-url-template"),
+    ],
+)
+def test_bad_failure_flags_name_the_flag_and_variable(argv: list[str], flag: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_for(argv, TOKEN_ENV)
+    assert flag in str(info.value)
+    assert "REQUENCE_EXPORTER_" in str(info.value)
