@@ -45,7 +45,8 @@ _STYLE: Final = (
     "table{border-collapse:collapse;background:#fff;width:100%}"
     "th,td{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}"
     "th{background:#f0f0f0}td.reason{font-family:ui-monospace,monospace;white-space:pre-wrap;"
-    "word-break:break-word;max-width:40em}td.num{text-align:right}"
+    "word-break:break-word;max-width:40em}td.num{text-align:right}td.time{white-space:nowrap}"
+    "a.trace,code{font-family:ui-monospace,monospace;font-size:.9em}"
     ".side{display:flex;flex-wrap:wrap;gap:2em}.side table{width:auto}"
     "footer{margin-top:1.5em;color:#666}"
 )
@@ -96,15 +97,21 @@ def top_failing(
     return tasks.most_common(TOP), [(*k, n) for k, n in nodes.most_common(TOP)]
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "never"
-    seconds = max(seconds, 0.0)
     if seconds < 120:
-        return f"{seconds:.1f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+        return f"{max(seconds, 0.0):.1f} s ago"
+    return _duration(seconds) + " ago"
 
 
 def _clock(seconds: float) -> str:
@@ -138,7 +145,7 @@ def _failure_row(failure: Failure, template: str | None) -> str:
     if failure.node_type:
         node += f" <span>({escape(failure.node_type)})</span>"
     return (
-        f"<tr class='failure'><td>{_clock(failure.time)}</td><td>{escape(failure.kind)}</td>"
+        f"<tr class='failure'><td class='time'>{_clock(failure.time)}</td><td>{escape(failure.kind)}</td>"
         f"<td class='task'>{_task_link(failure.task_name)}</td><td class='node'>{node}</td>"
         f"<td class='reason'>{escape(failure.reason or '')}</td>"
         f"<td class='num'>{duration}</td><td>{_trace_cell(failure, template)}</td></tr>"
@@ -147,7 +154,7 @@ def _failure_row(failure: Failure, template: str | None) -> str:
 
 def _stream_cards(view: StatusView) -> str:
     state = "connected" if view.connected else "disconnected"
-    since = f"{state} since {_clock(view.since)} UTC"
+    since = f"since {_clock(view.since)} UTC ({_duration(view.now - view.since)})"
     cards = [
         _card(state, escape(since), "ok" if view.connected else "bad"),
         _card(_age(view.last_update_age), "last update"),

@@ -150,7 +150,7 @@ def test_page_escapes_every_stream_value_and_links_only_to_traces() -> None:
     assert "/failures?task_name=%3Cscript%3Ewindow.pwned%3D1%3C%2Fscript%3E%22%3E%3Cimg" in "".join(
         h or "" for h in hrefs
     )
-    assert "disconnected since 2025-11-22 10:00:00 UTC" in text
+    assert "disconnectedsince 2025-11-22 10:00:00 UTC (100 s)" in text
     assert "12.5 s ago" in text
     assert "3.2" in text
 
