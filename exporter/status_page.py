@@ -145,7 +145,8 @@ def _failure_row(failure: Failure, template: str | None) -> str:
     if failure.node_type:
         node += f" <span>({escape(failure.node_type)})</span>"
     return (
-        f"<tr class='failure'><td class='time'>{_clock(failure.time)}</td><td>{escape(failure.kind)}</td>"
+        f"<tr class='failure'><td class='time'>{_clock(failure.time)}</td>"
+        f"<td>{escape(failure.kind)}</td>"
         f"<td class='task'>{_task_link(failure.task_name)}</td><td class='node'>{node}</td>"
         f"<td class='reason'>{escape(failure.reason or '')}</td>"
         f"<td class='num'>{duration}</td><td>{_trace_cell(failure, template)}</td></tr>"
