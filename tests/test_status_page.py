@@ -16,6 +16,7 @@ from exporter.status_page import (
     render_status_page,
     top_failing,
 )
+from tests.test_failures import vars_of
 
 T = 1_763_805_600.0
 SCRIPT = "<script>window.pwned=1</script>"
@@ -179,7 +180,7 @@ def test_top_failing_counts_task_failures_and_node_errors_apart() -> None:
     failures.append(
         Failure(
             **{
-                **{k: getattr(failures[1], k) for k in Failure.__slots__ if k != "size"},
+                **vars_of(failures[1]),
                 "task_name": None,
             }
         )
