@@ -129,7 +129,9 @@ class ExporterEndpoints:
 
     def _failures_page(self, request: Request, respond: Responder) -> None:
         status, body = failures_response(self._failures, request.query)
-        respond.send(status, [("Content-Type", "application/json")], body)
+        # The body holds text from the stream: never let a browser take it for HTML.
+        headers = [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")]
+        respond.send(status, headers, body)
 
     def status_view(self) -> StatusView:
         """What the status page shows, read now."""

@@ -101,6 +101,7 @@ def test_failures_json_page_logs_and_auth_over_the_stream(loop: LoopThread, tmp_
                 "/failures", params={"task_name": HOSTILE_NAME, "limit": "1"}, auth=auth
             ).json()["failures"]
             bad = exporter.get("/failures", params={"kind": "nope"}, auth=auth)
+            raw = exporter.get("/failures", auth=auth)
             page = exporter.get("/", auth=auth)
             assert exporter.stop() == 0
             log = exporter.log
@@ -134,6 +135,8 @@ def test_failures_json_page_logs_and_auth_over_the_stream(loop: LoopThread, tmp_
     assert [f["task_id"] for f in only_tasks] == [ROOT, SUB]
     assert [f["task_id"] for f in by_name] == [ROOT]
     assert bad.status_code == 400
+    assert raw.headers["content-type"] == "application/json"
+    assert raw.headers["x-content-type-options"] == "nosniff"
 
     # The page: the hostile values are text, not elements; links only to traces and /failures.
     assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
