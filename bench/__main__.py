@@ -106,28 +106,26 @@ async def stream_bench(
     return results
 
 
-def memory_bench(tasks: int, cap: int) -> dict[str, Any]:
-    """RSS under never-finishing tasks, measured in a fresh process."""
+def _in_subprocess(module: str, *args: int) -> dict[str, Any]:
+    """The JSON a bench module prints, run in a fresh process (memory starts clean)."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.memory", str(tasks), str(cap)],
+        [sys.executable, "-m", module, *map(str, args)],
         check=True,
         capture_output=True,
         text=True,
     )
     result: dict[str, Any] = json.loads(out.stdout)
     return result
+
+
+def memory_bench(tasks: int, cap: int) -> dict[str, Any]:
+    """RSS under never-finishing tasks, measured in a fresh process."""
+    return _in_subprocess("bench.memory", tasks, cap)
 
 
 def failure_memory_bench(count: int) -> dict[str, Any]:
     """Memory the recent-failures ring holds, measured in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.failure_memory", str(count)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
+    return _in_subprocess("bench.failure_memory", count)
 
 
 def ratios(stream: dict[str, Any]) -> dict[str, Any]:
