@@ -110,7 +110,7 @@ async def run_demo(
             f"\nrequence-exporter demo: a simulated Requence account ({simulator.base_url}, "
             f"seed {seed}, ~{rate:g} updates/s) followed by the exporter.\n"
             f"  status page  {base}/\n  metrics      {base}/metrics\n"
-            f"  status JSON  {base}/status\n"
+            f"  failures     {base}/failures\n  status JSON  {base}/status\n"
             "Point Prometheus at it and import grafana/dashboards/*.json. Ctrl-C stops.\n",
             flush=True,
         )
