@@ -89,8 +89,8 @@ def node_payload(
         return {"live": stream_ref(rng, rng.choice(("csv", "ndjson", "mp3"))), "step": alias}
     if roll < 0.22:
         return {"decision": {"approve": _callback(rng, node_id, output, ["decision", "approve"])}}
-    if roll < 0.5:
+    if roll < 0.55:
         return {"progress": round(rng.random(), 2), "step": alias}
-    if roll < 0.8:
+    if roll < 0.9:
         return {"items": rng.randint(1, 500), "ok": rng.random() < 0.95}
     return {"lines": [{"sku": f"SKU-{rng.randint(1000, 9999)}", "qty": i} for i in range(20)]}

@@ -7,6 +7,7 @@ workload scales them with its time scale.
 from __future__ import annotations
 
 import random
+from functools import cache
 from typing import Any, NamedTuple
 
 __all__ = ["TEMPLATES", "NodeSpec", "Template", "random_uuid", "stable_uuid"]
@@ -133,6 +134,7 @@ TEMPLATES: tuple[Template, ...] = (
 )
 
 
+@cache
 def stable_uuid(key: str) -> str:
     """A UUID (version 4 format) derived from `key`: template node ids stay the same run to run."""
     return random_uuid(random.Random(key))
