@@ -9,20 +9,9 @@ import pytest
 
 from exporter.simulator.server import WatchAllSimulator
 from exporter.simulator.workload import Workload
+from tests.test_simulator_workload import ALL_TYPES, TERMINAL
 
-ALL_TYPES = {
-    "taskStart",
-    "nodeStart",
-    "nodeUpdate",
-    "nodeError",
-    "nodeDefer",
-    "nodeEnd",
-    "taskEnd",
-    "taskError",
-    "taskAborted",
-}
 NODE_TYPES = {"service", "logic", "or", "reference"}
-TERMINAL = {"taskEnd", "taskError", "taskAborted"}
 
 
 def seen_all_after(workload: Workload, limit: int) -> tuple[int, float]:
