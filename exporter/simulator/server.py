@@ -4,8 +4,8 @@ Updates are stamped with the wall-clock time they are emitted, numbered with str
 positions, and kept in a bounded history so a client can resume with `lastPosition` or filter with
 `since`. Acknowledgements are recorded, never required: an observer must not send them.
 
-The same server is the files service the payloads' references point at (`GET /files/...`, no
-token needed, as with the service's own file URLs): see `exporter.simulator.files`.
+The same server is the files service the payloads' references point at (`GET /files/...`,
+without a token, since the SDK fetches reference URLs without one): see `exporter.simulator.files`.
 """
 
 from __future__ import annotations
