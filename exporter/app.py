@@ -25,6 +25,7 @@ from exporter.logs import RateLimitedWarning
 from exporter.metrics import Metrics
 from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter, build_resource
 from exporter.pipeline import Pipeline, RecentIds
+from exporter.scrapemark import ScrapeMark
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
 from exporter.stream import WatchStream
@@ -83,6 +84,11 @@ class Exporter:
         )
         self._clock = clock
         self.state_file = StateFile(settings.state_file) if settings.state_file else None
+        self.scrape_mark = (
+            ScrapeMark(settings.state_file.with_name(f"{settings.state_file.name}.scraped"))
+            if settings.state_file
+            else None
+        )
         self._saved_position: int | None = None
         self._save_warning = RateLimitedWarning(log)
         self._ready = False
@@ -117,6 +123,7 @@ class Exporter:
             is_alive=self.is_alive,
             is_ready=self.is_ready,
             clock=self._clock,
+            on_scrape=self._scraped if self.scrape_mark is not None else None,
         )
         web = WebConfig()
         if self.settings.web_config_file is not None:
@@ -127,6 +134,13 @@ class Exporter:
         )
         self.address = await self.server.start(*self.settings.listen)
         return self.address
+
+    def _scraped(self) -> None:
+        position = self.status.position
+        if self.scrape_mark is not None and self._ready and position is not None:
+            # While a quiet replay runs, what was collected before the crash still counts.
+            position = max(position, self.pipeline.quiet_until)
+            self.scrape_mark.mark(self.status.since, position)
 
     async def restore(self) -> str | None:
         """Load the state file, if any, into the tracker and stream status; return its since.
@@ -144,6 +158,15 @@ class Exporter:
         self.status.position = saved.position
         self._saved_position = saved.position
         self.pipeline.recent_ids = RecentIds(ids=saved.recent_ids)
+        mark = self.scrape_mark.read() if self.scrape_mark is not None else None
+        if mark is not None and mark[0] == saved.since and mark[1] > (saved.position or 0):
+            # A crash after a scrape: what it collected is replayed quietly, not counted again.
+            self.pipeline.quiet_until = mark[1]
+            log.info(
+                "the last scrape saw position %s, past the checkpoint: updates up to it are "
+                "applied without counting them again",
+                mark[1],
+            )
         log.info(
             "resuming from %s: since %s, after position %s, %d tasks in flight",
             self.state_file.path,
@@ -241,6 +264,8 @@ class Exporter:
         if not self.checkpoint(force=True) and code == EXIT_OK:
             log.error("the final state file save failed: the next start resumes from an older one")
             code = EXIT_STATE
+        if self.scrape_mark is not None:
+            self.scrape_mark.close()
         await self.aclose()
         return code
 

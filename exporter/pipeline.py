@@ -89,6 +89,8 @@ class Pipeline:
         self.shard = shard
         self.recent_ids = RecentIds()
         self._suspect = 0  # updates left whose ids are checked since the last server reset
+        # Positions up to this were counted and scraped before a crash: applied quietly.
+        self.quiet_until = -1
         self._warn = RateLimitedWarning(log)
 
     def feed(self, events: Sequence[RawEvent], arrival: float) -> None:
@@ -105,6 +107,7 @@ class Pipeline:
         ring_at = recent._i
         shard = self.shard
         suspect = self._suspect
+        quiet = self.quiet_until
         last = status.position
         floor = last if last is not None else -1  # positions at or below it are unusual
         lags: list[float] = []
@@ -157,6 +160,7 @@ class Pipeline:
                     else:
                         self._suspect -= 1
                     suspect = self._suspect
+                    quiet = self.quiet_until
                 if update_id is not None:
                     ring[ring_at] = update_id  # `RecentIds.add`, inlined
                     ring_at += 1
@@ -167,6 +171,9 @@ class Pipeline:
                     shard is not None
                     and shard_of(update.task_id, update.root_id, shard[1]) != shard[0]
                 ):
+                    continue
+                if position <= quiet:
+                    tracker.apply_quietly(update)
                     continue
                 tracker.apply(update)
                 lags.append(arrival - update.timestamp)
@@ -198,6 +205,7 @@ class Pipeline:
 
     def _reset(self, last: int, position: int) -> None:
         self.status.position_resets += 1
+        self.quiet_until = -1  # new numbering: the old positions mean nothing now
         self._suspect = RECENT_IDS
         self._warn(
             "position",

@@ -34,8 +34,10 @@ class ExporterEndpoints:
         is_alive: Callable[[], bool],
         is_ready: Callable[[], bool],
         clock: Callable[[], float] = time.time,
+        on_scrape: Callable[[], None] | None = None,
     ) -> None:
         self._metrics = metrics
+        self._on_scrape = on_scrape  # told after each /metrics render (the scrape mark)
         self._tracker = tracker
         self._status = status
         self._is_alive = is_alive
@@ -66,6 +68,8 @@ class ExporterEndpoints:
     def _metrics_page(self, request: Request, respond: Responder) -> None:
         openmetrics = wants_openmetrics(request.headers.get("accept"))
         body = self._metrics.render(openmetrics=openmetrics).encode()
+        if self._on_scrape is not None:
+            self._on_scrape()
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         headers = [("Content-Type", content_type)]
         if len(body) >= _GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):

@@ -231,6 +231,16 @@ class Tracker:
             self._next_sweep = ts + self._sweep_interval
             self.expire(ts)
 
+    def apply_quietly(self, update: Update) -> None:
+        """Take in an update that was counted before a crash: state changes, observers hear
+        nothing (see `exporter.scrapemark`)."""
+        observers = self._observers
+        self._observers = ()
+        try:
+            self.apply(update)
+        finally:
+            self._observers = observers
+
     def _end_task(self, update: Update, task: TaskState) -> None:
         """A terminal update: close the task and what it interrupted, and report it all."""
         task_id = update.task_id

@@ -2,7 +2,8 @@
 
 Each test reproduces an attack: a position beyond 64 bits, a huge old state file, a state file
 with fields of the wrong type, a link planted where the temporary file used to be, and a state
-directory that refuses writes. None may stop the exporter or go unnoticed.
+directory that refuses writes, and a crash between checkpoints. None may stop the exporter, go
+unnoticed, or count an update twice.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from exporter.simulator.scripted import Event, ScriptedServer, Send, Stall
 from tests.e2e.process import ExporterProcess
+from tests.e2e.rig import workload
 from tests.e2e.scripts import FETCH, ev
 from tests.e2e.servers import LoopThread, serve
 
@@ -235,3 +237,44 @@ def test_failed_saves_are_counted_warned_once_and_fail_the_exit_code(
         loop.run(server.aclose())
     assert exporter.log.count("cannot write state file") == 1
     assert "the final state file save failed" in exporter.log
+
+
+def test_after_a_crash_what_was_scraped_is_not_counted_again(
+    loop: LoopThread, tmp_path: Path
+) -> None:
+    state = tmp_path / "exporter.json"
+    events = workload(4)  # four tasks, positions 1-16, each spanning four positions
+    plans = [[Send(6), Stall(60)], [Send(5), Stall(60)], [Send(), Stall(60)]]
+    server = _server(loop, events, plans)
+    args = ["--state-file", str(state), "--checkpoint-interval", "1h"]
+    env = {"REQUENCE_ACCESS_TOKEN": server.access_token}
+    runs = []
+    try:
+        with ExporterProcess(args, env) as first:
+            first.wait_position(6)
+            runs.append(first.samples())
+            assert first.stop() == 0  # the state file now holds position 6
+        with ExporterProcess(args, env) as second:
+            second.wait_position(11)
+            runs.append(second.samples())  # this scrape saw position 11
+            assert second.proc is not None
+            second.proc.kill()  # as the OOM killer would: no checkpoint past 6
+            second.proc.wait(10)
+        with ExporterProcess(args, env) as third:
+            third.wait_position(16)
+            runs.append(third.samples())
+            assert third.stop() == 0
+    finally:
+        loop.run(server.aclose())
+    assert orjson.loads(state.read_bytes())["position"] == 16
+    assert server.sent[2][0] == 7  # Requence replayed everything after the checkpoint
+
+    def total(name: str, **labels: str) -> float:
+        return sum(run.get((name, frozenset(labels.items())), 0) for run in runs)
+
+    for kind in ("taskStart", "nodeStart", "nodeEnd", "taskEnd"):
+        assert total("requence_exporter_updates_total", type=kind) == 4, kind
+    # task-2 started before the crash and ended after it: its duration is still measured.
+    assert total("requence_task_duration_seconds_count", task_name="invoice", outcome="ended") == 4
+    assert total("requence_exporter_incomplete_tasks_total") == 0
+    assert "applied without counting them again" in third.log
