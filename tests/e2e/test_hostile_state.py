@@ -189,13 +189,14 @@ def test_a_state_file_with_a_wrong_field_is_set_aside_and_the_stream_goes_on(
     assert orjson.loads(state.read_bytes())["position"] == 3
 
 
-def test_a_link_planted_at_the_old_temporary_name_is_not_followed(
+def test_links_planted_beside_the_state_file_are_not_followed(
     loop: LoopThread, tmp_path: Path
 ) -> None:
     state = tmp_path / "exporter.json"
     victim = tmp_path / "victim"
     victim.write_bytes(b"precious\n")
-    (tmp_path / ".exporter.json.tmp").symlink_to(victim)
+    (tmp_path / ".exporter.json.tmp").symlink_to(victim)  # the old temporary name
+    (tmp_path / "exporter.json.scraped").symlink_to(victim)  # the scrape mark
     server = _server(loop, [ev("taskStart", A, 0.0, "invoice")], [[Send(), Stall(60)]])
     args = ["--state-file", str(state), "--checkpoint-interval", "1h"]
     try:
@@ -206,12 +207,14 @@ def test_a_link_planted_at_the_old_temporary_name_is_not_followed(
         loop.run(server.aclose())
     assert victim.read_bytes() == b"precious\n"
     assert orjson.loads(state.read_bytes())["position"] == 1
-    # Only the state file, the planted link and its target: no temporary file left behind.
+    # Only the state file, the planted links and their target: no temporary file left behind.
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".exporter.json.tmp",
         "exporter.json",
+        "exporter.json.scraped",
         "victim",
     ]
+    assert exporter.log.count("cannot write scrape mark") == 1
 
 
 def test_failed_saves_are_counted_warned_once_and_fail_the_exit_code(
