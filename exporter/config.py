@@ -95,7 +95,7 @@ OPTIONS: Final = (
         "Node duration buckets in seconds, comma-separated.",
         ",".join(str(b) for b in DEFAULT_NODE_BUCKETS),
     ),
-    Option("--read-timeout", "Reconnect when the stream is silent this long.", "60s"),
+    Option("--read-timeout", "Reconnect when no event or comment completes within this.", "60s"),
     Option("--max-event-bytes", "Skip (and count) events larger than this.", "16MiB"),
     Option("--state-file", "Save position and tasks in flight here; resume from it on start."),
     Option("--checkpoint-interval", "How often to write the state file.", "5s"),
