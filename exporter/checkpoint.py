@@ -20,6 +20,7 @@ import orjson
 
 from exporter.pipeline import MAX_POSITION
 from exporter.snapshot import BadSnapshot, RestoredTracker, parse_snapshot
+from exporter.statelayout import encode_state, read_state
 
 __all__ = ["STATE_VERSION", "LoadedState", "SavedState", "StateFile"]
 
@@ -45,7 +46,7 @@ class LoadedState(NamedTuple):
     tracker: RestoredTracker
 
 
-def _parse(data: object, max_tasks: int) -> LoadedState:
+def _parse(data: object, max_tasks: int, dropped: int) -> LoadedState:
     """Check every field of a decoded state file; raise BadSnapshot naming the first wrong one."""
     if type(data) is not dict:
         raise BadSnapshot("not a JSON object")
@@ -62,7 +63,7 @@ def _parse(data: object, max_tasks: int) -> LoadedState:
         raise BadSnapshot("position is not a position")
     if type(recent) is not list or any(type(i) is not str for i in recent):
         raise BadSnapshot("recent_ids is not a list of strings")
-    return LoadedState(since, position, recent, parse_snapshot(tracker, max_tasks))
+    return LoadedState(since, position, recent, parse_snapshot(tracker, max_tasks, dropped))
 
 
 class StateFile:
@@ -76,16 +77,15 @@ class StateFile:
         when there is none, or it was corrupt (and set aside). Slow for a large file: call it
         from a thread."""
         try:
-            raw = self.path.read_bytes()
+            document, dropped = read_state(self.path, max_tasks)
+            return _parse(document, max_tasks, dropped)
         except FileNotFoundError:
+            return None
+        except (orjson.JSONDecodeError, BadSnapshot) as exc:
+            self._set_aside(str(exc))
             return None
         except OSError as exc:
             log.warning("cannot read state file %s (%s); starting fresh", self.path, exc.strerror)
-            return None
-        try:
-            return _parse(orjson.loads(raw), max_tasks)
-        except (orjson.JSONDecodeError, BadSnapshot) as exc:
-            self._set_aside(str(exc))
             return None
 
     def _set_aside(self, problem: str) -> None:
@@ -103,7 +103,7 @@ class StateFile:
         """Write atomically; raise OSError when the disk refuses, or a value cannot be stored
         (the caller counts it, logs and goes on)."""
         try:
-            body = orjson.dumps(
+            body = encode_state(
                 {
                     "version": STATE_VERSION,
                     "saved_at": time.time(),

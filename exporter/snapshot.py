@@ -16,7 +16,7 @@ from typing import Any, Final, NamedTuple
 from exporter.decode import Node
 from exporter.tracker import RECENTLY_FINISHED, SNAPSHOT_VERSION, NodeAttempt, TaskState
 
-__all__ = ["SNAPSHOT_VERSION", "BadSnapshot", "RestoredTracker", "parse_snapshot"]
+__all__ = ["SNAPSHOT_VERSION", "BadSnapshot", "RestoredTracker", "last_seen_of", "parse_snapshot"]
 
 _OUTCOMES: Final = frozenset({"ended", "errored", "deferred", "interrupted"})
 
@@ -121,14 +121,16 @@ def _flag(value: object) -> bool:
     return value
 
 
-def _last_seen(raw: object) -> float:
+def last_seen_of(raw: object) -> float:
+    """When a raw task was last updated (to choose which to keep); raise BadSnapshot."""
     if type(raw) is not dict or "last_seen" not in raw:
         raise BadSnapshot("a task is not an object with last_seen")
     return _number(raw["last_seen"], "task last_seen")
 
 
-def parse_snapshot(data: object, max_tasks: int) -> RestoredTracker:
-    """Check and build a tracker snapshot; raise BadSnapshot when any field is wrong."""
+def parse_snapshot(data: object, max_tasks: int, dropped: int = 0) -> RestoredTracker:
+    """Check and build a tracker snapshot; raise BadSnapshot when any field is wrong. `dropped`
+    tasks were already left out while reading (`exporter.statelayout`)."""
     if type(data) is not dict:
         raise BadSnapshot("the tracker state is not an object")
     if data.get("version") != SNAPSHOT_VERSION:
@@ -139,11 +141,11 @@ def parse_snapshot(data: object, max_tasks: int) -> RestoredTracker:
         latest = _number(data["latest_timestamp"], "latest_timestamp")
     except KeyError as exc:
         raise BadSnapshot(f"the tracker state has no {exc}") from None
-    dropped = max(0, len(raw_tasks) - max_tasks)
-    if dropped:
+    excess = max(0, len(raw_tasks) - max_tasks)
+    if excess:
         # Keep the most recently updated, in their saved order (least recently updated first),
         # and build only those: the cap bounds the memory and time of a restore too.
-        seen = [_last_seen(raw) for raw in raw_tasks]
+        seen = [last_seen_of(raw) for raw in raw_tasks]
         kept = heapq.nlargest(max_tasks, range(len(raw_tasks)), key=seen.__getitem__)
         kept.sort(key=lambda i: (seen[i], i))
         raw_tasks = [raw_tasks[i] for i in kept]
@@ -155,4 +157,4 @@ def parse_snapshot(data: object, max_tasks: int) -> RestoredTracker:
     finished_ids = OrderedDict.fromkeys(
         _text(i, "a finished id") for i in raw_finished[-RECENTLY_FINISHED:]
     )
-    return RestoredTracker(tasks, finished_ids, latest, dropped)
+    return RestoredTracker(tasks, finished_ids, latest, dropped + excess)

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from exporter.checkpoint import SavedState, StateFile
 from exporter.simulator.scripted import Event, ScriptedServer, Send, Stall
 from tests.e2e.process import ExporterProcess
 from tests.e2e.rig import workload
@@ -102,8 +103,9 @@ def _state(tasks: list[dict[str, Any]], **top: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("layout", ["one task per line", "one line"])
 def test_restoring_a_large_state_file_keeps_the_most_recent_tasks_up_to_the_cap(
-    loop: LoopThread, tmp_path: Path
+    loop: LoopThread, tmp_path: Path, layout: str
 ) -> None:
     state = tmp_path / "exporter.json"
     # Shuffled in time: the newest 100 are "recent", spread through the file.
@@ -115,7 +117,11 @@ def test_restoring_a_large_state_file_keeps_the_most_recent_tasks_up_to_the_cap(
         )
         for i in range(20_000)
     ]
-    state.write_bytes(orjson.dumps(_state(tasks)))
+    if layout == "one line":
+        state.write_bytes(orjson.dumps(_state(tasks)))
+    else:  # as the exporter writes it: read a task at a time, keeping only the newest
+        saved = _state(tasks)
+        StateFile(state).save(SavedState(saved["since"], 5, [], saved["tracker"]))
     server = _server(loop, [_at(ev("taskStart", A, 0.0, "invoice"), 6)], [[Send(), Stall(60)]])
     args = ["--state-file", str(state), "--max-tracked-tasks", "100"]
     try:
@@ -146,11 +152,12 @@ BAD_FIELDS: dict[str, Any] = {
     "a finished attempt without its outcome": _state(
         [{**_task(1, 1795341000.0, "x"), "finished": [["n", "service", None, 1, 1.0, 2.0]]}]
     ),
-    "a position beyond 64 bits": _state([], position=HUGE),
+    "a position beyond 64 bits": _state([], position=None),  # HUGE, written below
     "a position as text": _state([], position="12"),
     "a number as a recent id": _state([], recent_ids=[1, 2]),
     "a number as since": _state([], since=5),
     "a list as the file": [1, 2, 3],
+    "a file over 64 MiB in another layout": _state([]),
 }
 
 
@@ -161,13 +168,11 @@ def test_a_state_file_with_a_wrong_field_is_set_aside_and_the_stream_goes_on(
     state = tmp_path / "exporter.json"
     body = BAD_FIELDS[problem]
     # orjson refuses integers past 64 bits, as a hostile writer would not.
-    raw = (
-        orjson.dumps(body)
-        if problem != "a position beyond 64 bits"
-        else (
-            orjson.dumps({**body, "position": 0}).replace(b'"position":0', b'"position":%d' % HUGE)
-        )
-    )
+    raw = orjson.dumps(body)
+    if problem == "a position beyond 64 bits":
+        raw = raw.replace(b'"position":null', b'"position":%d' % HUGE)
+    if problem == "a file over 64 MiB in another layout":
+        raw = raw[:1] + b" " * (64 << 20) + raw[1:]  # valid JSON, but not read whole
     state.write_bytes(raw)
     events = [
         ev("taskStart", B, 0.0, "ocr"),
