@@ -11,6 +11,7 @@ to `FOREIGN_LIMIT` bytes; a larger one is refused.
 from __future__ import annotations
 
 import heapq
+import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,7 +21,7 @@ from exporter.snapshot import BadSnapshot, last_seen_of
 
 __all__ = ["FOREIGN_LIMIT", "encode_state", "read_state"]
 
-_HEAD_LIMIT: Final = 64 * 1024 * 1024  # the first line: since, position, recent and finished ids
+_HEAD_LIMIT: Final = 16 * 1024 * 1024  # the first line: since, position, recent and finished ids
 FOREIGN_LIMIT: Final = 64 * 1024 * 1024
 _OPEN: Final = b'"tasks":[\n'
 
@@ -42,12 +43,11 @@ def read_state(path: Path, keep: int) -> tuple[object, int]:
     with path.open("rb") as handle:
         head = handle.readline(_HEAD_LIMIT)
         if not head.endswith(_OPEN):
-            rest = handle.read(FOREIGN_LIMIT + 1 - len(head))
-            if len(head) + len(rest) > FOREIGN_LIMIT:
+            if os.fstat(handle.fileno()).st_size > FOREIGN_LIMIT:
                 raise BadSnapshot(
                     f"over {FOREIGN_LIMIT >> 20} MiB and not in the layout the exporter writes"
                 )
-            return orjson.loads(head + rest), 0
+            return orjson.loads(head + handle.read(FOREIGN_LIMIT)), 0
         newest: list[tuple[float, int, object]] = []  # a heap of the `keep` most recent
         count = 0
         tail = b""
