@@ -108,15 +108,19 @@ def _blocks(buffer: bytes, end: int, limit: int) -> list[RawEvent]:
         if stop < 0:
             stop = end
         if stop > start:
-            block = buffer[start:stop]
-            if len(block) > limit:
-                events.append(_oversized(block))
-            else:
-                event = _parse_block(block)
-                if event is not None:
-                    events.append(event)
+            _add_block(events, buffer[start:stop], limit)
         start = stop + 2
     return events
+
+
+def _add_block(events: list[RawEvent], block: bytes, limit: int) -> None:
+    """Append the event of one block that is not in the usual shape, if it makes one."""
+    if len(block) > limit:
+        events.append(_oversized(block))
+    else:
+        event = _parse_block(block)
+        if event is not None:
+            events.append(event)
 
 
 def _oversized(head: bytes) -> RawEvent:
@@ -218,13 +222,7 @@ class SSEDecoder:
             while lines[j]:
                 j += 1
             if j > i:
-                block = b"\n".join(lines[i:j])
-                if len(block) > limit:
-                    events.append(_oversized(block))
-                else:
-                    event = _parse_block(block)
-                    if event is not None:
-                        events.append(event)
+                _add_block(events, b"\n".join(lines[i:j]), limit)
             i = j + 1
         events.extend(self._check_size())
         return events

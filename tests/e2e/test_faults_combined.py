@@ -54,6 +54,10 @@ def run(
     return samples, server
 
 
+def by_reason(samples: Samples, name: str) -> dict[str, float]:
+    return {dict(k[1])["reason"]: v for k, v in samples.items() if k[0] == name}
+
+
 def comparable(samples: Samples) -> Samples:
     return {k: v for k, v in samples.items() if not k[0].startswith(CONNECTION)}
 
@@ -72,18 +76,10 @@ def test_faults_end_with_the_metrics_of_a_clean_run(loop: LoopThread) -> None:
         ],
     )
     assert comparable(faulty) == comparable(clean)
-    reasons = {
-        dict(k[1])["reason"]: v
-        for k, v in faulty.items()
-        if k[0] == "requence_exporter_reconnects_total"
-    }
+    reasons = by_reason(faulty, "requence_exporter_reconnects_total")
     assert reasons["unreachable"] == 3
     assert reasons["dropped"] == 2
-    skipped = {
-        dict(k[1])["reason"]: v
-        for k, v in faulty.items()
-        if k[0] == "requence_exporter_updates_skipped_total"
-    }
+    skipped = by_reason(faulty, "requence_exporter_updates_skipped_total")
     assert skipped["duplicate_position"] == 2
     assert skipped["malformed_json"] == 1
     # Every reconnect resumed after the last position processed, with the same `since`.
@@ -110,20 +106,12 @@ def test_a_hostile_upstream_ends_with_the_metrics_of_a_clean_run(loop: LoopThrea
         ["--read-timeout", "1s"],
     )
     assert comparable(hostile) == comparable(clean)
-    reasons = {
-        dict(k[1])["reason"]: v
-        for k, v in hostile.items()
-        if k[0] == "requence_exporter_reconnects_total"
-    }
+    reasons = by_reason(hostile, "requence_exporter_reconnects_total")
     # The dribble times out; the bomb's connection drops, or times out first: blank lines are
     # no progress.
     assert reasons["timeout"] >= 1
     assert reasons["timeout"] + reasons["dropped"] == 2
-    skipped = {
-        dict(k[1])["reason"]: v
-        for k, v in hostile.items()
-        if k[0] == "requence_exporter_updates_skipped_total"
-    }
+    skipped = by_reason(hostile, "requence_exporter_updates_skipped_total")
     assert skipped["position_out_of_range"] == 1
     assert skipped["duplicate_position"] == 1
     bodies = [orjson.loads(r.body) for r in server.requests if r.path == "/task/watch-all"]
