@@ -1,7 +1,7 @@
 """Wiring: stream -> pipeline -> tracker -> sinks, the HTTP server, signals and shutdown.
 
 One asyncio task group runs the stream and the periodic jobs; SIGTERM or SIGINT stops reading,
-then sinks are flushed and the process exits 0.
+then sinks are flushed and the process exits 0 (1 when the final state file save failed).
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from exporter.config import Settings, describe
 from exporter.errors import ConfigError, NotFound, Unauthorized
 from exporter.failure_log import FailureLog
 from exporter.failures import FailureRecorder, FailureRing
+from exporter.logs import RateLimitedWarning
 from exporter.metrics import Metrics
 from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter, build_resource
 from exporter.pipeline import Pipeline, RecentIds
+from exporter.scrapemark import ScrapeMark
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
 from exporter.stream import WatchStream
@@ -40,6 +42,7 @@ __all__ = ["Exporter", "run_exporter"]
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
+EXIT_STATE = 1  # stopped cleanly, but the final state file save failed
 EXIT_CONFIG = 2
 
 
@@ -97,7 +100,13 @@ class Exporter:
         self._clock = clock
         self.activity = Activity(self.metrics.updates_by_type, self.status, clock=clock)
         self.state_file = StateFile(settings.state_file) if settings.state_file else None
+        self.scrape_mark = (
+            ScrapeMark(settings.state_file.with_name(f"{settings.state_file.name}.scraped"))
+            if settings.state_file
+            else None
+        )
         self._saved_position: int | None = None
+        self._save_warning = RateLimitedWarning(log)
         self._ready = False
         self._stream: WatchStream | None = None
         self._stream_task: asyncio.Task[None] | None = None
@@ -133,6 +142,7 @@ class Exporter:
             failures=self.failures,
             activity=self.activity,
             trace_url_template=self.settings.trace_url_template,
+            on_scrape=self._scraped if self.scrape_mark is not None else None,
         )
         web = WebConfig()
         if self.settings.web_config_file is not None:
@@ -144,25 +154,38 @@ class Exporter:
         self.address = await self.server.start(*self.settings.listen)
         return self.address
 
-    def restore(self) -> str | None:
-        """Load the state file, if any, into the tracker and stream status; return its since."""
+    def _scraped(self) -> None:
+        position = self.status.position
+        if self.scrape_mark is not None and self._ready and position is not None:
+            # While a quiet replay runs, what was collected before the crash still counts.
+            position = max(position, self.pipeline.quiet_until)
+            self.scrape_mark.mark(self.status.since, position)
+
+    async def restore(self) -> str | None:
+        """Load the state file, if any, into the tracker and stream status; return its since.
+
+        Reading and checking a large file takes a while: it runs in a thread, so the probes are
+        answered meanwhile (/readyz says not ready until it is done).
+        """
         if self.state_file is None:
             return None
-        saved = self.state_file.load()
+        saved = await asyncio.to_thread(self.state_file.load, self.settings.max_tracked_tasks)
         if saved is None:
             return None
-        try:
-            self.tracker.restore(saved.tracker)
-        except ValueError as exc:
-            log.warning(
-                "state file %s holds no usable tasks (%s); starting fresh",
-                self.state_file.path,
-                exc,
-            )
-            return None
+        tasks, finished_ids, latest, dropped = saved.tracker
+        self.tracker.load(tasks, finished_ids, latest, dropped)
         self.status.position = saved.position
         self._saved_position = saved.position
         self.pipeline.recent_ids = RecentIds(ids=saved.recent_ids)
+        mark = self.scrape_mark.read() if self.scrape_mark is not None else None
+        if mark is not None and mark[0] == saved.since and mark[1] > (saved.position or 0):
+            # A crash after a scrape: what it collected is replayed quietly, not counted again.
+            self.pipeline.quiet_until = mark[1]
+            log.info(
+                "the last scrape saw position %s, past the checkpoint: updates up to it are "
+                "applied without counting them again",
+                mark[1],
+            )
         log.info(
             "resuming from %s: since %s, after position %s, %d tasks in flight",
             self.state_file.path,
@@ -170,14 +193,26 @@ class Exporter:
             saved.position,
             len(self.tracker),
         )
+        if dropped:
+            log.warning(
+                "state file %s held %d tasks more than --max-tracked-tasks %d: the least "
+                "recently updated were dropped and counted as evicted",
+                self.state_file.path,
+                dropped,
+                self.settings.max_tracked_tasks,
+            )
         return saved.since
 
-    def checkpoint(self, *, force: bool = False) -> None:
-        """Save the state file when anything was processed since the last save."""
+    def checkpoint(self, *, force: bool = False) -> bool:
+        """Save the state file when anything was processed since the last save.
+
+        Return whether the state on disk is now current; a failed save is counted in
+        `requence_exporter_state_save_failures_total` and logged at most once a minute.
+        """
         if self.state_file is None:
-            return
+            return True
         if not force and self.status.position == self._saved_position:
-            return
+            return True
         state = SavedState(
             since=self.status.since,
             position=self.status.position,
@@ -187,9 +222,16 @@ class Exporter:
         try:
             self.state_file.save(state)
         except OSError as exc:
-            log.warning("cannot write state file %s: %s", self.state_file.path, exc.strerror)
-            return
+            self.metrics.state_save_failures += 1
+            self._save_warning(
+                "save",
+                "cannot write state file %s: %s",
+                self.state_file.path,
+                exc.strerror or exc,
+            )
+            return False
         self._saved_position = state.position
+        return True
 
     async def _checkpoints(self) -> None:
         while True:
@@ -209,7 +251,7 @@ class Exporter:
     async def run(self, stop: asyncio.Event) -> int:
         """Stream until `stop` is set; return the process exit code."""
         settings = self.settings
-        saved_since = self.restore()
+        saved_since = await self.restore()
         if saved_since and settings.since and saved_since != settings.since:
             log.info("--since %s ignored: resuming the state file's stream", settings.since)
         since = saved_since or settings.since or _now_iso()
@@ -253,7 +295,11 @@ class Exporter:
             await asyncio.to_thread(self.traces.shutdown)
         if self.otlp_metrics is not None:
             await self.otlp_metrics.aclose()
-        self.checkpoint(force=True)
+        if not self.checkpoint(force=True) and code == EXIT_OK:
+            log.error("the final state file save failed: the next start resumes from an older one")
+            code = EXIT_STATE
+        if self.scrape_mark is not None:
+            self.scrape_mark.close()
         await self.aclose()
         return code
 

@@ -2,14 +2,17 @@
 
 A bcrypt check is deliberately slow, and Prometheus sends the same credentials every scrape, so
 a successful check is remembered as a keyed digest and later compared in constant time. Unknown
-users still cost one bcrypt check, so response times do not reveal which user names exist.
+users still cost one bcrypt check against a dummy hash whose cost is one of the configured users'
+costs, picked by a keyed hash of the name: unknown names answer as fast or as slowly as real
+ones, so response times do not reveal which user names exist. Checks run one at a time and at
+most `MAX_WAITING_CHECKS` wait: a flood of wrong passwords is answered 429 at once instead of
+queueing ahead of a valid scrape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import hmac
 import logging
@@ -19,7 +22,15 @@ from typing import Final
 
 from exporter.web import Handler, Request, Responder
 
-__all__ = ["PROBE_PATHS", "REALM", "BasicAuth", "BasicAuthHandler", "parse_basic_credentials"]
+__all__ = [
+    "MAX_WAITING_CHECKS",
+    "PROBE_PATHS",
+    "REALM",
+    "BasicAuth",
+    "BasicAuthHandler",
+    "Busy",
+    "parse_basic_credentials",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +42,13 @@ _CHALLENGE: Final = (
     ("WWW-Authenticate", f'Basic realm="{REALM}"'),
     ("Content-Type", "text/plain; charset=utf-8"),
 )
+_BUSY: Final = (("Retry-After", "1"), ("Content-Type", "text/plain; charset=utf-8"))
+# Uncached checks that may wait for the one running; more are refused until the queue drains.
+MAX_WAITING_CHECKS: Final = 4
+
+
+class Busy(Exception):
+    """Too many password checks are waiting: try again shortly."""
 
 
 def parse_basic_credentials(header: str | None) -> tuple[str, bytes] | None:
@@ -44,7 +62,7 @@ def parse_basic_credentials(header: str | None) -> tuple[str, bytes] | None:
         raw = base64.b64decode(encoded.strip(), validate=True)
         user_bytes, sep, password = raw.partition(b":")
         user = user_bytes.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or non-ASCII text for b64decode
         return None
     return (user, password) if sep else None
 
@@ -60,40 +78,59 @@ class BasicAuth:
         self._verified: dict[str, bytes] = {}
         # One bcrypt at a time: a flood of wrong passwords then costs one core, not all.
         self._lock = asyncio.Lock()
-        costs = [int(h.split(b"$")[2]) for h in self._users.values()]
-        self._dummy_cost = max(costs, default=10)
-        self._dummy: bytes | None = None
+        self._waiting = 0
+        # Every configured cost once per user, so unknown names take the costs in proportion.
+        self._costs = sorted(int(h.split(b"$")[2]) for h in self._users.values()) or [10]
+        self._dummies: dict[int, bytes] = {}
 
     def _digest(self, user: str, password: bytes, stored: bytes) -> bytes:
         message = b"\0".join((user.encode("utf-8"), stored, password))
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
-    async def check(self, user: str, password: bytes) -> bool:
-        """Whether `password` is right for `user`; cheap once the same pair has passed."""
-        stored = self._users.get(user)
-        if stored is None:
-            async with self._lock:
-                await asyncio.to_thread(self._bcrypt_check, password, None)
-            return False
-        digest = self._digest(user, password, stored)
-        remembered = self._verified.get(user)
-        if remembered is not None and hmac.compare_digest(remembered, digest):
-            return True
-        async with self._lock:
-            matches = await asyncio.to_thread(self._bcrypt_check, password, stored)
-        if matches:
-            self._verified[user] = digest
-        return matches
+    def dummy_cost(self, user: str) -> int:
+        """The bcrypt cost an unknown `user` is checked at: stable per name, unguessable."""
+        pick = hmac.new(self._key, b"cost\0" + user.encode("utf-8"), hashlib.sha256).digest()
+        return self._costs[int.from_bytes(pick[:8], "big") % len(self._costs)]
 
-    def _bcrypt_check(self, password: bytes, stored: bytes | None) -> bool:
+    async def check(self, user: str, password: bytes) -> bool:
+        """Whether `password` is right for `user`; cheap once the same pair has passed.
+
+        Raise Busy when `MAX_WAITING_CHECKS` bcrypt checks are already waiting.
+        """
+        stored = self._users.get(user)
+        digest = b""
+        if stored is not None:
+            digest = self._digest(user, password, stored)
+            remembered = self._verified.get(user)
+            if remembered is not None and hmac.compare_digest(remembered, digest):
+                return True
+        if self._waiting >= MAX_WAITING_CHECKS:
+            raise Busy
+        self._waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            target = stored if stored is not None else self.dummy_cost(user)
+            matches = await asyncio.to_thread(self._bcrypt_check, password, target)
+        finally:
+            self._lock.release()
+        if matches and stored is not None:
+            self._verified[user] = digest
+            return True
+        return False
+
+    def _bcrypt_check(self, password: bytes, stored: bytes | int) -> bool:
+        """Check against a stored hash, or (given a cost) against a dummy hash of that cost."""
         import bcrypt
 
-        if stored is None:
-            if self._dummy is None:
-                self._dummy = bcrypt.hashpw(
-                    secrets.token_bytes(16), bcrypt.gensalt(self._dummy_cost)
-                )
-            stored = self._dummy
+        if isinstance(stored, int):
+            dummy = self._dummies.get(stored)
+            if dummy is None:
+                dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(stored))
+                self._dummies[stored] = dummy
+            stored = dummy
         try:
             return bcrypt.checkpw(password, stored)
         except ValueError:
@@ -116,8 +153,12 @@ class BasicAuthHandler:
             await self._inner(request, respond)
             return
         credentials = parse_basic_credentials(request.headers.get("authorization"))
-        if credentials is not None and await self._auth.check(*credentials):
-            await self._inner(request, respond)
+        try:
+            if credentials is not None and await self._auth.check(*credentials):
+                await self._inner(request, respond)
+                return
+        except Busy:
+            respond.send(429, _BUSY, b"Too many password checks waiting; retry shortly\n")
             return
         log.debug(
             "refused %s %s from %s: %s",

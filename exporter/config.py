@@ -19,7 +19,7 @@ from exporter.errors import ConfigError
 from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
 from exporter.otlp_config import TracingSettings, parse_positive_int
 from exporter.otlp_metrics import otlp_metrics_enabled
-from exporter.token import Credentials, decode_token
+from exporter.token import Credentials, decode_token, url_credentials_problem
 
 __all__ = [
     "DEFAULT_PORT",
@@ -59,11 +59,16 @@ class Option(NamedTuple):
 OPTIONS: Final = (
     Option(
         "--access-token",
-        "Requence access token (else REQUENCE_TASK_ACCESS_TOKEN, then REQUENCE_ACCESS_TOKEN).",
+        "Requence access token (else REQUENCE_TASK_ACCESS_TOKEN, then REQUENCE_ACCESS_TOKEN). "
+        "Visible to anyone who can list processes (ps): prefer --access-token-file or a "
+        "variable.",
     ),
     Option("--access-token-file", "File holding the access token."),
     Option("--api-url", "Requence API base URL, used with --bearer-token instead of a token."),
-    Option("--bearer-token", "Bearer token, used with --api-url."),
+    Option(
+        "--bearer-token",
+        "Bearer token, used with --api-url. Visible in ps: prefer --bearer-token-file.",
+    ),
     Option("--bearer-token-file", "File holding the bearer token, used with --api-url."),
     Option(
         "--since",
@@ -90,7 +95,7 @@ OPTIONS: Final = (
         "Node duration buckets in seconds, comma-separated.",
         ",".join(str(b) for b in DEFAULT_NODE_BUCKETS),
     ),
-    Option("--read-timeout", "Reconnect when the stream is silent this long.", "60s"),
+    Option("--read-timeout", "Reconnect when no event or comment completes within this.", "60s"),
     Option("--max-event-bytes", "Skip (and count) events larger than this.", "16MiB"),
     Option("--state-file", "Save position and tasks in flight here; resume from it on start."),
     Option("--checkpoint-interval", "How often to write the state file.", "5s"),
@@ -259,6 +264,9 @@ def credentials_from(args: argparse.Namespace, env: Mapping[str, str]) -> Creden
             )
         if not args.api_url.startswith(("http://", "https://")):
             raise ConfigError("--api-url (REQUENCE_EXPORTER_API_URL): give an http(s):// URL")
+        problem = url_credentials_problem(args.api_url)
+        if problem:
+            raise ConfigError(f"--api-url (REQUENCE_EXPORTER_API_URL): {problem}")
         return Credentials(args.api_url.rstrip("/"), bearer)
     sources: list[tuple[str, Callable[[], str | None]]] = [
         ("--access-token", lambda: args.access_token),

@@ -65,6 +65,7 @@ SKIP_REASONS: Final = (
     "bad_field",
     "duplicate_position",
     "oversized",
+    "position_out_of_range",
 )
 
 

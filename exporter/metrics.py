@@ -144,6 +144,9 @@ SPANS_EXPORTED: Final = Family(f"{_X}spans_exported", "counter", "Spans exported
 SPANS_DROPPED: Final = Family(
     f"{_X}spans_dropped", "counter", "Spans dropped (back-end failing or too slow).", ()
 )
+STATE_SAVE_FAILURES: Final = Family(
+    f"{_X}state_save_failures", "counter", "State file saves that failed.", ()
+)
 BUILD_INFO: Final = Family(
     f"{_X}build_info", "gauge", "Always 1; labels carry the version.", ("version", "python")
 )
@@ -168,6 +171,7 @@ FAMILIES: Final = (
     OVERFLOW,
     SPANS_EXPORTED,
     SPANS_DROPPED,
+    STATE_SAVE_FAILURES,
     BUILD_INFO,
 )
 
@@ -264,6 +268,7 @@ class Metrics:
         self.tracker = tracker
         self.status = status
         self.span_stats = span_stats
+        self.state_save_failures = 0  # counted by the checkpoint job
         # Raw (type, task label[, node label, node type]) -> the counter cell it adds to. A value
         # folded into __other__ is not kept as a key, so the map stays bounded.
         self._cells: dict[tuple[str, ...], _Cell] = {}
@@ -438,6 +443,7 @@ class Metrics:
         yield OVERFLOW, by((n, self.limit.overflow.get(n, 0)) for n in NODE)
         yield SPANS_EXPORTED, [((), exported)]
         yield SPANS_DROPPED, [((), dropped)]
+        yield STATE_SAVE_FAILURES, [((), self.state_save_failures)]
         yield BUILD_INFO, [((__version__, platform.python_version()), 1)]
 
     def collect(self) -> Iterator[Metric]:

@@ -17,9 +17,12 @@ from exporter.sse import RawEvent
 from exporter.status import StreamStatus
 from exporter.tracker import Tracker
 
-__all__ = ["Pipeline", "RecentIds", "shard_of"]
+__all__ = ["MAX_POSITION", "Pipeline", "RecentIds", "parse_position", "shard_of"]
 
 log = logging.getLogger(__name__)
+# The largest position kept: the state file and /status carry positions as 64-bit integers.
+MAX_POSITION: Final = 2**63 - 1
+OUT_OF_RANGE: Final = -2  # parse_position: all digits, but beyond MAX_POSITION
 # Update ids remembered to tell a replayed update from a server whose positions restarted.
 RECENT_IDS: Final = 2048
 
@@ -53,6 +56,17 @@ class RecentIds:
         return [x for x in self._ring[i:] + self._ring[:i] if x is not None]
 
 
+def parse_position(event_id: str | None) -> int:
+    """A position from an event id: -1 when it is none, OUT_OF_RANGE when it is too large."""
+    if event_id is None or not (event_id.isascii() and event_id.isdigit()):
+        return -1
+    # Leading zeros are allowed, so the digits are counted after them.
+    digits = event_id.lstrip("0")
+    if len(digits) > 19 or (digits and int(digits) > MAX_POSITION):
+        return OUT_OF_RANGE
+    return int(event_id)
+
+
 def shard_of(task_id: str, root_id: str | None, shards: int) -> int:
     """The shard that owns a task: its root task's id, hashed stably, modulo `shards`."""
     return zlib.crc32((root_id or task_id).encode()) % shards
@@ -75,6 +89,8 @@ class Pipeline:
         self.shard = shard
         self.recent_ids = RecentIds()
         self._suspect = 0  # updates left whose ids are checked since the last server reset
+        # Positions up to this were counted and scraped before a crash: applied quietly.
+        self.quiet_until = -1
         self._warn = RateLimitedWarning(log)
 
     def feed(self, events: Sequence[RawEvent], arrival: float) -> None:
@@ -91,6 +107,7 @@ class Pipeline:
         ring_at = recent._i
         shard = self.shard
         suspect = self._suspect
+        quiet = self.quiet_until
         last = status.position
         floor = last if last is not None else -1  # positions at or below it are unusual
         lags: list[float] = []
@@ -98,13 +115,22 @@ class Pipeline:
         try:
             for event in events:
                 event_id = event.id
-                if event_id is None:
-                    position = -1
+                # Only ASCII digits are a position (int() also takes "+1", "1_0", " 1" and
+                # other scripts' digits); up to 18 of them always fit in 63 bits.
+                if (
+                    event_id is not None
+                    and len(event_id) <= 18
+                    and event_id.isascii()
+                    and event_id.isdigit()
+                ):
+                    position = int(event_id)  # compiled: a direct str-to-int once it is a str
                 else:
-                    try:
-                        position = int(event_id)  # compiled: a direct str-to-int once it is a str
-                    except ValueError:
-                        position = -1
+                    position = parse_position(event_id)
+                    if position == OUT_OF_RANGE:
+                        self._skip(
+                            Skip(last or 0, "position_out_of_range", f"id {str(event_id)[:40]!r}")
+                        )
+                        continue
                 backwards = False
                 if position <= floor or event.oversized:
                     checked = self._unusual(event, position, last)
@@ -134,6 +160,7 @@ class Pipeline:
                     else:
                         self._suspect -= 1
                     suspect = self._suspect
+                    quiet = self.quiet_until
                 if update_id is not None:
                     ring[ring_at] = update_id  # `RecentIds.add`, inlined
                     ring_at += 1
@@ -144,6 +171,9 @@ class Pipeline:
                     shard is not None
                     and shard_of(update.task_id, update.root_id, shard[1]) != shard[0]
                 ):
+                    continue
+                if position <= quiet:
+                    tracker.apply_quietly(update)
                     continue
                 tracker.apply(update)
                 lags.append(arrival - update.timestamp)
@@ -175,6 +205,7 @@ class Pipeline:
 
     def _reset(self, last: int, position: int) -> None:
         self.status.position_resets += 1
+        self.quiet_until = -1  # new numbering: the old positions mean nothing now
         self._suspect = RECENT_IDS
         self._warn(
             "position",

@@ -40,11 +40,13 @@ class ExporterEndpoints:
         failures: FailureRing | None = None,
         activity: Activity | None = None,
         trace_url_template: str | None = None,
+        on_scrape: Callable[[], None] | None = None,
     ) -> None:
         self._metrics = metrics
         self._failures = failures if failures is not None else FailureRing()
         self._activity = activity
         self._trace_url_template = trace_url_template
+        self._on_scrape = on_scrape  # told after each /metrics render (the scrape mark)
         self._tracker = tracker
         self._status = status
         self._is_alive = is_alive
@@ -76,6 +78,8 @@ class ExporterEndpoints:
     def _metrics_page(self, request: Request, respond: Responder) -> None:
         openmetrics = wants_openmetrics(request.headers.get("accept"))
         body = self._metrics.render(openmetrics=openmetrics).encode()
+        if self._on_scrape is not None:
+            self._on_scrape()
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         headers = [("Content-Type", content_type)]
         if len(body) >= _GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):

@@ -4,6 +4,11 @@ It follows the WHATWG event-stream rules (any of CRLF, LF, CR ends a line; a bla
 event; `:` starts a comment; one space after the colon is dropped; data lines join with LF) and
 bounds memory: an event larger than `max_event_bytes` is skipped as it streams by, and reported
 as oversized with whatever `event` and `id` came before its data.
+
+Decoding stays linear in the bytes fed: a long event is collected as a list of chunks and joined
+once when it ends (concatenating each read to what came before copied it again and again), and a
+large read is parsed block by block and a large block window by window, so no list of lines ever
+grows with the event: memory stays within a small multiple of `max_event_bytes`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ from typing import Final, NamedTuple
 __all__ = ["RawEvent", "SSEDecoder"]
 
 _HEAD_SCAN: Final = 4096  # bytes of an oversized event searched for its `event` and `id`
+# A partial event longer than this is collected as a list of chunks rather than one bytes value.
+_JOIN_LIMIT: Final = 65536
+# Reads and blocks longer than this are not split into lines all at once.
+_BIG: Final = 1 << 20
+_WINDOW: Final = 65536  # bytes of a large block split into lines at a time
 
 
 class RawEvent(NamedTuple):
@@ -30,6 +40,8 @@ _new: Final = tuple.__new__
 
 
 def _parse_block(block: bytes) -> RawEvent | None:
+    if len(block) > _BIG:
+        return _parse_large(block)
     event = ""
     event_id: str | None = None
     data: list[bytes] = []
@@ -51,6 +63,66 @@ def _parse_block(block: bytes) -> RawEvent | None:
     return RawEvent(event, event_id, data[0] if len(data) == 1 else b"\n".join(data))
 
 
+def _parse_large(block: bytes) -> RawEvent | None:
+    """`_parse_block` for a large block: lines are split a window at a time and data lines are
+    joined into one buffer, so a block of millions of short lines costs no list of millions."""
+    event = ""
+    event_id: str | None = None
+    data = bytearray()
+    has_data = False
+    size = len(block)
+    start = 0
+    while start < size:
+        cut = block.rfind(b"\n", start, start + _WINDOW)
+        if cut < 0:  # one line longer than the window
+            cut = block.find(b"\n", start)
+            if cut < 0:
+                cut = size
+        for line in block[start:cut].split(b"\n"):
+            if not line or line[0] == 58:
+                continue
+            name, sep, value = line.partition(b":")
+            if sep and value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                if has_data:
+                    data += b"\n"
+                data += value
+                has_data = True
+            elif name == b"event":
+                event = value.decode("utf-8", "replace")
+            elif name == b"id" and b"\0" not in value:
+                event_id = value.decode("utf-8", "replace")
+        start = cut + 1
+    if not has_data:
+        return None
+    return RawEvent(event, event_id, bytes(data))
+
+
+def _blocks(buffer: bytes, end: int, limit: int) -> list[RawEvent]:
+    """The events of `buffer[:end]`, one block at a time (for a large read)."""
+    events: list[RawEvent] = []
+    start = 0
+    while start < end:
+        stop = buffer.find(b"\n\n", start, end)
+        if stop < 0:
+            stop = end
+        if stop > start:
+            _add_block(events, buffer[start:stop], limit)
+        start = stop + 2
+    return events
+
+
+def _add_block(events: list[RawEvent], block: bytes, limit: int) -> None:
+    """Append the event of one block that is not in the usual shape, if it makes one."""
+    if len(block) > limit:
+        events.append(_oversized(block))
+    else:
+        event = _parse_block(block)
+        if event is not None:
+            events.append(event)
+
+
 def _oversized(head: bytes) -> RawEvent:
     found = _parse_block(head[:_HEAD_SCAN].rpartition(b"\n")[0] + b"\ndata:")
     if found is None:
@@ -66,6 +138,12 @@ class SSEDecoder:
         self._pending = b""
         self._skipping = False  # inside an oversized event, discarding until its end
         self._carry_cr = False  # the last chunk ended in CR: an LF may follow in the next
+        # A long partial event, as the chunks it arrived in (`_pending` then holds nothing).
+        self._more: list[bytes] = []
+        self._more_size = 0
+        # Counts reads that ended a block (an event, a comment, or a skipped event): a stream
+        # whose count stands still is not making progress, however many bytes it sends.
+        self.progress = 0
 
     def feed(self, chunk: bytes) -> list[RawEvent]:
         """Decode a chunk; return the events it completes, in order."""
@@ -81,14 +159,29 @@ class SSEDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self._skipping:
             return self._skip(chunk)
-        buffer = self._pending + chunk if self._pending else chunk
+        if self._more or len(self._pending) > _JOIN_LIMIT:
+            return self._collect(chunk)
+        if self._pending:
+            return self._dispatch(self._pending + chunk)
+        if chunk[:1] == b"\n":
+            # Blank lines between events dispatch nothing: drop a run of them at C speed
+            # rather than one loop turn each (a compressed stream of newlines is cheap to send).
+            chunk = chunk.lstrip(b"\n")
+        return self._dispatch(chunk)
+
+    def _dispatch(self, buffer: bytes) -> list[RawEvent]:
+        """The events `buffer` completes; what follows the last of them is kept as pending."""
         end = buffer.rfind(b"\n\n")
         if end < 0:
             self._pending = buffer
             return self._check_size()
+        if buffer.find(b":", 0, end) >= 0:  # a field or a comment, not only blank lines
+            self.progress += 1
         self._pending = buffer[end + 2 :]
-        events: list[RawEvent] = []
         limit = self.max_event_bytes
+        if end > _BIG:
+            return [*_blocks(buffer, end, limit), *self._check_size()]
+        events: list[RawEvent] = []
         # Split into lines once and take the shape servers write (`event: T`, `id: N`,
         # `data: {...}`, then a blank line) four lines at a time, without a call per event;
         # any other block is joined back and parsed field by field. Three blank lines at the
@@ -129,13 +222,7 @@ class SSEDecoder:
             while lines[j]:
                 j += 1
             if j > i:
-                block = b"\n".join(lines[i:j])
-                if len(block) > limit:
-                    events.append(_oversized(block))
-                else:
-                    event = _parse_block(block)
-                    if event is not None:
-                        events.append(event)
+                _add_block(events, b"\n".join(lines[i:j]), limit)
             i = j + 1
         events.extend(self._check_size())
         return events
@@ -149,12 +236,38 @@ class SSEDecoder:
         self._skipping = True
         return [marker]
 
+    def _collect(self, chunk: bytes) -> list[RawEvent]:
+        """Add a chunk to a long partial event; join it only once the event ends."""
+        more = self._more
+        if not more:
+            more.append(self._pending)
+            self._more_size = len(self._pending)
+            self._pending = b""
+        ends = chunk.find(b"\n\n") >= 0 or (chunk[:1] == b"\n" and more[-1][-1:] == b"\n")
+        more.append(chunk)
+        self._more_size += len(chunk)
+        if ends:
+            buffer = b"".join(more)
+            self._more = []
+            self._more_size = 0
+            return self._dispatch(buffer)
+        if self._more_size <= self.max_event_bytes:
+            return []
+        marker = _oversized(more[0][:_HEAD_SCAN])
+        # Keep the last byte: it may be the first LF of the blank line that ends the event.
+        self._pending = chunk[-1:]
+        self._more = []
+        self._more_size = 0
+        self._skipping = True
+        return [marker]
+
     def _skip(self, chunk: bytes) -> list[RawEvent]:
         buffer = self._pending + chunk
         end = buffer.find(b"\n\n")
         if end < 0:
             self._pending = buffer[-1:]
             return []
+        self.progress += 1
         self._skipping = False
         self._pending = b""
         return self.feed(buffer[end + 2 :]) if end + 2 < len(buffer) else []

@@ -4,6 +4,10 @@ One connection attempt at a time inside an outer loop that never ends on transie
 gateways (502/503/504), refused connections, timeouts and drops are retried forever with capped
 exponential backoff and jitter. A wrong token or URL before the first successful connection is
 fatal with a message naming what to fix; after it, it is logged and retried.
+
+`--read-timeout` measures progress, not bytes: a connection that completes no event and no
+comment within it is dropped and resumed, however many bytes trickle in. A compressed body is
+inflated in bounded pieces (`exporter.inflate`), with the event loop free between them.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import asyncio
 import logging
 import random
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 from httpx_sse import aconnect_sse
 
 from exporter.errors import NotFound, StreamError, Unauthorized, Unreachable
+from exporter.inflate import ACCEPT_ENCODING, UnsupportedEncoding, inflater_for
 from exporter.sse import RawEvent, SSEDecoder
 from exporter.status import StreamStatus
 from exporter.token import Credentials
@@ -115,6 +121,12 @@ class WatchStream:
             except httpx.TimeoutException as exc:
                 reason = "timeout" if isinstance(exc, httpx.ReadTimeout) else "unreachable"
                 error = f"{type(exc).__name__}: no data within the timeout"
+            except TimeoutError:
+                reason = "timeout"
+                # Named as httpx names a silent connection: to an operator it is the same fault.
+                error = "ReadTimeout: no complete event or comment within the read timeout"
+            except zlib.error as exc:
+                reason, error = "dropped", f"corrupt compressed body: {exc}"
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 reason, error = "dropped", f"{type(exc).__name__}: {exc}"
             except (httpx.ConnectError, httpx.NetworkError, OSError) as exc:
@@ -140,12 +152,19 @@ class WatchStream:
         if status.position is not None:
             body["lastPosition"] = status.position
         timeout = httpx.Timeout(10.0, read=self._read_timeout)
-        headers = {"Authorization": f"Bearer {self._credentials.bearer_token}"}
+        headers = {
+            "Authorization": f"Bearer {self._credentials.bearer_token}",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         async with aconnect_sse(
             self._client, "POST", self._url, json=body, headers=headers, timeout=timeout
         ) as source:
             response = source.response
             self._check(response)
+            try:
+                inflater = inflater_for(response.headers.get("content-encoding"))
+            except UnsupportedEncoding as exc:
+                raise _HTTPStatus(f"HTTP 200 with {exc}") from None
             status.connected = True
             status.connections += 1
             self._ever_connected = True
@@ -158,14 +177,25 @@ class WatchStream:
             handler = self._handler
             clock = self._clock
             received = False
-            async for chunk in response.aiter_bytes():
-                self.alive_at = time.monotonic()
-                events = decoder.feed(chunk)
-                if events:
-                    handler(events, clock())
-                    if not received:
-                        received = True
-                        self._backoff.reset()
+            loop = asyncio.get_running_loop()
+            read_timeout = self._read_timeout
+            progress = decoder.progress
+            async with asyncio.timeout(read_timeout) as deadline:
+                # Raw bytes: httpx would inflate a whole compressed read at once.
+                async for raw in response.aiter_raw():
+                    self.alive_at = time.monotonic()
+                    for chunk in (raw,) if inflater is None else inflater.pieces(raw):
+                        events = decoder.feed(chunk)
+                        if events:
+                            handler(events, clock())
+                            if not received:
+                                received = True
+                                self._backoff.reset()
+                        if inflater is not None:
+                            await asyncio.sleep(0)  # probes and scrapes between pieces
+                    if decoder.progress != progress:
+                        progress = decoder.progress
+                        deadline.reschedule(loop.time() + read_timeout)
         status.connected = False
 
     def _check(self, response: httpx.Response) -> None:

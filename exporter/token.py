@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from exporter.errors import TokenError
 
-__all__ = ["ALPHABET", "SEPARATOR", "Credentials", "decode_token", "encode_token"]
+__all__ = [
+    "ALPHABET",
+    "SEPARATOR",
+    "Credentials",
+    "decode_token",
+    "encode_token",
+    "url_credentials_problem",
+]
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-$"
 SEPARATOR = "\uf6ee"
@@ -21,6 +29,17 @@ class Credentials(NamedTuple):
 
     def __repr__(self) -> str:
         return f"Credentials(api_url={self.api_url!r}, bearer_token='***')"
+
+
+def url_credentials_problem(url: str) -> str | None:
+    """Why `url` may not be used because it carries a user or password (never quoting them)."""
+    if "@" not in urlsplit(url).netloc:
+        return None
+    # httpx would send them as Basic auth in place of the bearer token, and logs would show them.
+    return (
+        "the API URL carries a user name or password (user:password@host); remove them: "
+        "the exporter authenticates with the bearer token only"
+    )
 
 
 def encode_token(bearer_token: str, api_url: str) -> str:
@@ -55,4 +74,7 @@ def decode_token(token: str) -> Credentials:
     bearer, api_url = parts[1], parts[2]
     if not bearer or not api_url.startswith(("http://", "https://")):
         raise TokenError("the access token does not carry a bearer token and an http(s) API URL")
+    problem = url_credentials_problem(api_url)
+    if problem:
+        raise TokenError(problem)
     return Credentials(api_url=api_url.rstrip("/"), bearer_token=bearer)

@@ -39,7 +39,7 @@ _NODE_OUTCOME: Final = {NODE_END: "ended", NODE_ERROR: "errored", NODE_DEFER: "d
 UNNAMED: Final = "unnamed"
 # Finished task ids remembered so that a late update (a nodeEnd after its taskEnd) is counted
 # but does not open a task that would never finish.
-_RECENTLY_FINISHED: Final = 4096
+RECENTLY_FINISHED: Final = 4096
 SNAPSHOT_VERSION: Final = 1
 # NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
 # without that frame, for the attempt built on every node end.
@@ -231,6 +231,16 @@ class Tracker:
             self._next_sweep = ts + self._sweep_interval
             self.expire(ts)
 
+    def apply_quietly(self, update: Update) -> None:
+        """Take in an update that was counted before a crash: state changes, observers hear
+        nothing (see `exporter.scrapemark`)."""
+        observers = self._observers
+        self._observers = ()
+        try:
+            self.apply(update)
+        finally:
+            self._observers = observers
+
     def _end_task(self, update: Update, task: TaskState) -> None:
         """A terminal update: close the task and what it interrupted, and report it all."""
         task_id = update.task_id
@@ -319,7 +329,7 @@ class Tracker:
     def _remember_finished(self, task_id: str) -> None:
         ids = self._finished_ids
         ids[task_id] = None
-        if len(ids) > _RECENTLY_FINISHED:
+        if len(ids) > RECENTLY_FINISHED:
             ids.popitem(last=False)
 
     # -- eviction ------------------------------------------------------------------------
@@ -408,35 +418,25 @@ class Tracker:
             ],
         }
 
-    def restore(self, data: dict[str, Any]) -> None:
-        """Load a `snapshot()`; raise ValueError when it is not one."""
-        if data.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"unsupported tracker snapshot version {data.get('version')!r}")
-        tasks: OrderedDict[str, TaskState] = OrderedDict()
-        try:
-            for raw in data["tasks"]:
-                task = TaskState(
-                    str(raw["id"]),
-                    raw["name"],
-                    raw["root"],
-                    float(raw["start"]),
-                    bool(raw["incomplete"]),
-                )
-                task.last_seen = float(raw["last_seen"])
-                task.attempts = {str(k): int(v) for k, v in raw["attempts"].items()}
-                for node_id, node_type, alias, number, start in raw["open"]:
-                    node = Node(str(node_id), str(node_type), alias)
-                    task.open[node.id] = (node, int(number), float(start))
-                for node_id, node_type, alias, number, start, end, outcome, msg in raw["finished"]:
-                    node = Node(str(node_id), str(node_type), alias)
-                    task.finished.append(
-                        NodeAttempt(node, int(number), float(start), float(end), outcome, msg)
-                    )
-                tasks[task.task_id] = task
-            finished_ids = OrderedDict.fromkeys(str(i) for i in data["finished_ids"])
-            latest = float(data["latest_timestamp"])
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"malformed tracker snapshot: {exc!r}") from exc
+    def restore(self, data: dict[str, Any]) -> int:
+        """Load a `snapshot()`, checking every field (`exporter.snapshot`); return how many
+        tasks beyond `max_tasks` were left out (counted as evicted). Raise ValueError when it
+        is not a snapshot."""
+        from exporter.snapshot import parse_snapshot  # here: it imports this module
+
+        tasks, finished_ids, latest, dropped = parse_snapshot(data, self.max_tasks)
+        self.load(tasks, finished_ids, latest, dropped)
+        return dropped
+
+    def load(
+        self,
+        tasks: OrderedDict[str, TaskState],
+        finished_ids: OrderedDict[str, None],
+        latest_timestamp: float,
+        dropped: int,
+    ) -> None:
+        """Take over tasks read by `exporter.snapshot.parse_snapshot`; `dropped` were evicted."""
         self._tasks = tasks
         self._finished_ids = finished_ids
-        self.latest_timestamp = latest
+        self.latest_timestamp = latest_timestamp
+        self.stats.evicted += dropped

@@ -62,6 +62,9 @@ DEFAULT_THRESHOLDS: Final[dict[str, Any]] = {
     "exporter_down_for": "5m",
     # RequenceExporterSpansDropped: spans lost within the window.
     "spans_dropped_window": "10m",
+    # RequenceExporterStateSaveFailing: more failed state file saves than this in the window.
+    "state_save_failures_window": "10m",
+    "state_save_failures_max": 2,
     # Where the runbook_url annotations point (anchors are appended).
     "runbook_base_url": RUNBOOK_BASE_URL,
 }
@@ -358,6 +361,20 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
                 "The exporter {{ $labels.instance }} (job {{ $labels.job }}) could not export "
                 f"{{{{ $value }}}} spans in the last {t['spans_dropped_window']}; those traces are "
                 "incomplete."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterStateSaveFailing",
+            "sum by (job, instance) (increase(requence_exporter_state_save_failures_total"
+            f"[{t['state_save_failures_window']}])) > {t['state_save_failures_max']}",
+            for_="",
+            severity="warning",
+            summary="Requence exporter {{ $labels.instance }} cannot save its state file",
+            description=(
+                "The exporter {{ $labels.instance }} (job {{ $labels.job }}) failed "
+                f"{{{{ $value }}}} state file saves in the last {t['state_save_failures_window']}; "
+                "a restart would resume from an older position."
             ),
             runbook_base=base,
         ),

@@ -309,7 +309,7 @@ class CountingAuth(BasicAuth):
         super().__init__(users)
         self.bcrypt_checks = 0
 
-    def _bcrypt_check(self, password: bytes, stored: bytes | None) -> bool:
+    def _bcrypt_check(self, password: bytes, stored: bytes | int) -> bool:
         self.bcrypt_checks += 1
         return super()._bcrypt_check(password, stored)
 

@@ -5,6 +5,10 @@ A plan is the list of things one connection does, for example
 and drops in the middle of the sixth, the second is answered 503 by a "gateway", the third
 resumes after the client's `lastPosition`. Connections past the last plan use `fallback`.
 Every request is recorded so tests can check what a client sent.
+
+Hostile upstreams are scripted too: `Gzip()` first in a plan compresses the whole body (with
+`Content-Encoding: gzip`), `Bomb(size)` sends `size` blank-line bytes that compress about a
+thousandfold, and `Dribble(data, interval)` writes bytes one at a time without finishing events.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from exporter.decode import parse_timestamp
+from exporter.simulator.hostile import Bomb, Dribble, Gzip, GzipStream
 from exporter.simulator.protocol import (
     ACK_PREFIX,
     EVENT_STREAM_HEADERS,
@@ -36,12 +41,15 @@ from exporter.web import Request, Responder, Stream
 
 __all__ = [
     "Action",
+    "Bomb",
     "Close",
     "Comment",
+    "Dribble",
     "Drop",
     "DropMidEvent",
     "Duplicate",
     "Event",
+    "Gzip",
     "Hang",
     "Raw",
     "Respond",
@@ -133,7 +141,21 @@ class Hang:
     seconds: float
 
 
-Action = Send | DropMidEvent | Drop | Stall | Comment | Raw | Duplicate | Close | Respond | Hang
+Action = (
+    Send
+    | DropMidEvent
+    | Drop
+    | Stall
+    | Comment
+    | Raw
+    | Duplicate
+    | Close
+    | Respond
+    | Hang
+    | Gzip
+    | Bomb
+    | Dribble
+)
 
 
 def events_from_workload(updates: Iterable[WorkloadUpdate]) -> list[Event]:
@@ -248,7 +270,10 @@ class ScriptedServer(WatchServer):
                 self._events[cursor].position <= params.last_position
             ):
                 cursor += 1
-        stream = await respond.start_stream(200, EVENT_STREAM_HEADERS)
+        gzip = bool(plan) and isinstance(plan[0], Gzip)
+        headers = [*EVENT_STREAM_HEADERS, *([("Content-Encoding", "gzip")] if gzip else [])]
+        plain = await respond.start_stream(200, headers)
+        stream: Stream | GzipStream = GzipStream(plain) if gzip else plain
         try:
             if await self._play(plan, stream, cursor, params.since, sent):
                 await stream.wait_disconnected()
@@ -260,7 +285,12 @@ class ScriptedServer(WatchServer):
         return not self.honor_since or timestamp is None or timestamp > since
 
     async def _play(
-        self, plan: Sequence[Action], stream: Stream, cursor: int, since: float, sent: list[int]
+        self,
+        plan: Sequence[Action],
+        stream: Stream | GzipStream,
+        cursor: int,
+        since: float,
+        sent: list[int],
     ) -> bool:
         """Run the plan; return whether the connection is still open at its end."""
         events = self._events
@@ -298,13 +328,29 @@ class ScriptedServer(WatchServer):
                 case Close():
                     await stream.close()
                     return False
+                case Bomb(size, fill):
+                    block = fill * (65536 // max(len(fill), 1))
+                    for _ in range(0, size, len(block)):
+                        stream.write(block)
+                        await stream.drain()
+                case Dribble(data, interval):
+                    for i in range(len(data)):
+                        stream.write(data[i : i + 1])
+                        await stream.drain()
+                        await asyncio.sleep(interval)
+                case Gzip():
+                    if action is not plan[0]:
+                        raise ValueError("Gzip() can only be a plan's first action")
                 case Respond() | Hang():
                     raise ValueError(f"{action!r} can only be a plan's first action")
         return True
 
     @staticmethod
     async def _send(
-        stream: Stream, chosen: list[_Compiled], per_write: int | None, chunk_size: int | None
+        stream: Stream | GzipStream,
+        chosen: list[_Compiled],
+        per_write: int | None,
+        chunk_size: int | None,
     ) -> None:
         if chunk_size is not None:
             data = b"".join(event.payload for event in chosen)

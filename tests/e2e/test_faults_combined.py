@@ -1,4 +1,5 @@
-"""Through 503s, drops mid-event and duplicates on resume: the metrics of a clean run."""
+"""Through 503s, drops mid-event and duplicates on resume, and through a hostile upstream (huge
+ids, a compression bomb, dribbling): the metrics of a clean run."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import pytest
 
 from exporter.simulator.scripted import (
     Action,
+    Bomb,
+    Dribble,
     DropMidEvent,
     Duplicate,
+    Gzip,
+    Raw,
     Respond,
     ScriptedServer,
     Send,
@@ -34,17 +39,23 @@ def loop() -> Iterator[LoopThread]:
         yield thread
 
 
-def run(loop: LoopThread, plans: Sequence[Sequence[Action]]) -> tuple[Samples, ScriptedServer]:
+def run(
+    loop: LoopThread, plans: Sequence[Sequence[Action]], args: Sequence[str] = ()
+) -> tuple[Samples, ScriptedServer]:
     server = serve(loop, lambda: ScriptedServer(SCRIPT, plans, bearer="b"))
     assert isinstance(server, ScriptedServer)
     try:
-        with ExporterProcess([], {"REQUENCE_ACCESS_TOKEN": server.access_token}) as exporter:
+        with ExporterProcess(args, {"REQUENCE_ACCESS_TOKEN": server.access_token}) as exporter:
             exporter.wait_position(LAST, timeout=60)
             samples = exporter.samples()
             assert exporter.stop() == 0
     finally:
         loop.run(server.aclose())
     return samples, server
+
+
+def by_reason(samples: Samples, name: str) -> dict[str, float]:
+    return {dict(k[1])["reason"]: v for k, v in samples.items() if k[0] == name}
 
 
 def comparable(samples: Samples) -> Samples:
@@ -65,21 +76,43 @@ def test_faults_end_with_the_metrics_of_a_clean_run(loop: LoopThread) -> None:
         ],
     )
     assert comparable(faulty) == comparable(clean)
-    reasons = {
-        dict(k[1])["reason"]: v
-        for k, v in faulty.items()
-        if k[0] == "requence_exporter_reconnects_total"
-    }
+    reasons = by_reason(faulty, "requence_exporter_reconnects_total")
     assert reasons["unreachable"] == 3
     assert reasons["dropped"] == 2
-    skipped = {
-        dict(k[1])["reason"]: v
-        for k, v in faulty.items()
-        if k[0] == "requence_exporter_updates_skipped_total"
-    }
+    skipped = by_reason(faulty, "requence_exporter_updates_skipped_total")
     assert skipped["duplicate_position"] == 2
     assert skipped["malformed_json"] == 1
     # Every reconnect resumed after the last position processed, with the same `since`.
     bodies = [orjson.loads(r.body) for r in server.requests if r.path == "/task/watch-all"]
     assert [b.get("lastPosition") for b in bodies] == [None, 5, 5, 5, 11, 11]
     assert len({b["since"] for b in bodies}) == 1
+
+
+HUGE_ID = (
+    b"event: taskStart\nid: 1180591620717411303424\n"
+    b'data: {"task_id": "hostile", "timestamp": "2026-11-22T10:00:00Z", "name": "invoice"}\n\n'
+)
+
+
+def test_a_hostile_upstream_ends_with_the_metrics_of_a_clean_run(loop: LoopThread) -> None:
+    clean, _ = run(loop, [[Send(per_write=None)]])
+    hostile, server = run(
+        loop,
+        [
+            [Send(count=4), Raw(HUGE_ID), Send(count=3), Dribble(b"event: nodeEnd\ndata: {", 0.2)],
+            [Gzip(), Duplicate(), Send(count=5), Bomb(32 * 1024 * 1024), DropMidEvent()],
+            [Gzip(), Send(per_write=None)],
+        ],
+        ["--read-timeout", "1s"],
+    )
+    assert comparable(hostile) == comparable(clean)
+    reasons = by_reason(hostile, "requence_exporter_reconnects_total")
+    # The dribble times out; the bomb's connection drops, or times out first: blank lines are
+    # no progress.
+    assert reasons["timeout"] >= 1
+    assert reasons["timeout"] + reasons["dropped"] == 2
+    skipped = by_reason(hostile, "requence_exporter_updates_skipped_total")
+    assert skipped["position_out_of_range"] == 1
+    assert skipped["duplicate_position"] == 1
+    bodies = [orjson.loads(r.body) for r in server.requests if r.path == "/task/watch-all"]
+    assert [b.get("lastPosition") for b in bodies] == [None, 7, 12]
