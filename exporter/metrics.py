@@ -52,6 +52,10 @@ DEFAULT_LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 
 TASK: Final = ("task_name",)
 NODE: Final = ("task_name", "node", "node_type")
+# Counters created at zero when their label set is first seen, so that rate() and increase()
+# see the first count of each (a series born at 1 hides its first increment from them).
+TASK_COUNTERS: Final = ("taskStart", "taskEnd", "taskError", "taskAborted")
+NODE_COUNTERS: Final = ("nodeStart", "nodeEnd", "nodeError", "nodeDefer")
 
 
 class Family(NamedTuple):
@@ -299,13 +303,25 @@ class Metrics:
         cell = cells.get(values)
         if cell is None:
             cell = cells[values] = _Cell(values, family.labels)
-            # In-progress gauges show every label set ever seen, at 0 when nothing runs.
-            self._gauge_keys[0].add(values[:1])
-            if len(values) == 3:
-                self._gauge_keys[1].add(values)
+            self._first_seen(values)
         if values == tuple(raw):
             self._cells[key] = cell
         return cell
+
+    def _first_seen(self, values: tuple[str, ...]) -> None:
+        """Create the zero series of a (folded) label set seen for the first time."""
+        counters = self._counters
+        for kinds, key in ((TASK_COUNTERS, values[:1]), (NODE_COUNTERS, values)):
+            if len(key) != len(UPDATE_FAMILIES[kinds[0]].labels):
+                continue
+            for kind in kinds:
+                cells = counters[kind]
+                if key not in cells:
+                    cells[key] = _Cell(key, UPDATE_FAMILIES[kind].labels)
+        # In-progress gauges show every label set ever seen, at 0 when nothing runs.
+        self._gauge_keys[0].add(values[:1])
+        if len(values) == 3:
+            self._gauge_keys[1].add(values)
 
     def on_node_attempt(self, task: TaskState, attempt: NodeAttempt) -> None:
         """Observe one node attempt's duration."""
