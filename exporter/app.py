@@ -142,6 +142,7 @@ class Exporter:
             )
             return None
         self.status.position = saved.position
+        self.status.last_update_timestamp = saved.last_update_timestamp
         self._saved_position = saved.position
         self.pipeline.recent_ids = RecentIds(ids=saved.recent_ids)
         log.info(
@@ -164,6 +165,7 @@ class Exporter:
             position=self.status.position,
             recent_ids=self.pipeline.recent_ids.ids(),
             tracker=self.tracker.snapshot(),
+            last_update_timestamp=self.status.last_update_timestamp,
         )
         try:
             self.state_file.save(state)

@@ -28,6 +28,16 @@ class SavedState(NamedTuple):
     position: int | None
     recent_ids: list[str]
     tracker: dict[str, Any]
+    last_update_timestamp: float | None = None  # server time of the last update read
+
+
+def _optional_float(value: object) -> float | None:
+    """A saved number, or None when absent (files written before it was saved)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"not a number: {value!r}")
+    return float(value)
 
 
 class StateFile:
@@ -55,6 +65,7 @@ class StateFile:
                 position=None if position is None else int(position),
                 recent_ids=[str(i) for i in data["recent_ids"]],
                 tracker=dict(data["tracker"]),
+                last_update_timestamp=_optional_float(data.get("last_update_timestamp")),
             )
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
@@ -82,6 +93,7 @@ class StateFile:
                 "position": state.position,
                 "recent_ids": state.recent_ids,
                 "tracker": state.tracker,
+                "last_update_timestamp": state.last_update_timestamp,
             }
         )
         directory = self.path.parent

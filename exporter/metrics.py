@@ -129,7 +129,7 @@ POSITION: Final = Family(
 LAST_UPDATE: Final = Family(
     f"{_X}last_update_timestamp_seconds",
     "gauge",
-    "Server timestamp of the last update processed.",
+    "Server timestamp of the last update read from the stream (absent until one is known).",
     (),
 )
 LAG: Final = Family(
@@ -450,7 +450,9 @@ class Metrics:
         yield CONNECTED, [((), 1 if status is not None and status.connected else 0)]
         yield RECONNECTS, by((r, reconnects.get(r, 0)) for r in RECONNECT_REASONS)
         yield POSITION, [((), (status.position or 0) if status is not None else 0)]
-        yield LAST_UPDATE, [((), (status.last_update_timestamp or 0) if status is not None else 0)]
+        # Absent until known: a 0 would read as an update 57 years old.
+        last = status.last_update_timestamp if status is not None else None
+        yield LAST_UPDATE, [] if last is None else [((), last)]
         yield OVERFLOW, by((n, self.limit.overflow.get(n, 0)) for n in NODE)
         yield SPANS_EXPORTED, [((), exported)]
         yield SPANS_DROPPED, [((), dropped)]
