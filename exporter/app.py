@@ -24,6 +24,7 @@ from exporter.errors import ConfigError, NotFound, Unauthorized
 from exporter.metrics import Metrics
 from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter, build_resource
 from exporter.pipeline import Pipeline, RecentIds
+from exporter.process_metrics import ProcessMetrics
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
 from exporter.stream import WatchStream
@@ -60,6 +61,7 @@ class Exporter:
             status=self.status,
             exemplars=traces is not None,
             span_stats=(lambda: (traces.exported, traces.dropped)) if traces else None,
+            process=ProcessMetrics(),
         )
         self.tracker = Tracker(
             observers=[self.metrics, *([traces] if traces else [])],

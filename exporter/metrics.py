@@ -176,6 +176,8 @@ FAMILIES: Final = (
 )
 
 SpanStats = Callable[[], tuple[int, int]]
+# Renders further families (the process metrics) in the scrape's format: True for OpenMetrics.
+ExtraFamilies = Callable[[bool], str]
 Row = tuple[tuple[str, ...], float]  # label values and the sample value
 
 
@@ -262,8 +264,10 @@ class Metrics:
         tracker: Tracker | None = None,
         status: StreamStatus | None = None,
         span_stats: SpanStats | None = None,
+        process: ExtraFamilies | None = None,
     ) -> None:
         self.limit = LabelLimiter(max_label_values)
+        self.process = process
         self.exemplars = exemplars
         self.tracker = tracker
         self.status = status
@@ -403,6 +407,8 @@ class Metrics:
             name = f"{family.name}_total" if family.kind == "counter" else family.name
             for values, value in rows:
                 add(sample(name, label_string(family.labels, values), fmt_float(float(value))))
+        if self.process is not None:
+            add(self.process(openmetrics))
         if openmetrics:
             add("# EOF\n")
         return "".join(out)
