@@ -46,8 +46,9 @@ DEFAULT_TASK_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
                                3600, 7200, 14400, 43200, 86400)
 DEFAULT_NODE_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
                                300, 900, 3600, 14400)
+# Up to a day, so that a --since replay and a lag alert above 5 minutes stay measurable.
 DEFAULT_LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-                              300)
+                              300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
 # fmt: on
 
 TASK: Final = ("task_name",)
