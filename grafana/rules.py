@@ -302,8 +302,14 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceExporterStalled",
-            "time() - requence_exporter_last_update_timestamp_seconds > "
-            f"{stall_s}\n"
+            # Until an exporter knows of an update (none since it started and none in its
+            # state file) its age counts from the process start, never from 1970; a 0 from
+            # older versions is treated as unknown too.
+            "time() - (\n"
+            "  requence_exporter_last_update_timestamp_seconds > 0\n"
+            "  or on (job, instance)\n"
+            "  process_start_time_seconds\n"
+            f") > {stall_s}\n"
             "and on (job, instance)\n"
             "requence_exporter_stream_connected == 1\n"
             "unless on (job, instance)\n"
@@ -317,7 +323,8 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             description=(
                 "The exporter {{ $labels.instance }} (job {{ $labels.job }}) is connected, but no "
                 f"update arrived in the last {stall_s}s; the last one is "
-                "{{ $value | humanizeDuration }} old."
+                "{{ $value | humanizeDuration }} old (or, when none arrived since the exporter "
+                "started, it started that long ago)."
             ),
             runbook_base=base,
         ),
