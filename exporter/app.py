@@ -143,6 +143,7 @@ class Exporter:
                 exc,
             )
             return None
+        self.metrics.restored(self.tracker.tasks())
         self.status.position = saved.position
         self.status.last_update_timestamp = saved.last_update_timestamp
         self._saved_position = saved.position

@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.decode import SKIP_REASONS, UPDATE_TYPES, Update
+from exporter.decode import NODE_START, SKIP_REASONS, TASK_START, UPDATE_TYPES, Update
 from exporter.exposition import (
     Exemplar,
     fmt_float,
@@ -312,6 +312,21 @@ class Metrics:
         if values == tuple(raw):
             self._cells[key] = cell
         return cell
+
+    def restored(self, tasks: Iterable[TaskState]) -> None:
+        """Create the zero series of tasks and open node attempts restored from a state file.
+
+        Their outcomes arrive after the restart; a replaced exporter (a new instance to
+        Prometheus) must expose those counters at zero before, or rate() misses the first.
+        """
+        for task in tasks:
+            key: tuple[str, ...] = (TASK_START, task.label)
+            if key not in self._cells:
+                self._cell_for(key)
+            for node, _number, _start in task.open.values():
+                key = (NODE_START, task.label, node.label, node.type)
+                if key not in self._cells:
+                    self._cell_for(key)
 
     def _first_seen(self, values: tuple[str, ...]) -> None:
         """Create the zero series of a (folded) label set seen for the first time."""

@@ -191,3 +191,23 @@ def test_outcome_counters_exist_at_zero_from_the_first_update_of_a_label_set() -
     error.add("taskError", "t1", 5.0, name="invoice")
     tracker.apply(error.updates[0])
     assert get("requence_tasks_errored_total", {"task_name": "invoice"}) == 1
+
+
+def test_restored_tasks_expose_their_outcome_counters_at_zero() -> None:
+    """A replaced exporter is a new series to Prometheus: zeros before the first outcome."""
+    _metrics, tracker, _ = setup()
+    s = Script()
+    s.add("taskStart", "t1", 0.0, name="invoice")
+    s.add("nodeStart", "t1", 0.1, name="invoice", node=SERVICE)
+    for u in s.updates:
+        tracker.apply(u)
+    metrics, restored, reg = setup()
+    restored.restore(tracker.snapshot())
+    metrics.restored(restored.tasks())
+    get = reg.get_sample_value
+    for outcome in ("started", "ended", "errored", "aborted"):
+        assert get(f"requence_tasks_{outcome}_total", {"task_name": "invoice"}) == 0
+    fetch = {"task_name": "invoice", "node": "fetch", "node_type": "service"}
+    for outcome in ("started", "ended", "errored", "deferred"):
+        assert get(f"requence_nodes_{outcome}_total", fetch) == 0
+    assert get("requence_tasks_in_progress", {"task_name": "invoice"}) == 1
