@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,24 +22,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import yaml
 
 from exporter.simulator.scripted import Event, ScriptedServer, Send, Stall
 from tests.e2e.process import ExporterProcess
 from tests.e2e.servers import LoopThread, serve
 from tests.e2e.test_dashboards_prometheus import (
     DASHBOARDS,
-    JOB,
-    RULES,
     _free_port,
     _get,
     _stop,
     _substitute,
     _variable_values,
-    _wait_for,
     instant_query,
+    start_prometheus,
 )
-from tests.tools import require_tool
 
 pytestmark = pytest.mark.slow
 
@@ -110,36 +105,6 @@ def _script(base: float) -> tuple[list[Event], dict[str, Counter[Any]]]:
 def loop() -> Iterator[LoopThread]:
     with LoopThread() as thread:
         yield thread
-
-
-def _prometheus(workdir: Path, targets: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """A Prometheus scraping `targets` every second with the rules; its process and URL."""
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": targets}]}],
-    }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    address = f"127.0.0.1:{_free_port()}"
-    log = workdir / "prometheus.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                require_tool("prometheus"),
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address={address}",
-            ],
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for(f"http://{address}/-/ready", proc, log)
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc, f"http://{address}"
 
 
 def _wait_scraped(
@@ -240,7 +205,7 @@ def test_panels_give_true_counts_through_restart_replacement_and_shards(
         ]
 
     started = time.time()
-    prometheus, url = _prometheus(tmp_path, [a, b, b2])
+    prometheus, url = start_prometheus(tmp_path, [a, b, b2])
     try:
         with (
             ExporterProcess(args("0/2", a, "0.json"), env) as first_a,
