@@ -10,6 +10,7 @@ import httpx
 
 from exporter.decode import Node, Update
 from exporter.metrics import Metrics
+from exporter.process_metrics import ProcessMetrics
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
 from exporter.tracker import Tracker
@@ -48,7 +49,7 @@ def _group(tracker: Tracker, index: int, position: int) -> int:
 def populate(series: int) -> tuple[Metrics, Tracker, StreamStatus]:
     """Metrics, its tracker and status, holding about `series` samples."""
     status = StreamStatus()
-    metrics = Metrics(max_label_values=1_000_000, status=status)
+    metrics = Metrics(max_label_values=1_000_000, status=status, process=ProcessMetrics())
     tracker = Tracker(observers=[metrics])
     metrics.tracker = tracker
     base = series_count(metrics.render())

@@ -28,6 +28,7 @@ from exporter.logs import RateLimitedWarning
 from exporter.metrics import Metrics
 from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter, build_resource
 from exporter.pipeline import Pipeline, RecentIds
+from exporter.process_metrics import ProcessMetrics
 from exporter.scrapemark import ScrapeMark
 from exporter.server import ExporterEndpoints
 from exporter.status import StreamStatus
@@ -66,6 +67,7 @@ class Exporter:
             status=self.status,
             exemplars=traces is not None,
             span_stats=(lambda: (traces.exported, traces.dropped)) if traces else None,
+            process=ProcessMetrics(),
         )
         self.failures = FailureRing(settings.recent_failures)
         self.failure_log = (
@@ -174,7 +176,9 @@ class Exporter:
             return None
         tasks, finished_ids, latest, dropped = saved.tracker
         self.tracker.load(tasks, finished_ids, latest, dropped)
+        self.metrics.restored(self.tracker.tasks())
         self.status.position = saved.position
+        self.status.last_update_timestamp = saved.last_update_timestamp
         self._saved_position = saved.position
         self.pipeline.recent_ids = RecentIds(ids=saved.recent_ids)
         mark = self.scrape_mark.read() if self.scrape_mark is not None else None
@@ -218,6 +222,7 @@ class Exporter:
             position=self.status.position,
             recent_ids=self.pipeline.recent_ids.ids(),
             tracker=self.tracker.snapshot(),
+            last_update_timestamp=self.status.last_update_timestamp,
         )
         try:
             self.state_file.save(state)

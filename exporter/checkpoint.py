@@ -35,6 +35,7 @@ class SavedState(NamedTuple):
     position: int | None
     recent_ids: list[str]
     tracker: dict[str, Any]
+    last_update_timestamp: float | None = None  # server time of the last update read
 
 
 class LoadedState(NamedTuple):
@@ -44,6 +45,16 @@ class LoadedState(NamedTuple):
     position: int | None
     recent_ids: list[str]
     tracker: RestoredTracker
+    last_update_timestamp: float | None
+
+
+def _optional_float(value: object) -> float | None:
+    """A saved number, or None when absent (files written before it was saved)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadSnapshot(f"not a number: {value!r:.40}")
+    return float(value)
 
 
 def _parse(data: object, max_tasks: int, dropped: int) -> LoadedState:
@@ -63,7 +74,10 @@ def _parse(data: object, max_tasks: int, dropped: int) -> LoadedState:
         raise BadSnapshot("position is not a position")
     if type(recent) is not list or any(type(i) is not str for i in recent):
         raise BadSnapshot("recent_ids is not a list of strings")
-    return LoadedState(since, position, recent, parse_snapshot(tracker, max_tasks, dropped))
+    last_update = _optional_float(data.get("last_update_timestamp"))
+    return LoadedState(
+        since, position, recent, parse_snapshot(tracker, max_tasks, dropped), last_update
+    )
 
 
 class StateFile:
@@ -110,6 +124,7 @@ class StateFile:
                     "since": state.since,
                     "position": state.position,
                     "recent_ids": state.recent_ids,
+                    "last_update_timestamp": state.last_update_timestamp,
                     "tracker": state.tracker,
                 }
             )

@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.decode import SKIP_REASONS, UPDATE_TYPES, Update
+from exporter.decode import NODE_START, SKIP_REASONS, TASK_START, UPDATE_TYPES, Update
 from exporter.exposition import (
     Exemplar,
     fmt_float,
@@ -46,12 +46,17 @@ DEFAULT_TASK_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
                                3600, 7200, 14400, 43200, 86400)
 DEFAULT_NODE_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
                                300, 900, 3600, 14400)
+# Up to a day, so that a --since replay and a lag alert above 5 minutes stay measurable.
 DEFAULT_LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-                              300)
+                              300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
 # fmt: on
 
 TASK: Final = ("task_name",)
 NODE: Final = ("task_name", "node", "node_type")
+# Counters created at zero when their label set is first seen, so that rate() and increase()
+# see the first count of each (a series born at 1 hides its first increment from them).
+TASK_COUNTERS: Final = ("taskStart", "taskEnd", "taskError", "taskAborted")
+NODE_COUNTERS: Final = ("nodeStart", "nodeEnd", "nodeError", "nodeDefer")
 
 
 class Family(NamedTuple):
@@ -125,7 +130,7 @@ POSITION: Final = Family(
 LAST_UPDATE: Final = Family(
     f"{_X}last_update_timestamp_seconds",
     "gauge",
-    "Server timestamp of the last update processed.",
+    "Server timestamp of the last update read from the stream (absent until one is known).",
     (),
 )
 LAG: Final = Family(
@@ -176,6 +181,8 @@ FAMILIES: Final = (
 )
 
 SpanStats = Callable[[], tuple[int, int]]
+# Renders further families (the process metrics) in the scrape's format: True for OpenMetrics.
+ExtraFamilies = Callable[[bool], str]
 Row = tuple[tuple[str, ...], float]  # label values and the sample value
 
 
@@ -262,8 +269,10 @@ class Metrics:
         tracker: Tracker | None = None,
         status: StreamStatus | None = None,
         span_stats: SpanStats | None = None,
+        process: ExtraFamilies | None = None,
     ) -> None:
         self.limit = LabelLimiter(max_label_values)
+        self.process = process
         self.exemplars = exemplars
         self.tracker = tracker
         self.status = status
@@ -304,13 +313,40 @@ class Metrics:
         cell = cells.get(values)
         if cell is None:
             cell = cells[values] = _Cell(values, family.labels)
-            # In-progress gauges show every label set ever seen, at 0 when nothing runs.
-            self._gauge_keys[0].add(values[:1])
-            if len(values) == 3:
-                self._gauge_keys[1].add(values)
+            self._first_seen(values)
         if values == tuple(raw):
             self._cells[key] = cell
         return cell
+
+    def restored(self, tasks: Iterable[TaskState]) -> None:
+        """Create the zero series of tasks and open node attempts restored from a state file.
+
+        Their outcomes arrive after the restart; a replaced exporter (a new instance to
+        Prometheus) must expose those counters at zero before, or rate() misses the first.
+        """
+        for task in tasks:
+            key: tuple[str, ...] = (TASK_START, task.label)
+            if key not in self._cells:
+                self._cell_for(key)
+            for node, _number, _start in task.open.values():
+                key = (NODE_START, task.label, node.label, node.type)
+                if key not in self._cells:
+                    self._cell_for(key)
+
+    def _first_seen(self, values: tuple[str, ...]) -> None:
+        """Create the zero series of a (folded) label set seen for the first time."""
+        counters = self._counters
+        for kinds, key in ((TASK_COUNTERS, values[:1]), (NODE_COUNTERS, values)):
+            if len(key) != len(UPDATE_FAMILIES[kinds[0]].labels):
+                continue
+            for kind in kinds:
+                cells = counters[kind]
+                if key not in cells:
+                    cells[key] = _Cell(key, UPDATE_FAMILIES[kind].labels)
+        # In-progress gauges show every label set ever seen, at 0 when nothing runs.
+        self._gauge_keys[0].add(values[:1])
+        if len(values) == 3:
+            self._gauge_keys[1].add(values)
 
     def on_node_attempt(self, task: TaskState, attempt: NodeAttempt) -> None:
         """Observe one node attempt's duration."""
@@ -392,6 +428,8 @@ class Metrics:
             name = f"{family.name}_total" if family.kind == "counter" else family.name
             for values, value in rows:
                 add(sample(name, label_string(family.labels, values), fmt_float(float(value))))
+        if self.process is not None:
+            add(self.process(openmetrics))
         if openmetrics:
             add("# EOF\n")
         return "".join(out)
@@ -439,7 +477,9 @@ class Metrics:
         yield CONNECTED, [((), 1 if status is not None and status.connected else 0)]
         yield RECONNECTS, by((r, reconnects.get(r, 0)) for r in RECONNECT_REASONS)
         yield POSITION, [((), (status.position or 0) if status is not None else 0)]
-        yield LAST_UPDATE, [((), (status.last_update_timestamp or 0) if status is not None else 0)]
+        # Absent until known: a 0 would read as an update 57 years old.
+        last = status.last_update_timestamp if status is not None else None
+        yield LAST_UPDATE, [] if last is None else [((), last)]
         yield OVERFLOW, by((n, self.limit.overflow.get(n, 0)) for n in NODE)
         yield SPANS_EXPORTED, [((), exported)]
         yield SPANS_DROPPED, [((), dropped)]

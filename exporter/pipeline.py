@@ -167,6 +167,9 @@ class Pipeline:
                     if ring_at == ring_size:
                         ring_at = 0
                 last = floor = status.position = position
+                # The last update time describes the stream, which every shard reads whole: a
+                # shard whose own tasks are quiet is not stalled.
+                latest = update
                 if (
                     shard is not None
                     and shard_of(update.task_id, update.root_id, shard[1]) != shard[0]
@@ -177,7 +180,6 @@ class Pipeline:
                     continue
                 tracker.apply(update)
                 lags.append(arrival - update.timestamp)
-                latest = update
         finally:
             recent._i = ring_at
             self.metrics.observe_lags(lags)

@@ -24,7 +24,12 @@ if str(ROOT) not in sys.path:
 
 from grafana import yamlout  # noqa: E402
 from grafana.promql_scope import scope_selectors  # noqa: E402
-from grafana.rules import DEFAULT_THRESHOLDS, duration_seconds, render_rules  # noqa: E402
+from grafana.rules import (  # noqa: E402
+    DEFAULT_THRESHOLDS,
+    LAG_THRESHOLD_LIMIT,
+    duration_seconds,
+    render_rules,
+)
 
 __all__ = [
     "CHART",
@@ -104,6 +109,8 @@ _SCHEMAS: Final[dict[str, dict[str, Any]]] = {
 }
 # A range of [0s] is no range: the stall threshold doubles as a range in seconds.
 _MINIMUM: Final = {"exporter_stall_seconds": 1}
+# Lag thresholds the lag histogram cannot report (see LAG_THRESHOLD_LIMIT) are refused at install.
+_EXCLUSIVE_MAXIMUM: Final = {"exporter_lag_p95_seconds": LAG_THRESHOLD_LIMIT}
 
 
 def thresholds_schema() -> dict[str, Any]:
@@ -113,6 +120,8 @@ def thresholds_schema() -> dict[str, Any]:
         schema = dict(_SCHEMAS[THRESHOLD_KINDS[key]])
         if key in _MINIMUM:
             schema["minimum"] = _MINIMUM[key]
+        if key in _EXCLUSIVE_MAXIMUM:
+            schema["exclusiveMaximum"] = _EXCLUSIVE_MAXIMUM[key]
         properties[key] = schema
     return {"type": "object", "additionalProperties": False, "properties": properties}
 

@@ -15,7 +15,7 @@ from grafana.panels import (
     timeseries,
     traces_link,
 )
-from grafana.rules import DEFAULT_THRESHOLDS, FINISHED_TASKS, RECORDING_WINDOW, sum_rates
+from grafana.rules import FINISHED_TASKS, RECORDING_WINDOW, sum_rates
 
 __all__ = ["DASHBOARDS", "exporter_dashboard", "nodes_dashboard", "tasks_dashboard"]
 
@@ -32,21 +32,35 @@ TASK_TRACES = traces_link(
     "Traces of ${__field.labels.task_name}",
     '{ span.requence.task.name = "${__field.labels.task_name}" }',
 )
+# A node span is a child of its task's span: the task name narrows the search to that task's
+# node of that name, not every task's node with the same alias.
 NODE_TRACES = traces_link(
     "Traces of node ${__field.labels.node} in ${__field.labels.task_name}",
+    '{ span.requence.task.name = "${__field.labels.task_name}" } > '
     '{ span.requence.node.alias = "${__field.labels.node}" || '
     'span.requence.node.id = "${__field.labels.node}" }',
 )
 
 
-def _variables(*extra: dict[str, Any]) -> dict[str, Any]:
+def _variables(*extra: dict[str, Any], tasks: bool = True) -> dict[str, Any]:
+    """The variables; `tasks` adds the traces datasource and the task name (task dashboards)."""
     return {
         "list": [
             datasource_variable("datasource", "Data source", "prometheus"),
-            datasource_variable("traces", "Traces", "tempo"),
-            query_variable("job", "Job", "requence_exporter_build_info", "job"),
-            query_variable(
-                "task_name", "Task", 'requence_tasks_started_total{job=~"$job"}', "task_name"
+            *([datasource_variable("traces", "Traces", "tempo")] if tasks else []),
+            # All means the jobs that run an exporter, never every job Prometheus scrapes.
+            query_variable("job", "Job", "requence_exporter_build_info", "job", all_value=None),
+            *(
+                [
+                    query_variable(
+                        "task_name",
+                        "Task",
+                        'requence_tasks_started_total{job=~"$job"}',
+                        "task_name",
+                    )
+                ]
+                if tasks
+                else []
             ),
             *extra,
         ]
@@ -73,7 +87,7 @@ def _dashboard(uid: str, title: str, description: str, board: Board, **extra: An
         "refresh": "30s",
         "schemaVersion": 39,
         "tags": ["requence"],
-        "templating": _variables(*extra.pop("variables", ())),
+        "templating": _variables(*extra.pop("variables", ()), tasks=extra.pop("tasks", True)),
         "time": {"from": "now-3h", "to": "now"},
         "timezone": "browser",
         "title": title,
@@ -82,13 +96,15 @@ def _dashboard(uid: str, title: str, description: str, board: Board, **extra: An
     }
 
 
-def _quantiles(buckets: str, selector: str, by: str = "") -> list[dict[str, Any]]:
+def _quantiles(
+    buckets: str, selector: str, by: str = "", *, exemplar: bool = True
+) -> list[dict[str, Any]]:
     group = f"{by}, le" if by else "le"
     return [
         target(
             f"histogram_quantile({q}, sum by ({group}) (rate({buckets}{{{selector}}}[{RI}])))",
             f"{{{{{by}}}}} {name}" if by else name,
-            exemplar=True,
+            exemplar=exemplar,
         )
         for name, q in QUANTILES
     ]
@@ -120,7 +136,6 @@ def tasks_dashboard() -> Any:
                 )
             ],
             "percentunit",
-            steps=[("green", None), ("red", DEFAULT_THRESHOLDS["task_error_ratio"])],
         ),
         6,
         4,
@@ -183,17 +198,17 @@ def tasks_dashboard() -> Any:
     b.add(
         timeseries(
             "Error ratio by task name (alerting view)",
-            f"Errored / finished tasks over {W}, per task name: the recorded ratio that "
-            "RequenceTaskErrorRatioHigh evaluates. The red line is its threshold; the alert "
-            "also needs a minimum number of finished tasks.",
+            f"Errored / finished tasks over {W}, per job and task name: the recorded ratio "
+            "that RequenceTaskErrorRatioHigh evaluates against its threshold (set with the "
+            "rules: prometheusRule.thresholds in the chart); the alert also needs a minimum "
+            "number of finished tasks.",
             [
                 target(
                     f"task_name:requence_tasks_error_ratio:rate{W}{{{TASKS}}}",
-                    "{{task_name}}",
+                    "{{task_name}} ({{job}})",
                 )
             ],
             "percentunit",
-            threshold=DEFAULT_THRESHOLDS["task_error_ratio"],
         ),
         12,
         8,
@@ -265,31 +280,33 @@ def tasks_dashboard() -> Any:
     )
     b.add(
         heatmap(
-            "Task duration distribution: $task_name",
-            "How many tasks finished in each duration bucket over time; one heatmap per "
-            "selected task name.",
+            "Task duration distribution",
+            "Tasks finishing per second in each duration bucket, the selected task names "
+            "together. A rate, not a count per cell: counts over a window longer than the "
+            "step would count each task in several cells.",
             [
                 target(
-                    f"sum by (le) (increase({TASK_BUCKETS}{{{TASKS}}}[{RI}]))",
+                    f"sum by (le) (rate({TASK_BUCKETS}{{{TASKS}}}[{RI}]))",
                     "{{le}}",
+                    exemplar=True,
                     fmt="heatmap",
                 )
             ],
             "s",
-            repeat="task_name",
         ),
-        8,
+        24,
         8,
     )
     b.row("Worst tasks in the time range")
     b.add(
         bargauge(
             "Top failing tasks",
-            "The 10 task names with the most taskError updates in the selected time range.",
+            "The 10 task names with the most taskError updates in the selected time range "
+            "(rounded: increase() extrapolates to the range's edges).",
             [
                 target(
-                    "topk(10, sum by (task_name) "
-                    f"(increase(requence_tasks_errored_total{{{TASKS}}}[$__range])))",
+                    "topk(10, round(sum by (task_name) "
+                    f"(increase(requence_tasks_errored_total{{{TASKS}}}[$__range]))))",
                     "{{task_name}}",
                     instant=True,
                 )
@@ -347,16 +364,15 @@ def nodes_dashboard() -> Any:
         timeseries(
             "Node error ratio (alerting view)",
             f"Errored / finished node attempts (ended + errored + deferred) over {W}, per "
-            "node: the recorded ratio that RequenceNodeErrorsHigh evaluates. The red line is "
-            "its threshold.",
+            "job and node: the recorded ratio that RequenceNodeErrorsHigh evaluates against "
+            "its threshold (set with the rules: prometheusRule.thresholds in the chart).",
             [
                 target(
                     f"node:requence_nodes_error_ratio:rate{W}{{{NODES}}}",
-                    "{{task_name}} / {{node}}",
+                    "{{task_name}} / {{node}} ({{job}})",
                 )
             ],
             "percentunit",
-            threshold=DEFAULT_THRESHOLDS["node_error_ratio"],
         ),
         12,
         8,
@@ -482,12 +498,13 @@ def nodes_dashboard() -> Any:
     b.row("Worst nodes")
     b.add(
         bargauge(
-            f"Slowest nodes (p95 over {W})",
-            f"The 10 nodes with the highest 95th percentile attempt duration over the last "
-            f"{W} (recording rule).",
+            "Slowest nodes (p95)",
+            "The 10 nodes with the highest 95th percentile attempt duration over the selected "
+            "time range, like 'Most failing nodes' beside it.",
             [
                 target(
-                    f"topk(10, node:requence_node_duration_seconds:p95_rate{W}{{{NODES}}})",
+                    "topk(10, histogram_quantile(0.95, sum by (task_name, node, le) "
+                    f"(rate({NODE_BUCKETS}{{{NODES}}}[$__range]))))",
                     "{{task_name}} / {{node}}",
                     instant=True,
                 )
@@ -500,11 +517,12 @@ def nodes_dashboard() -> Any:
     b.add(
         bargauge(
             "Most failing nodes",
-            "The 10 nodes with the most nodeError updates in the selected time range.",
+            "The 10 nodes with the most nodeError updates in the selected time range "
+            "(rounded: increase() extrapolates to the range's edges).",
             [
                 target(
-                    "topk(10, sum by (task_name, node, node_type) "
-                    f"(increase(requence_nodes_errored_total{{{NODES}}}[$__range])))",
+                    "topk(10, round(sum by (task_name, node, node_type) "
+                    f"(increase(requence_nodes_errored_total{{{NODES}}}[$__range]))))",
                     "{{task_name}} / {{node}}",
                     instant=True,
                 )
@@ -534,15 +552,26 @@ def nodes_dashboard() -> Any:
     )
 
 
+def _per_instance(expr: str) -> dict[str, Any]:
+    """An instant query of a per-instance value: only series that exist now are shown."""
+    return target(expr, "{{job}} {{instance}}", instant=True)
+
+
 def exporter_dashboard() -> Any:
-    """ "Requence exporter": the exporter's own health (stream, lag, skips, spans, labels)."""
+    """ "Requence exporter": the exporter's own health (stream, lag, skips, spans, process).
+
+    Under --shard every replica reads the whole stream and processes its share of the tasks:
+    shares (updates, tasks, lag, spans) are summed over instances; facts about the stream
+    (skips) are counted by every replica, so each job's replicas are reduced with max; facts
+    about one connection or process are shown per instance.
+    """
     b = Board()
     b.row("Stream")
     b.add(
         stat(
             "Stream connected",
-            "Whether each exporter instance holds the watch-all stream open (1) or not (0).",
-            [target(f"requence_exporter_stream_connected{{{EXPORTER}}}", "{{instance}}")],
+            "Whether each exporter instance holds the watch-all stream open (1) or not (0), now.",
+            [_per_instance(f"requence_exporter_stream_connected{{{EXPORTER}}}")],
             "none",
             steps=[("red", None), ("green", 1)],
             mappings=[
@@ -561,16 +590,15 @@ def exporter_dashboard() -> Any:
     b.add(
         stat(
             "Last update age",
-            "Now minus the server time of the last update received. Grows when the stream is "
-            "idle, stalled or disconnected.",
+            "Now minus the server time of the last update each instance read from the stream "
+            "(every shard reads all of it). Grows when the stream is idle, stalled or "
+            "disconnected; no value until an instance has seen or restored an update.",
             [
-                target(
-                    f"time() - requence_exporter_last_update_timestamp_seconds{{{EXPORTER}}}",
-                    "{{instance}}",
+                _per_instance(
+                    f"time() - requence_exporter_last_update_timestamp_seconds{{{EXPORTER}}}"
                 )
             ],
             "s",
-            steps=[("green", None), ("orange", 300), ("red", 1800)],
         ),
         6,
         4,
@@ -578,7 +606,8 @@ def exporter_dashboard() -> Any:
     b.add(
         stat(
             "Tracked tasks",
-            "Tasks the exporter holds in memory (started, not yet finished or evicted).",
+            "Tasks the exporter holds in memory (started, not yet finished or evicted), all "
+            "shards together.",
             [target(f"sum(requence_exporter_tracked_tasks{{{EXPORTER}}})", "tracked")],
             "short",
         ),
@@ -588,8 +617,8 @@ def exporter_dashboard() -> Any:
     b.add(
         stat(
             "Scrape up",
-            "Prometheus' own view: 1 when the last scrape of the exporter succeeded.",
-            [target(f"up{{{EXPORTER}}}", "{{instance}}")],
+            "Prometheus' own view, now: 1 when the last scrape of the instance succeeded.",
+            [_per_instance(f"up{{{EXPORTER}}}")],
             "none",
             steps=[("red", None), ("green", 1)],
         ),
@@ -599,9 +628,10 @@ def exporter_dashboard() -> Any:
     b.add(
         timeseries(
             "Update lag percentiles",
-            "Arrival time minus the update's server timestamp: how far behind Requence the "
+            "Arrival time minus the update's server timestamp, over the updates the selected "
+            "instances processed (each shard its share): how far behind Requence the "
             "exporter is. High right after a start with --since (replay).",
-            _quantiles("requence_exporter_update_lag_seconds_bucket", EXPORTER),
+            _quantiles("requence_exporter_update_lag_seconds_bucket", EXPORTER, exemplar=False),
             "s",
         ),
         12,
@@ -610,15 +640,16 @@ def exporter_dashboard() -> Any:
     b.add(
         timeseries(
             "Reconnects by reason",
-            "Reconnects of the watch-all stream per reason, counted over each interval.",
+            "Reconnects of the watch-all stream per second, by reason, all instances "
+            "together (each holds its own connection).",
             [
                 target(
                     "sum by (reason) "
-                    f"(increase(requence_exporter_reconnects_total{{{EXPORTER}}}[{RI}]))",
+                    f"(rate(requence_exporter_reconnects_total{{{EXPORTER}}}[{RI}]))",
                     "{{reason}}",
                 )
             ],
-            "short",
+            "ops",
         ),
         12,
         8,
@@ -626,11 +657,11 @@ def exporter_dashboard() -> Any:
     b.add(
         timeseries(
             "Last update age",
-            "Now minus the server time of the last update, per instance.",
+            "Now minus the server time of the last update read from the stream, per instance.",
             [
                 target(
                     f"time() - requence_exporter_last_update_timestamp_seconds{{{EXPORTER}}}",
-                    "{{instance}}",
+                    "{{job}} {{instance}}",
                 )
             ],
             "s",
@@ -641,8 +672,9 @@ def exporter_dashboard() -> Any:
     b.add(
         timeseries(
             "Stream position",
-            "Position of the last processed update; it only goes up while updates flow.",
-            [target(f"requence_exporter_stream_position{{{EXPORTER}}}", "{{instance}}")],
+            "Position of the last update each instance read; it only goes up while updates "
+            "flow, and the shards of one stream show the same position.",
+            [target(f"requence_exporter_stream_position{{{EXPORTER}}}", "{{job}} {{instance}}")],
             "none",
         ),
         12,
@@ -652,7 +684,8 @@ def exporter_dashboard() -> Any:
     b.add(
         timeseries(
             "Updates by type",
-            "Valid updates processed per second, by update type.",
+            "Valid updates processed per second, by update type, all shards together (each "
+            "processes its share).",
             [
                 target(
                     f"sum by (type) (rate(requence_exporter_updates_total{{{EXPORTER}}}[{RI}]))",
@@ -669,11 +702,12 @@ def exporter_dashboard() -> Any:
         timeseries(
             "Skipped updates by reason",
             "Events not turned into updates per second, by reason (malformed JSON, unknown "
-            "type, missing task id, bad field, duplicate position, ...).",
+            "type, missing task id, bad field, duplicate position, ...). Every shard reads and "
+            "skips the same events, so each job counts once (the most of its instances).",
             [
                 target(
-                    "sum by (reason) "
-                    f"(rate(requence_exporter_updates_skipped_total{{{EXPORTER}}}[{RI}]))",
+                    "sum by (reason) (max by (job, reason) "
+                    f"(rate(requence_exporter_updates_skipped_total{{{EXPORTER}}}[{RI}])))",
                     "{{reason}}",
                 )
             ],
@@ -687,7 +721,7 @@ def exporter_dashboard() -> Any:
         timeseries(
             "Tracked tasks",
             "Tasks held in memory per instance; bounded by --max-tracked-tasks.",
-            [target(f"requence_exporter_tracked_tasks{{{EXPORTER}}}", "{{instance}}")],
+            [target(f"requence_exporter_tracked_tasks{{{EXPORTER}}}", "{{job}} {{instance}}")],
             "short",
         ),
         12,
@@ -696,17 +730,17 @@ def exporter_dashboard() -> Any:
     b.add(
         timeseries(
             "Evicted and incomplete tasks",
-            "Per interval: tasks evicted without a terminal update (--task-ttl or "
+            "Per second: tasks evicted without a terminal update (--task-ttl or "
             "--max-tracked-tasks), tasks first seen without their taskStart, and durations "
-            "dropped as negative.",
+            "dropped as negative; all shards together.",
             [
                 target(
-                    f"sum(increase(requence_exporter_{name}_total{{{EXPORTER}}}[{RI}]))",
+                    f"sum(rate(requence_exporter_{name}_total{{{EXPORTER}}}[{RI}]))",
                     name.replace("_", " "),
                 )
                 for name in ("evicted_tasks", "incomplete_tasks", "negative_durations")
             ],
-            "short",
+            "ops",
         ),
         12,
         8,
@@ -714,16 +748,16 @@ def exporter_dashboard() -> Any:
     b.add(
         timeseries(
             "Label overflow by label",
-            "Label values folded into __other__ per interval because a label reached "
+            "Label values folded into __other__ per second because a label reached "
             "--max-label-values distinct values.",
             [
                 target(
                     "sum by (label) "
-                    f"(increase(requence_exporter_label_overflow_total{{{EXPORTER}}}[{RI}]))",
+                    f"(rate(requence_exporter_label_overflow_total{{{EXPORTER}}}[{RI}]))",
                     "{{label}}",
                 )
             ],
-            "short",
+            "ops",
         ),
         12,
         8,
@@ -745,27 +779,87 @@ def exporter_dashboard() -> Any:
         12,
         8,
     )
+    b.row("Process")
     b.add(
-        stat(
-            "Version",
-            "Exporter versions running (build_info).",
+        timeseries(
+            "Resident memory",
+            "Resident memory of each exporter process; it grows with tracked tasks (about "
+            "500 bytes each) and is bounded by --max-tracked-tasks.",
+            [target(f"process_resident_memory_bytes{{{EXPORTER}}}", "{{job}} {{instance}}")],
+            "bytes",
+        ),
+        8,
+        8,
+    )
+    b.add(
+        timeseries(
+            "CPU",
+            "CPU time per second of each exporter process (100 % = one core, its ceiling: "
+            "shard with --shard past it).",
             [
                 target(
-                    f"count by (version) (requence_exporter_build_info{{{EXPORTER}}})",
-                    "{{version}}",
+                    f"rate(process_cpu_seconds_total{{{EXPORTER}}}[{RI}])",
+                    "{{job}} {{instance}}",
+                )
+            ],
+            "percentunit",
+        ),
+        8,
+        8,
+    )
+    b.add(
+        timeseries(
+            "Open file descriptors",
+            "Open file descriptors of each exporter process as a share of its limit.",
+            [
+                target(
+                    f"process_open_fds{{{EXPORTER}}} / process_max_fds{{{EXPORTER}}}",
+                    "{{job}} {{instance}}",
+                )
+            ],
+            "percentunit",
+        ),
+        8,
+        8,
+    )
+    b.add(
+        stat(
+            "Restarts in the time range",
+            "How often each instance's process started anew in the selected range (a new "
+            "process start time); a pod replaced by another is a new instance instead.",
+            [
+                _per_instance(
+                    f"changes(process_start_time_seconds{{{EXPORTER}}}[$__range])",
                 )
             ],
             "short",
         ),
-        24,
+        12,
+        4,
+    )
+    b.add(
+        stat(
+            "Version",
+            "Exporter versions running now, with how many instances run each (build_info).",
+            [
+                target(
+                    f"count by (version) (requence_exporter_build_info{{{EXPORTER}}})",
+                    "{{version}}",
+                    instant=True,
+                )
+            ],
+            "short",
+        ),
+        12,
         4,
     )
     return _dashboard(
         "requence-exporter",
         "Requence exporter",
         "Health of the requence-exporter itself: stream, lag, skipped updates, task "
-        "tracking, label overflow, spans.",
+        "tracking, label overflow, spans, process.",
         b,
+        tasks=False,
     )
 
 

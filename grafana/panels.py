@@ -43,11 +43,17 @@ def datasource_variable(name: str, label: str, plugin: str) -> dict[str, Any]:
     }
 
 
-def query_variable(name: str, label: str, metric: str, label_name: str) -> dict[str, Any]:
-    """A multi-value variable over the values of `label_name` on `metric`, with All = `.*`."""
+def query_variable(
+    name: str, label: str, metric: str, label_name: str, *, all_value: str | None = ".*"
+) -> dict[str, Any]:
+    """A multi-value variable over the values of `label_name` on `metric`.
+
+    All is `all_value`; None makes Grafana send the listed values themselves (`(a|b)`), for a
+    variable whose All must not match anything beyond its list.
+    """
     query = f"label_values({metric}, {label_name})"
     return {
-        "allValue": ".*",
+        "allValue": all_value,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
         "datasource": PROMETHEUS,
         "definition": query,
@@ -122,15 +128,13 @@ def timeseries(
     unit: str,
     *,
     stack: bool = False,
-    threshold: float | None = None,
     links: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A time series panel; `threshold` draws a red line (an alert threshold) at that value."""
-    steps = (
-        _steps(("green", None))
-        if threshold is None
-        else _steps(("green", None), ("red", threshold))
-    )
+    """A time series panel.
+
+    No threshold lines: alert thresholds are set where the rules are rendered (the chart's
+    values), and a copy here would go stale the moment they change.
+    """
     return {
         "datasource": PROMETHEUS,
         "description": description,
@@ -144,11 +148,11 @@ def timeseries(
                     "showPoints": "never",
                     "spanNulls": False,
                     "stacking": {"group": "A", "mode": "normal" if stack else "none"},
-                    "thresholdsStyle": {"mode": "off" if threshold is None else "line"},
+                    "thresholdsStyle": {"mode": "off"},
                 },
                 "links": links or [],
                 "min": 0,
-                "thresholds": steps,
+                "thresholds": _steps(("green", None)),
                 "unit": unit,
             },
             "overrides": [],
@@ -177,7 +181,12 @@ def stat(
     steps: list[tuple[str, float | None]] | None = None,
     mappings: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A single-value panel showing the last value, coloured by `steps`."""
+    """A single-value panel showing the last value, coloured by `steps`.
+
+    With instant targets (per-instance values) it shows only series that exist now, so a pod
+    replaced hours ago leaves no tile; there is then no sparkline either.
+    """
+    instant = all(t["instant"] for t in targets)
     return {
         "datasource": PROMETHEUS,
         "description": description,
@@ -192,7 +201,7 @@ def stat(
         },
         "options": {
             "colorMode": "value",
-            "graphMode": "area",
+            "graphMode": "none" if instant else "area",
             "justifyMode": "auto",
             "orientation": "auto",
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
@@ -235,15 +244,10 @@ def bargauge(
 
 
 def heatmap(
-    title: str,
-    description: str,
-    targets: list[dict[str, Any]],
-    unit: str,
-    *,
-    repeat: str | None = None,
+    title: str, description: str, targets: list[dict[str, Any]], unit: str
 ) -> dict[str, Any]:
-    """A heatmap of pre-bucketed histogram series (`le` legend); `repeat` makes one per value."""
-    panel: dict[str, Any] = {
+    """A heatmap of pre-bucketed histogram series (`le` legend)."""
+    return {
         "datasource": PROMETHEUS,
         "description": description,
         "fieldConfig": {"defaults": {"custom": {"scaleDistribution": {"type": "linear"}}}},
@@ -270,9 +274,6 @@ def heatmap(
         "title": title,
         "type": "heatmap",
     }
-    if repeat:
-        panel.update({"maxPerRow": 3, "repeat": repeat, "repeatDirection": "h"})
-    return panel
 
 
 class Board:

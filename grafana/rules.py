@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from exporter.metrics import DEFAULT_LAG_BUCKETS
+
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "FINISHED_NODE_ATTEMPTS",
     "FINISHED_TASKS",
+    "LAG_THRESHOLD_LIMIT",
     "RECORDING_WINDOW",
     "RUNBOOK_BASE_URL",
     "duration_seconds",
@@ -68,6 +71,10 @@ DEFAULT_THRESHOLDS: Final[dict[str, Any]] = {
     # Where the runbook_url annotations point (anchors are appended).
     "runbook_base_url": RUNBOOK_BASE_URL,
 }
+
+# histogram_quantile() never reports more than the highest finite bucket bound, so a lag
+# threshold at or above it could never be exceeded: such thresholds are refused.
+LAG_THRESHOLD_LIMIT: Final = float(max(DEFAULT_LAG_BUCKETS))
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _UNIT_SECONDS: Final = (86400, 3600, 60, 1)
@@ -298,8 +305,14 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceExporterStalled",
-            "time() - requence_exporter_last_update_timestamp_seconds > "
-            f"{stall_s}\n"
+            # Until an exporter knows of an update (none since it started and none in its
+            # state file) its age counts from the process start, never from 1970; a 0 from
+            # older versions is treated as unknown too.
+            "time() - (\n"
+            "  requence_exporter_last_update_timestamp_seconds > 0\n"
+            "  or on (job, instance)\n"
+            "  process_start_time_seconds\n"
+            f") > {stall_s}\n"
             "and on (job, instance)\n"
             "requence_exporter_stream_connected == 1\n"
             "unless on (job, instance)\n"
@@ -313,7 +326,8 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             description=(
                 "The exporter {{ $labels.instance }} (job {{ $labels.job }}) is connected, but no "
                 f"update arrived in the last {stall_s}s; the last one is "
-                "{{ $value | humanizeDuration }} old."
+                "{{ $value | humanizeDuration }} old (or, when none arrived since the exporter "
+                "started, it started that long ago)."
             ),
             runbook_base=base,
         ),
@@ -381,12 +395,26 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _check_lag_threshold(value: Any) -> None:
+    """Refuse a lag threshold the lag histogram's buckets cannot express (numbers only:
+    a Helm template expression is checked by the chart's values schema instead)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if not 0 <= value < LAG_THRESHOLD_LIMIT:
+        raise ValueError(
+            f"exporter_lag_p95_seconds = {value} can never fire: the update lag histogram's "
+            f"highest bucket is {LAG_THRESHOLD_LIMIT:g}s and histogram_quantile() reports no "
+            f"more than that; use a threshold from 0 to below {LAG_THRESHOLD_LIMIT:g}"
+        )
+
+
 def render_rules(thresholds: dict[str, Any]) -> dict[str, Any]:
     """The Prometheus rule file (as a dict) for `thresholds` laid over `DEFAULT_THRESHOLDS`."""
     unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
     if unknown:
         raise ValueError(f"unknown threshold keys: {', '.join(unknown)}")
     merged = {**DEFAULT_THRESHOLDS, **thresholds}
+    _check_lag_threshold(merged["exporter_lag_p95_seconds"])
     return {
         "groups": [
             {"name": "requence-exporter.recording", "rules": _recording_rules()},

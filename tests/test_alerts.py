@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.metrics import Metrics
 from grafana.build import rules_yaml
-from grafana.rules import DEFAULT_THRESHOLDS, render_rules
+from grafana.rules import DEFAULT_THRESHOLDS, LAG_THRESHOLD_LIMIT, render_rules
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,3 +109,69 @@ def test_thresholds_are_applied_and_still_valid(tmp_path: Path) -> None:
 def test_unknown_threshold_is_refused() -> None:
     with pytest.raises(ValueError, match="task_error_ration"):
         render_rules({"task_error_ration": 0.1})
+
+
+@pytest.mark.parametrize("threshold", [LAG_THRESHOLD_LIMIT, 100_000, -1])
+def test_lag_thresholds_the_histogram_cannot_report_are_refused(threshold: float) -> None:
+    with pytest.raises(ValueError, match=r"exporter_lag_p95_seconds .* can never fire"):
+        render_rules({"exporter_lag_p95_seconds": threshold})
+    helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
+    with (
+        helm.Chart.load(ROOT / "helm" / "requence-exporter") as chart,
+        pytest.raises(helm.HelmValuesError),
+    ):
+        chart.validate_schema(
+            {"prometheusRule": {"thresholds": {"exporter_lag_p95_seconds": threshold}}}
+        )
+
+
+def test_a_lag_alert_above_five_minutes_fires_on_the_exporters_own_histogram(
+    tmp_path: Path,
+) -> None:
+    """A --since replay 1.5 h behind, as the exporter's lag histogram reports it."""
+    metrics = Metrics()
+    metrics.observe_lags([5400.0] * 10)
+    buckets = {
+        s.labels["le"]: int(s.value)
+        for f in parse_text(metrics.render())
+        for s in f.samples
+        if s.name == "requence_exporter_update_lag_seconds_bucket"
+    }
+    series = (
+        'requence_exporter_update_lag_seconds_bucket{job="requence-exporter", instance="a:9721"'
+    )
+    threshold = 1800
+    rules = tmp_path / "alerts.yml"
+    rules.write_text(rules_yaml({"exporter_lag_p95_seconds": threshold}), encoding="utf-8")
+    [lagging] = [
+        a
+        for a in _alerts(yaml.safe_load(rules.read_text()))
+        if a["alert"] == "RequenceExporterLagging"
+    ]
+    unit = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": f'{series}, le="{le}"}}',
+                        "values": f"0+{n}x30",
+                    }
+                    for le, n in buckets.items()
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": f"count({lagging['expr']})",
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": "{}", "value": 1}],
+                    }
+                ],
+            }
+        ],
+    }
+    tests = tmp_path / "alerts_test.yml"
+    tests.write_text(yaml.safe_dump(unit), encoding="utf-8")
+    result = _promtool("test", "rules", tests)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from grafana import build
 from grafana.build import main, rendered_files
-from grafana.rules import render_rules
+from grafana.rules import DEFAULT_THRESHOLDS, render_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
@@ -106,13 +107,30 @@ def test_dashboard_identity_and_variables(uid: str, title: str) -> None:
         "datasource",
         "prometheus",
     )
-    assert (variables["traces"]["type"], variables["traces"]["query"]) == ("datasource", "tempo")
-    for name in ("job", "task_name"):
+    if uid != "requence-exporter":  # the exporter's health has no task names or traces
+        assert (variables["traces"]["type"], variables["traces"]["query"]) == (
+            "datasource",
+            "tempo",
+        )
+    for name in ("job", "task_name") if uid != "requence-exporter" else ("job",):
         var = variables[name]
         assert var["type"] == "query"
         assert var["multi"]
         assert var["includeAll"]
         assert var["definition"].startswith("label_values(")
+    # All = the jobs listed (those with build_info), never `.*`: every job Prometheus scrapes.
+    assert variables["job"]["allValue"] is None
+    assert "requence_exporter_build_info" in variables["job"]["definition"]
+
+
+@pytest.mark.parametrize("uid", EXPECTED)
+def test_every_variable_is_used(uid: str) -> None:
+    dashboard = _load(uid)
+    body = json.dumps(dashboard["panels"]) + json.dumps(
+        [v.get("definition", "") for v in dashboard["templating"]["list"]]
+    )
+    for var in dashboard["templating"]["list"]:
+        assert f"${var['name']}" in body or f"${{{var['name']}" in body, var["name"]
 
 
 @pytest.mark.parametrize("uid", EXPECTED)
@@ -139,15 +157,73 @@ def test_panels_have_ids_descriptions_and_units(uid: str) -> None:
 
 
 @pytest.mark.parametrize("uid", EXPECTED)
-def test_latency_panels_show_exemplars(uid: str) -> None:
-    latency = [
+def test_exemplars_are_asked_for_exactly_where_the_exporter_attaches_them(uid: str) -> None:
+    """Task and node durations carry trace ids; the lag histogram and counters do not."""
+    targets = [t for panel in _panels(_load(uid)) for t in panel["targets"]]
+    with_exemplars = [
         t
-        for panel in _panels(_load(uid))
-        for t in panel["targets"]
-        if "histogram_quantile" in t["expr"] and not t["instant"]
+        for t in targets
+        if re.search(r"requence_(task|node)_duration_seconds_bucket", t["expr"])
+        and not t["instant"]
     ]
-    assert latency
-    assert all(t["exemplar"] for t in latency)
+    assert all(t["exemplar"] for t in with_exemplars)
+    assert not any(t["exemplar"] for t in targets if t not in with_exemplars)
+    if uid != "requence-exporter":
+        assert with_exemplars
+
+
+@pytest.mark.parametrize("uid", EXPECTED)
+def test_per_instance_stats_are_instant_queries(uid: str) -> None:
+    """A range query's last value keeps a tile for a pod replaced hours ago."""
+    for panel in _panels(_load(uid)):
+        if panel["type"] != "stat":
+            continue
+        for t in panel["targets"]:
+            if not re.match(r"^\s*(sum|count)\b", t["expr"]) or "by (" in t["expr"]:
+                assert t["instant"], panel["title"]
+
+
+@pytest.mark.parametrize("uid", EXPECTED)
+def test_windows_do_not_change_with_zoom(uid: str) -> None:
+    """Counts over $__rate_interval overlap at a smaller step; one heatmap, never repeated."""
+    for panel in _panels(_load(uid)):
+        assert "repeat" not in panel, panel["title"]
+        for t in panel["targets"]:
+            assert not re.search(r"increase\([^\]]*\[\$__rate_interval\]", t["expr"]), panel[
+                "title"
+            ]
+            if "increase(" in t["expr"]:  # a count for a table: over the range, whole
+                assert t["instant"], panel["title"]
+                assert "[$__range]" in t["expr"], panel["title"]
+                assert re.search(r"\bround\(", t["expr"]), panel["title"]
+    heatmaps = [p for d in EXPECTED for p in _panels(_load(d)) if p["type"] == "heatmap"]
+    assert len(heatmaps) == 1
+    assert "rate(" in heatmaps[0]["targets"][0]["expr"]
+
+
+@pytest.mark.parametrize("uid", EXPECTED)
+def test_no_alert_threshold_is_copied_into_a_dashboard(uid: str) -> None:
+    """The chart sets the rules' thresholds; a copy in the JSON would show the old value."""
+    rules = {v for v in DEFAULT_THRESHOLDS.values() if type(v) in (int, float)}
+    for panel in _panels(_load(uid)):
+        defaults = panel["fieldConfig"]["defaults"]
+        style = defaults.get("custom", {}).get("thresholdsStyle", {"mode": "off"})
+        assert style["mode"] == "off", panel["title"]
+        steps = defaults.get("thresholds", {}).get("steps", [])
+        assert not {s["value"] for s in steps} & rules, panel["title"]
+
+
+def test_node_trace_links_keep_to_the_task_name() -> None:
+    links = [
+        link
+        for panel in _panels(_load("requence-nodes"))
+        for link in panel["fieldConfig"]["defaults"].get("links", [])
+    ]
+    assert links
+    for link in links:
+        query = urllib.parse.unquote(link["url"])
+        assert "span.requence.task.name" in query
+        assert "${__field.labels.task_name}" in query
 
 
 def test_duration_by_name_panels_link_to_traces() -> None:

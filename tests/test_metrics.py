@@ -157,3 +157,57 @@ def test_promtool_finds_no_problem() -> None:
 )
 def test_content_negotiation(accept: str | None, expected: bool) -> None:
     assert wants_openmetrics(accept) is expected
+
+
+def test_outcome_counters_exist_at_zero_from_the_first_update_of_a_label_set() -> None:
+    """rate() and increase() see the first error only if the series was scraped at 0 before."""
+    _metrics, tracker, reg = setup(max_label_values=2)
+    s = Script()
+    s.add("taskStart", "t1", 0.0, name="invoice")
+    s.add("nodeStart", "t1", 0.1, name="invoice", node=SERVICE)
+    s.add("nodeStart", "t2", 0.2, name="refund", node=LOGIC)  # first seen without taskStart
+    for i in range(3):  # past the label cap: folded into __other__
+        s.add("taskStart", f"x{i}", 1.0 + i, name=f"extra-{i}")
+    for u in s.updates:
+        tracker.apply(u)
+    get = reg.get_sample_value
+    for name in ("invoice", "refund", "__other__"):
+        for outcome in ("started", "ended", "errored", "aborted"):
+            expected = (
+                {"invoice": 1, "refund": 0, "__other__": 3}[name] if outcome == "started" else 0
+            )
+            assert get(f"requence_tasks_{outcome}_total", {"task_name": name}) == expected
+    fetch = {"task_name": "invoice", "node": "fetch", "node_type": "service"}
+    check = {"task_name": "refund", "node": "check", "node_type": "logic"}
+    for labels in (fetch, check):
+        assert get("requence_nodes_started_total", labels) == 1
+        for outcome in ("ended", "errored", "deferred"):
+            assert get(f"requence_nodes_{outcome}_total", labels) == 0
+    # Nothing beyond the cap gets a series of its own.
+    assert get("requence_tasks_errored_total", {"task_name": "extra-2"}) is None
+    # A later error counts from the zero already exposed.
+    error = Script()
+    error.position = 100
+    error.add("taskError", "t1", 5.0, name="invoice")
+    tracker.apply(error.updates[0])
+    assert get("requence_tasks_errored_total", {"task_name": "invoice"}) == 1
+
+
+def test_restored_tasks_expose_their_outcome_counters_at_zero() -> None:
+    """A replaced exporter is a new series to Prometheus: zeros before the first outcome."""
+    _metrics, tracker, _ = setup()
+    s = Script()
+    s.add("taskStart", "t1", 0.0, name="invoice")
+    s.add("nodeStart", "t1", 0.1, name="invoice", node=SERVICE)
+    for u in s.updates:
+        tracker.apply(u)
+    metrics, restored, reg = setup()
+    restored.restore(tracker.snapshot())
+    metrics.restored(restored.tasks())
+    get = reg.get_sample_value
+    for outcome in ("started", "ended", "errored", "aborted"):
+        assert get(f"requence_tasks_{outcome}_total", {"task_name": "invoice"}) == 0
+    fetch = {"task_name": "invoice", "node": "fetch", "node_type": "service"}
+    for outcome in ("started", "ended", "errored", "deferred"):
+        assert get(f"requence_nodes_{outcome}_total", fetch) == 0
+    assert get("requence_tasks_in_progress", {"task_name": "invoice"}) == 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.metrics import Metrics
-from exporter.pipeline import Pipeline, RecentIds
+from exporter.pipeline import Pipeline, RecentIds, shard_of
 from exporter.sse import RawEvent
 from exporter.status import StreamStatus
 from exporter.tracker import Tracker
@@ -102,3 +103,24 @@ def test_shards_split_root_tasks_disjointly_and_keep_sub_tasks_with_their_root(
             assert owners[task.root_id or task.task_id] == index
     total = sum(m.updates_by_type()["taskStart"] for _p, m, _t in parts)
     assert total == whole_metrics.updates_by_type()["taskStart"]
+
+
+def test_the_last_update_time_is_absent_until_known_and_describes_the_whole_stream() -> None:
+    """A shard owning none of the tasks still sees the stream move (it reads all of it)."""
+    events = [raw(i, "taskStart", f"root-{i}") for i in range(1, 9)]
+    owners = dict.fromkeys(range(2), 0)
+    for event in events:
+        owners[shard_of(orjson.loads(event.data)["task_id"], None, 2)] += 1
+    idle = next(i for i, n in owners.items() if n < len(events))  # a shard missing some tasks
+    pipeline, metrics, tracker = build((idle, 2))
+    assert "requence_exporter_last_update_timestamp_seconds" not in {
+        s.name for f in parse_text(metrics.render()) for s in f.samples
+    }
+    # Only the updates this shard does not own: its tracker takes none of them.
+    foreign = [e for e in events if shard_of(orjson.loads(e.data)["task_id"], None, 2) != idle]
+    pipeline.feed(foreign, 5000.0)
+    assert len(tracker) == 0
+    last = orjson.loads(foreign[-1].data)["timestamp"] / 1000  # milliseconds on the wire
+    assert pipeline.status.last_update_timestamp == last
+    samples = {s.name: s.value for f in parse_text(metrics.render()) for s in f.samples}
+    assert samples["requence_exporter_last_update_timestamp_seconds"] == last

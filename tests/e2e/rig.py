@@ -222,6 +222,11 @@ def assert_counted_once(rig: Rig, tasks: int = TASKS, **skipped: int) -> None:
         ("requence_tasks_ended_total", (("task_name", "invoice"),)): tasks,
         ("requence_nodes_started_total", node): tasks,
         ("requence_nodes_ended_total", node): tasks,
+        # The other outcomes exist at zero from the first update of their label set.
+        ("requence_tasks_errored_total", (("task_name", "invoice"),)): 0,
+        ("requence_tasks_aborted_total", (("task_name", "invoice"),)): 0,
+        ("requence_nodes_errored_total", node): 0,
+        ("requence_nodes_deferred_total", node): 0,
     }
     duration = frozenset({("task_name", "invoice"), ("outcome", "ended")})
     assert samples[("requence_task_duration_seconds_count", duration)] == tasks

@@ -174,12 +174,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus scraping the demo and evaluating the rules; yields its base URL."""
+    proc, url = start_prometheus(tmp_path_factory.mktemp("prometheus"), [demo])
+    try:
+        yield url
+    finally:
+        _stop(proc)
+
+
+def start_prometheus(workdir: Path, targets: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """A ready Prometheus scraping `targets` as job JOB every second, evaluating the rules every
+    second; returns the process (stop it with `_stop`) and its base URL."""
     binary = require_tool("prometheus")
-    workdir = tmp_path_factory.mktemp("prometheus")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [demo]}]}],
+        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": targets}]}],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     address = f"127.0.0.1:{_free_port()}"
@@ -198,9 +207,10 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         )
     try:
         _wait_for(f"http://{address}/-/ready", proc, log)
-        yield f"http://{address}"
-    finally:
+    except BaseException:
         _stop(proc)
+        raise
+    return proc, f"http://{address}"
 
 
 def instant_query(base: str, expr: str) -> dict[str, Any]:

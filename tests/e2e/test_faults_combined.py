@@ -30,6 +30,7 @@ CONNECTION = (
     "requence_exporter_reconnects_total",
     "requence_exporter_update_lag_seconds",
     "requence_exporter_updates_skipped_total",
+    "process_",  # the process's own memory, CPU and start time differ between any two runs
 )
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.simulator.scripted import ScriptedServer
 from tests.e2e.process import ExporterProcess
@@ -14,6 +18,15 @@ from tests.e2e.scripts import LAST, SCRIPT
 from tests.e2e.servers import LoopThread, serve
 from tests.tools import require_tool
 
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+PROCESS = {
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_cpu_seconds_total",
+    "process_start_time_seconds",
+    "process_open_fds",
+    "process_max_fds",
+}
 # Every counter, written out by hand from the script above.
 COUNTERS = {
     ("requence_tasks_started_total", (("task_name", "invoice"),)): 1,
@@ -97,7 +110,13 @@ def test_every_counter_and_histogram_is_exact(loop: LoopThread) -> None:
         if k[0].startswith(("requence_tasks_", "requence_nodes_", "requence_node_updates"))
         and k[0].endswith("_total")
     }
-    assert len(counted) == len(COUNTERS) + len(NODE_COUNTERS)
+    assert len({k for k in counted if samples[k]}) == len(COUNTERS) + len(NODE_COUNTERS)
+    # The others are the zeros of label sets seen: each task name has its four task counters
+    # and each node its four node counters from its first update on (nodeUpdate is no outcome).
+    task_names = {key[1][0][1] for key in COUNTERS}
+    nodes = {key[1:] for key in NODE_COUNTERS}
+    node_updates = sum(1 for key in NODE_COUNTERS if key[0] == "requence_node_updates_total")
+    assert len(counted) == 4 * len(task_names) + 4 * len(nodes) + node_updates
     for (task, outcome), (count, total) in TASK_DURATIONS.items():
         labels = {"task_name": task, "outcome": outcome}
         assert value("requence_task_duration_seconds_count", **labels) == count
@@ -187,3 +206,29 @@ def test_missing_token_exits_2_naming_what_to_set() -> None:
     assert "--access-token" in lines[0]
     assert "REQUENCE_ACCESS_TOKEN" in lines[0]
     assert shutil.which("true")  # the environment is sane
+
+
+def test_process_metrics_describe_the_exporter_process(loop: LoopThread) -> None:
+    """Memory, CPU, start time and fds of the exporter's own process, in both formats."""
+    server = serve(loop, lambda: ScriptedServer(SCRIPT, bearer="b"))
+    assert isinstance(server, ScriptedServer)
+    launched = time.time()
+    try:
+        with ExporterProcess([], {"REQUENCE_ACCESS_TOKEN": server.access_token}) as exporter:
+            exporter.wait_position(LAST)
+            listening = time.time()
+            text = exporter.get("/metrics").text
+            om = exporter.get("/metrics", headers={"Accept": OPENMETRICS}).text
+            assert exporter.stop() == 0
+    finally:
+        loop.run(server.aclose())
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc: the process collector has nothing to read")
+    for body, parse in ((text, parse_text), (om, parse_om)):
+        found = {s.name: s.value for f in parse(body) for s in f.samples if s.name in PROCESS}
+        assert set(found) == PROCESS
+        # Clock ticks round the start time down to 10 ms.
+        assert launched - 1 <= found["process_start_time_seconds"] <= listening
+        assert found["process_resident_memory_bytes"] > 0
+        assert found["process_cpu_seconds_total"] > 0
+        assert 0 < found["process_open_fds"] <= found["process_max_fds"]

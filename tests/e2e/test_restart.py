@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -145,3 +146,40 @@ def test_a_corrupt_state_file_is_set_aside_with_one_warning(
     assert log.count("is corrupt") == 1
     assert [p.name.split(".corrupt-")[0] for p in tmp_path.glob("*.corrupt-*")] == ["exporter.json"]
     assert orjson.loads(state.read_bytes())["position"] == len(BEFORE)
+
+
+def test_the_last_update_time_is_absent_until_known_and_survives_a_restart(
+    loop: LoopThread, tmp_path: Path
+) -> None:
+    """No made-up 0 (an update 57 years old) before the first update, nor after a restart."""
+    state = tmp_path / "exporter.json"
+    # First connection: silence, then the updates; after the restart nothing new arrives.
+    plans = [[Stall(2), Send(count=len(BEFORE)), Stall(60)], [Stall(60)]]
+    server = serve(loop, lambda: ScriptedServer(BEFORE, plans, bearer="b"))
+    assert isinstance(server, ScriptedServer)
+    env = {"REQUENCE_ACCESS_TOKEN": server.access_token}
+    args = ["--state-file", str(state), "--checkpoint-interval", "1h"]
+    name = "requence_exporter_last_update_timestamp_seconds"
+    try:
+        with ExporterProcess(args, env) as first:
+            first.wait_for(
+                lambda: first.value("requence_exporter_stream_connected") == 1,
+                what="the first connection",
+            )
+            assert first.value(name) is None
+            first.wait_position(len(BEFORE))
+            last = first.value(name)
+            assert first.stop() == 0
+        with ExporterProcess(args, env) as second:
+            second.wait_for(
+                lambda: second.value("requence_exporter_stream_connected") == 1,
+                what="the second connection",
+            )
+            restored = second.value(name)
+            assert second.stop() == 0
+    finally:
+        loop.run(server.aclose())
+    data = BEFORE[-1].data
+    assert not isinstance(data, bytes)
+    assert last == datetime.fromisoformat(data["timestamp"]).timestamp()
+    assert restored == last
