@@ -83,7 +83,7 @@ DRIFTS = {
 @pytest.mark.parametrize("where", sorted(DRIFTS))
 def test_each_place_drifting_fails_and_is_named(tree: Path, where: str) -> None:
     pattern, replacement, named = DRIFTS[where]
-    path = tree / where.split(":")[0]
+    path = tree / where.split(":", maxsplit=1)[0]
     text, count = re.subn(pattern, replacement, path.read_text(), count=1, flags=re.M)
     assert count == 1, f"{where}: the version is no longer where the checker looks"
     path.write_text(text)
