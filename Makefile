@@ -6,6 +6,11 @@ STAMP := $(VENV)/.installed
 LISTEN ?= 127.0.0.1:9721
 # A copy of the tree whose hot modules are the mypyc extensions (scripts/compiled-tree).
 COMPILED := build/compiled
+# The sdist, the pure wheel and the compiled wheel built from the sdist (scripts/build-dist):
+# built once, tested by tests/test_packaging.py, and the source of the compiled tree's extensions.
+DIST := build/dist
+DIST_INPUTS := setup.py pyproject.toml README.md LICENSE $(shell git ls-files --cached --others \
+	--exclude-standard exporter 2>/dev/null)
 COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --others \
 	--exclude-standard exporter tests bench 2>/dev/null)
 # Tests of the rules, dashboards, chart and image: the same files in both builds, run once.
@@ -40,15 +45,19 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python grafana/build.py --check
 
-$(COMPILED)/.built: $(STAMP) $(COMPILED_INPUTS)
-	./scripts/compiled-tree $(BIN)/python $(COMPILED)
+$(DIST)/.built: $(STAMP) $(DIST_INPUTS)
+	./scripts/build-dist $(BIN)/python $(DIST)
+	touch $@
+
+$(COMPILED)/.built: $(DIST)/.built $(COMPILED_INPUTS)
+	./scripts/compiled-tree $(BIN)/python $(COMPILED) $(wildcard $(DIST)/compiled/*.whl)
 	touch $@
 
 ## Every test, against the pure-Python source and against the compiled build.
 test: lint test-pure test-compiled
 
-test-pure: $(STAMP) tools
-	$(BIN)/python -m pytest -q
+test-pure: $(STAMP) tools $(DIST)/.built
+	REQUENCE_EXPORTER_DIST=$(DIST) $(BIN)/python -m pytest -q
 
 test-compiled: $(COMPILED)/.built tools
 	cd $(COMPILED) && REQUENCE_EXPORTER_EXPECT_COMPILED=1 \

@@ -1,15 +1,15 @@
 """The sdist and wheels a release publishes: built, checked by twine, installed and run.
 
-`python -m build` makes the sdist and, from it, the pure wheel; the compiled wheel is built from
-that sdist alone, in a directory with nothing else in it. Each wheel is installed in a fresh
-venv (not this checkout) and runs `demo` over loopback; /status says which build runs. The
-mypyc build takes minutes, so everything is built once per session and shared.
+`scripts/build-dist` runs `python -m build` (the sdist and, from it, the pure wheel) and builds
+the compiled wheel from that sdist alone, in a directory with nothing else in it. Each wheel is
+installed in a fresh venv (not this checkout) and runs `demo` over loopback; /status says which
+build runs. The mypyc build takes minutes: `make test` builds once for these tests and the
+compiled test pass (REQUENCE_EXPORTER_DIST); run alone, the tests build once per module.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -71,39 +71,26 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def fresh_venv(path: Path) -> Path:
     """A new venv, outside the checkout; returns its bin directory."""
-    # The venv's interpreter is this one's base, so the wheel tags match what was built.
-    run(sys._base_executable, "-m", "venv", path, cwd=path.parent, env=clean_env())
+    # The same Python as this one, so the compiled wheel's tag fits.
+    run(sys.executable, "-m", "venv", path, cwd=path.parent, env=clean_env())
     return path / "bin"
 
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     # `build` and `twine` come from the project's `release` extra.
-    build = require_tool("pyproject-build")
+    require_tool("pyproject-build")
     require_tool("twine")
-    out = tmp_path_factory.mktemp("dist")
-    # Without --sdist/--wheel, build makes the sdist and then the wheel from that sdist.
-    run(build, "--outdir", out, ROOT, cwd=ROOT, env=clean_env())
+    given = os.environ.get("REQUENCE_EXPORTER_DIST")
+    if given:
+        # `make test` builds once (scripts/build-dist) for these tests and the compiled tree.
+        out = ROOT / given
+    else:
+        out = tmp_path_factory.mktemp("dist")
+        run(ROOT / "scripts" / "build-dist", sys.executable, out, cwd=ROOT, env=clean_env())
     [sdist] = out.glob("*.tar.gz")
     [wheel] = out.glob("*-py3-none-any.whl")
-    # The compiled wheel from the sdist alone: nothing of the checkout is reachable.
-    alone = tmp_path_factory.mktemp("sdist-alone")
-    shutil.copy(sdist, alone / sdist.name)
-    builder = fresh_venv(alone / "venv")
-    # mypyc type-checks the modules against their dependencies, so those come first.
-    run(builder / "pip", "install", "--quiet", wheel, cwd=alone, env=clean_env())
-    run(
-        builder / "pip",
-        "wheel",
-        "--quiet",
-        "--no-deps",
-        "--wheel-dir",
-        alone / "compiled",
-        alone / sdist.name,
-        cwd=alone,
-        env=clean_env(REQUENCE_EXPORTER_COMPILE="1"),
-    )
-    [compiled] = (alone / "compiled").glob("*.whl")
+    [compiled] = (out / "compiled").glob("*.whl")
     return Dist(sdist=sdist, wheel=wheel, compiled=compiled)
 
 
