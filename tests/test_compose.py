@@ -57,30 +57,26 @@ def flag(service: str, name: str) -> str:
     raise AssertionError(f"{service} has no {name} argument")
 
 
-def test_compose_file_validates_against_the_compose_spec() -> None:
+def check_against_the_spec(path: Path) -> subprocess.CompletedProcess[str]:
     tool = require_tool("check-jsonschema")
-    done = subprocess.run(
-        [tool, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+    return subprocess.run(
+        [tool, "--builtin-schema", "vendor.compose-spec", str(path)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_compose_file_validates_against_the_compose_spec() -> None:
+    done = check_against_the_spec(COMPOSE_FILE)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_spec_check_rejects_a_broken_compose_file(tmp_path: Path) -> None:
-    tool = require_tool("check-jsonschema")
     broken = tmp_path / "compose.yaml"
     broken.write_text(COMPOSE_FILE.read_text().replace("\nservices:", "\nservice:"))
-    done = subprocess.run(
-        [tool, "--builtin-schema", "vendor.compose-spec", str(broken)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode != 0
+    assert check_against_the_spec(broken).returncode != 0
 
 
 def test_the_whole_stack_is_there() -> None:
