@@ -28,6 +28,7 @@ COMPILED_MODULES = [
     "exporter/ids.py",
     "exporter/spans.py",
     "exporter/otlp_wire.py",
+    "exporter/failures.py",
 ]
 MYPY = "mypy>=1.10"
 

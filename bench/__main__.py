@@ -27,6 +27,7 @@ from bench.render import Rendered, render
 from bench.scrape import scrape_bench
 from bench.stream_runs import exporter_run, raw_floor, sse_floor
 from exporter import is_compiled
+from exporter.failures import DEFAULT_RECENT_FAILURES
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -105,16 +106,26 @@ async def stream_bench(
     return results
 
 
-def memory_bench(tasks: int, cap: int) -> dict[str, Any]:
-    """RSS under never-finishing tasks, measured in a fresh process."""
+def _in_subprocess(module: str, *args: int) -> dict[str, Any]:
+    """The JSON a bench module prints, run in a fresh process (memory starts clean)."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.memory", str(tasks), str(cap)],
+        [sys.executable, "-m", module, *map(str, args)],
         check=True,
         capture_output=True,
         text=True,
     )
     result: dict[str, Any] = json.loads(out.stdout)
     return result
+
+
+def memory_bench(tasks: int, cap: int) -> dict[str, Any]:
+    """RSS under never-finishing tasks, measured in a fresh process."""
+    return _in_subprocess("bench.memory", tasks, cap)
+
+
+def failure_memory_bench(count: int) -> dict[str, Any]:
+    """Memory the recent-failures ring holds, measured in a fresh process."""
+    return _in_subprocess("bench.failure_memory", count)
 
 
 def ratios(stream: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +184,19 @@ def report(results: dict[str, Any]) -> str:
         f"{memory['rss_end'] / 1e6:.1f} MB after {memory['tasks']:,} "
         f"({memory['growth_cap_to_end'] * 100:+.1f}%)",
     ]
+    failures = results["failure_memory"]
+    worst, typical, large = (
+        failures["worst_case"],
+        failures["typical"],
+        failures["worst_case_large"],
+    )
+    lines.append(
+        f"failure ring: {worst['bytes'] / 1024:.0f} KiB for {worst['failures']} worst-case "
+        f"failures ({worst['bytes_per_failure']:.0f} bytes each), "
+        f"{typical['bytes'] / 1024:.0f} KiB typical; at --recent-failures "
+        f"{large['max_count']:,}: {large['failures']:,} kept, {large['bytes'] / 1024:.0f} KiB "
+        f"(budget {large['budget_bytes'] / 1024:.0f} KiB)"
+    )
     return "\n".join(lines)
 
 
@@ -230,6 +254,7 @@ def run(plan: Plan) -> dict[str, Any]:
     results["scrape"] = asyncio.run(scrapes(plan))
     print("memory (in a subprocess)", flush=True)
     results["memory"] = memory_bench(*plan.memory)
+    results["failure_memory"] = failure_memory_bench(DEFAULT_RECENT_FAILURES)
     results["elapsed_seconds"] = time.time() - started
     return results
 

@@ -18,9 +18,12 @@ from datetime import UTC, datetime
 import httpx
 
 from exporter import __version__, is_compiled
+from exporter.activity import Activity
 from exporter.checkpoint import SavedState, StateFile
 from exporter.config import Settings, describe
 from exporter.errors import ConfigError, NotFound, Unauthorized
+from exporter.failure_log import FailureLog
+from exporter.failures import FailureRecorder, FailureRing
 from exporter.metrics import Metrics
 from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter, build_resource
 from exporter.pipeline import Pipeline, RecentIds
@@ -61,8 +64,20 @@ class Exporter:
             exemplars=traces is not None,
             span_stats=(lambda: (traces.exported, traces.dropped)) if traces else None,
         )
+        self.failures = FailureRing(settings.recent_failures)
+        self.failure_log = (
+            FailureLog(
+                per_second=settings.log_failures_per_second,
+                json_fields=settings.log_format == "json",
+            )
+            if settings.log_failures
+            else None
+        )
+        self.recorder = FailureRecorder(
+            self.failures, [self.failure_log] if self.failure_log is not None else []
+        )
         self.tracker = Tracker(
-            observers=[self.metrics, *([traces] if traces else [])],
+            observers=[self.metrics, *([traces] if traces else []), self.recorder],
             max_tasks=settings.max_tracked_tasks,
             task_ttl=settings.task_ttl,
             # Finished node attempts are kept until their task's spans are built.
@@ -80,6 +95,7 @@ class Exporter:
             tracker=self.tracker, metrics=self.metrics, status=self.status, shard=settings.shard
         )
         self._clock = clock
+        self.activity = Activity(self.metrics.updates_by_type, self.status, clock=clock)
         self.state_file = StateFile(settings.state_file) if settings.state_file else None
         self._saved_position: int | None = None
         self._ready = False
@@ -114,6 +130,9 @@ class Exporter:
             is_alive=self.is_alive,
             is_ready=self.is_ready,
             clock=self._clock,
+            failures=self.failures,
+            activity=self.activity,
+            trace_url_template=self.settings.trace_url_template,
         )
         web = WebConfig()
         if self.settings.web_config_file is not None:
@@ -177,6 +196,16 @@ class Exporter:
             await asyncio.sleep(self.settings.checkpoint_interval)
             self.checkpoint()
 
+    async def _every_second(self) -> None:
+        # The status page's rates come from these samples; a nodeError's log line waits at
+        # most this long for its attempt, and suppressed failure lines are reported.
+        while True:
+            self.activity.sample()
+            self.recorder.flush()
+            if self.failure_log is not None:
+                self.failure_log.tick()
+            await asyncio.sleep(1.0)
+
     async def run(self, stop: asyncio.Event) -> int:
         """Stream until `stop` is set; return the process exit code."""
         settings = self.settings
@@ -208,13 +237,18 @@ class Exporter:
             try:
                 async with asyncio.TaskGroup() as group:
                     self._stream_task = group.create_task(self._stream.run())
-                    jobs = [self._stream_task, group.create_task(self._checkpoints())]
+                    jobs = [
+                        self._stream_task,
+                        group.create_task(self._checkpoints()),
+                        group.create_task(self._every_second()),
+                    ]
                     if self.otlp_metrics is not None:
                         jobs.append(group.create_task(self.otlp_metrics.run()))
                     group.create_task(self._stop_on(stop, group_tasks=jobs))
             except* (Unauthorized, NotFound) as failure:
                 log.error("%s", failure.exceptions[0])
                 code = EXIT_CONFIG
+        self.recorder.flush()
         if self.traces is not None:
             await asyncio.to_thread(self.traces.shutdown)
         if self.otlp_metrics is not None:

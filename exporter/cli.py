@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--summary-every", type=float, default=5.0, help="seconds between summary lines"
     )
+    demo.add_argument(
+        "--trace-url-template", help="link failures on the status page to this URL ({trace_id})"
+    )
     return parser
 
 
@@ -71,5 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exporter.demo import run_demo
 
     return asyncio.run(
-        run_demo(args.listen, seed=args.seed, rate=args.rate, every=args.summary_every)
+        run_demo(
+            args.listen,
+            seed=args.seed,
+            rate=args.rate,
+            every=args.summary_every,
+            trace_url_template=args.trace_url_template,
+        )
     )

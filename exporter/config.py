@@ -96,8 +96,23 @@ OPTIONS: Final = (
     Option("--checkpoint-interval", "How often to write the state file.", "5s"),
     Option("--traces", "Export spans even without OTEL_EXPORTER_OTLP_*ENDPOINT set.", switch=True),
     Option("--otlp-metrics", "Also push the metrics over OTLP.", switch=True),
-    Option("--shard", "i/n: process only this share of root tasks (replicas 0..n-1)."),
+    Option(
+        "--shard",
+        "i/n: process only this share of root tasks (replicas 0..n-1); i may be a pod name"
+        " ending in -i.",
+    ),
     Option("--web.config.file", "Exporter-toolkit web config (TLS, basic auth) for the server."),
+    Option("--recent-failures", "Most recent failures kept for / and /failures.", "200"),
+    Option(
+        "--trace-url-template",
+        "URL of a trace, with {trace_id}, to link each failure on the status page to.",
+    ),
+    Option("--log-failures", "Log one structured line per failure.", switch=True),
+    Option(
+        "--log-failures-per-second",
+        "Most failure lines logged a second; the rest are counted as suppressed.",
+        "20",
+    ),
 )
 
 
@@ -199,9 +214,14 @@ def parse_since(text: str | None, now: datetime) -> str:
 def _shard(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    # i may be a StatefulSet pod's name, which ends in its ordinal (exporter-2/3): the Helm
+    # chart passes $(POD_NAME), which works on every Kubernetes version.
+    match = re.fullmatch(r"\s*(?:[a-z0-9.-]*-)?(\d+)\s*/\s*(\d+)\s*", text)
     if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
-        raise ConfigError("--shard (REQUENCE_EXPORTER_SHARD): give i/n with 0 <= i < n, e.g. 0/3")
+        raise ConfigError(
+            "--shard (REQUENCE_EXPORTER_SHARD): give i/n with 0 <= i < n, e.g. 0/3"
+            " (or <pod name>-i/n)"
+        )
     return int(match.group(1)), int(match.group(2))
 
 
@@ -287,6 +307,22 @@ class Settings:
     otlp_metrics: bool
     shard: tuple[int, int] | None
     web_config_file: Path | None
+    recent_failures: int = 200
+    trace_url_template: str | None = None
+    log_failures: bool = False
+    log_failures_per_second: int = 20
+
+
+def _trace_url_template(text: str | None) -> str | None:
+    if not text:
+        return None
+    flag = "--trace-url-template"
+    if "{trace_id}" not in text or not text.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{flag} ({env_name(flag)}): give an http(s):// URL holding {{trace_id}}, "
+            "e.g. http://jaeger:16686/trace/{trace_id}"
+        )
+    return text
 
 
 def resolve(
@@ -321,6 +357,12 @@ def resolve(
         otlp_metrics=otlp_metrics_enabled(env, force=bool(args.otlp_metrics)),
         shard=_shard(args.shard),
         web_config_file=Path(args.web_config_file) if args.web_config_file else None,
+        recent_failures=_positive_int(args.recent_failures, "--recent-failures"),
+        trace_url_template=_trace_url_template(args.trace_url_template),
+        log_failures=bool(args.log_failures),
+        log_failures_per_second=_positive_int(
+            args.log_failures_per_second, "--log-failures-per-second"
+        ),
     )
 
 

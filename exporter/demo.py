@@ -67,7 +67,14 @@ class _Summary:
         )
 
 
-async def run_demo(listen: str, *, seed: int, rate: float, every: float) -> int:
+async def run_demo(
+    listen: str,
+    *,
+    seed: int,
+    rate: float,
+    every: float,
+    trace_url_template: str | None = None,
+) -> int:
     """The simulator and the exporter in one process; print URLs, then a live summary."""
     try:
         parse_listen(listen)
@@ -80,10 +87,15 @@ async def run_demo(listen: str, *, seed: int, rate: float, every: float) -> int:
     simulator = WatchAllSimulator(bearer=bearer, seed=seed, rate=rate)
     await simulator.start("127.0.0.1", 0)
     try:
-        settings = settings_for(
-            # `=`: a random token may start with "-", which argparse would take for a flag.
-            ["--api-url", simulator.base_url, f"--bearer-token={bearer}", "--listen", listen]
-        )
+        # `=`: a random token may start with "-", which argparse would take for a flag.
+        argv = ["--api-url", simulator.base_url, f"--bearer-token={bearer}", "--listen", listen]
+        if trace_url_template:
+            argv.append(f"--trace-url-template={trace_url_template}")
+        try:
+            settings = settings_for(argv)
+        except ConfigError as exc:
+            print(f"requence-exporter demo: {exc}")
+            return EXIT_CONFIG
         exporter = Exporter(settings)
         try:
             host, port = await exporter.start_server()
@@ -98,7 +110,7 @@ async def run_demo(listen: str, *, seed: int, rate: float, every: float) -> int:
             f"\nrequence-exporter demo: a simulated Requence account ({simulator.base_url}, "
             f"seed {seed}, ~{rate:g} updates/s) followed by the exporter.\n"
             f"  status page  {base}/\n  metrics      {base}/metrics\n"
-            f"  status JSON  {base}/status\n"
+            f"  failures     {base}/failures\n  status JSON  {base}/status\n"
             "Point Prometheus at it and import grafana/dashboards/*.json. Ctrl-C stops.\n",
             flush=True,
         )

@@ -15,7 +15,7 @@ __all__ = ["JsonFormatter", "RateLimitedWarning", "setup_logging"]
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and exception)."""
+    """One JSON object per line: time, level, logger, message (and exception, and fields)."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Render a record as a JSON line."""
@@ -25,6 +25,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # Structured fields a caller passed as `extra={"fields": {...}}` (failure events).
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update((k, v) for k, v in fields.items() if k not in entry)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()

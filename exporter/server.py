@@ -1,9 +1,8 @@
-"""The exporter's HTTP endpoints: /metrics, /healthz, /readyz, /status and a landing page."""
+"""The exporter's HTTP endpoints: /metrics, /healthz, /readyz, /status, /failures and `/`."""
 
 from __future__ import annotations
 
 import gzip
-import html
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,9 +10,13 @@ from typing import Any
 import orjson
 
 from exporter import __version__, is_compiled
+from exporter.activity import Activity
 from exporter.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics
+from exporter.failures import FailureRing
+from exporter.failures_endpoint import failures_response
 from exporter.metrics import Metrics
 from exporter.status import StreamStatus
+from exporter.status_page import CONTENT_SECURITY_POLICY, StatusView, render_status_page
 from exporter.tracker import Tracker
 from exporter.web import Request, Responder
 
@@ -34,8 +37,14 @@ class ExporterEndpoints:
         is_alive: Callable[[], bool],
         is_ready: Callable[[], bool],
         clock: Callable[[], float] = time.time,
+        failures: FailureRing | None = None,
+        activity: Activity | None = None,
+        trace_url_template: str | None = None,
     ) -> None:
         self._metrics = metrics
+        self._failures = failures if failures is not None else FailureRing()
+        self._activity = activity
+        self._trace_url_template = trace_url_template
         self._tracker = tracker
         self._status = status
         self._is_alive = is_alive
@@ -56,6 +65,7 @@ class ExporterEndpoints:
             "/healthz": self._healthz,
             "/readyz": self._readyz,
             "/status": self._status_page,
+            "/failures": self._failures_page,
             "/": self._landing,
         }.get(request.path)
         if route is None:
@@ -117,18 +127,42 @@ class ExporterEndpoints:
             orjson.dumps(self.status(), option=orjson.OPT_INDENT_2),
         )
 
+    def _failures_page(self, request: Request, respond: Responder) -> None:
+        status, body = failures_response(self._failures, request.query)
+        # The body holds text from the stream: never let a browser take it for HTML.
+        headers = [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")]
+        respond.send(status, headers, body)
+
+    def status_view(self) -> StatusView:
+        """What the status page shows, read now."""
+        status = self._status
+        now = self._clock()
+        age = None
+        if status.last_update_timestamp is not None:
+            age = now - status.last_update_timestamp
+        activity = self._activity
+        return StatusView(
+            version=__version__,
+            compiled=is_compiled(),
+            now=now,
+            connected=status.connected,
+            since=activity.since if activity is not None else now,
+            last_error=status.last_error,
+            last_update_age=age,
+            updates_per_second=activity.updates_per_second() if activity is not None else None,
+            in_progress=len(self._tracker),
+            last_minute=activity.last_minute() if activity is not None else None,
+            failures=self._failures.recent(),
+            failures_total=self._failures.total,
+            trace_url_template=self._trace_url_template,
+        )
+
     def _landing(self, _request: Request, respond: Responder) -> None:
-        rows = "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in self.status().items()
-        )
-        page = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>requence-exporter</title>"
-            "</head><body><h1>requence-exporter</h1>"
-            f"<table>{rows}</table><ul>"
-            "<li><a href='/metrics'>/metrics</a> Prometheus metrics</li>"
-            "<li><a href='/status'>/status</a> status as JSON</li>"
-            "<li><a href='/healthz'>/healthz</a> liveness</li>"
-            "<li><a href='/readyz'>/readyz</a> readiness</li></ul></body></html>"
-        )
-        respond.send(200, [("Content-Type", "text/html; charset=utf-8")], page.encode())
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Cache-Control", "no-store"),
+        ]
+        respond.send(200, headers, render_status_page(self.status_view()))

@@ -2,8 +2,9 @@
 
 Helm reads only files inside the chart. `files/alerts.tmpl.yml` is the rule file of
 `render_rules` with every threshold replaced by a reference to
-`.Values.prometheusRule.thresholds.<key>` and the rules' own Prometheus templates escaped, so
-the chart renders it with `tpl`. Run `python grafana/chart_files.py` (`--check` only reports).
+`.Values.prometheusRule.thresholds.<key>`, every selector scoped to the release's job, and the
+rules' own Prometheus templates escaped, so the chart renders it with `tpl`. Run
+`python grafana/chart_files.py` (`--check` only reports).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from grafana import yamlout  # noqa: E402
+from grafana.promql_scope import scope_selectors  # noqa: E402
 from grafana.rules import DEFAULT_THRESHOLDS, duration_seconds, render_rules  # noqa: E402
 
 __all__ = [
     "CHART",
+    "CHART_THRESHOLDS",
     "THRESHOLD_KINDS",
     "alerts_template",
     "main",
@@ -47,6 +50,17 @@ _PLACEHOLDERS: Final = {
     "promql_string": "{{{{ include `requence-exporter.rulePromqlString` " + _VALUE + " }}}}",
     "text": "{{{{ include `requence-exporter.ruleText` " + _VALUE + " }}}}",
 }
+# Thresholds the chart sets from the release instead of from values: the job regex of the
+# scrape alerts is the release's scrape job (helper requence-exporter.ruleJobRegex).
+_FROM_RELEASE: Final = {
+    "exporter_job_regex": "{{ include `requence-exporter.ruleJobRegex` . }}",
+}
+# Every selector of the chart's rules reads only the release's job (two releases in one
+# Prometheus never see each other's series); the job comes from helper requence-exporter.ruleJob.
+_SCOPE: Final = "@@scope@@"
+_SCOPE_MATCHER: Final = f"job='{_SCOPE}'"
+_SCOPE_PLACEHOLDER: Final = "{{ $job }}"
+_SCOPE_DEFINITION: Final = "{{ $job := include `requence-exporter.ruleJob` . -}}\n"
 # String thresholds that are not durations, and the kind of text each one is.
 _TEXT_KEYS: Final = {"exporter_job_regex": "promql_string", "runbook_base_url": "text"}
 # Kinds whose placeholder is correct only inside a double-quoted YAML scalar.
@@ -76,6 +90,8 @@ def threshold_kind(key: str, default: Any) -> str:
 
 
 THRESHOLD_KINDS: Final = {key: threshold_kind(key, v) for key, v in DEFAULT_THRESHOLDS.items()}
+# The thresholds the chart takes as values (prometheusRule.thresholds), with their defaults.
+CHART_THRESHOLDS: Final = {k: v for k, v in DEFAULT_THRESHOLDS.items() if k not in _FROM_RELEASE}
 
 
 # What values.schema.json admits for each kind; a duration is what Prometheus accepts.
@@ -93,8 +109,8 @@ _MINIMUM: Final = {"exporter_stall_seconds": 1}
 def thresholds_schema() -> dict[str, Any]:
     """The JSON schema of `prometheusRule.thresholds`: exactly the keys of DEFAULT_THRESHOLDS."""
     properties: dict[str, Any] = {}
-    for key, kind in THRESHOLD_KINDS.items():
-        schema = dict(_SCHEMAS[kind])
+    for key in CHART_THRESHOLDS:
+        schema = dict(_SCHEMAS[THRESHOLD_KINDS[key]])
         if key in _MINIMUM:
             schema["minimum"] = _MINIMUM[key]
         properties[key] = schema
@@ -114,7 +130,11 @@ def _sentinel(key: str) -> str:
 
 def alerts_template() -> str:
     """The chart's rule file template: render_rules with Helm references for thresholds."""
-    text = yamlout.dump(render_rules({key: _sentinel(key) for key in DEFAULT_THRESHOLDS}))
+    rules = render_rules({key: _sentinel(key) for key in DEFAULT_THRESHOLDS})
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule["expr"] = scope_selectors(rule["expr"], _SCOPE_MATCHER)
+    text = yamlout.dump(rules)
     if "`" in text:
         raise ValueError("the rules contain a backquote, which the Helm escaping cannot hold")
     # The rules' own {{ ... }} are Prometheus templates: make Helm print them verbatim.
@@ -127,8 +147,9 @@ def alerts_template() -> str:
             raise ValueError(f"threshold {key} is used by no rule")
         if kind in _QUOTED_ONLY and not all(_QUOTED_LINE.match(line) for line in used):
             raise ValueError(f"threshold {key} must appear only inside double-quoted strings")
-        text = text.replace(sentinel, _PLACEHOLDERS[kind].format(key=key))
-    return _HEADER + text
+        placeholder = _FROM_RELEASE.get(key) or _PLACEHOLDERS[kind].format(key=key)
+        text = text.replace(sentinel, placeholder)
+    return _HEADER + _SCOPE_DEFINITION + text.replace(_SCOPE, _SCOPE_PLACEHOLDER)
 
 
 def rendered_chart_files() -> dict[Path, str | bytes]:

@@ -47,10 +47,24 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     assert memory["tracked"] == memory["cap"]
     assert memory["evicted"] == memory["tasks"] - memory["cap"]
     assert memory["bytes_per_task"] > 0
+    ring = results["failure_memory"]
+    assert ring["worst_case"]["failures"] == ring["typical"]["failures"] == 200
+    assert 0 < ring["typical"]["bytes"] < ring["worst_case"]["bytes"]
+    # Past the count the byte budget holds the ring: the measured memory stays near it.
+    large = ring["worst_case_large"]
+    assert large["failures"] < large["max_count"]
+    assert large["budget_estimate_bytes"] <= large["budget_bytes"]
+    assert large["bytes"] < 1.5 * large["budget_bytes"]
     # Which build was measured: the one this test runs against.
     build = "compiled" if is_compiled() else "pure Python"
     assert results["host"]["exporter_build"] == build
     assert f"exporter {build}" in done.stdout
     # The printed summary carries every figure.
-    for word in ("x floor", "/metrics @", "bytes per tracked task", "spans (coalesced)"):
+    for word in (
+        "x floor",
+        "/metrics @",
+        "bytes per tracked task",
+        "spans (coalesced)",
+        "failure ring:",
+    ):
         assert word in done.stdout

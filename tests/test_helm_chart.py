@@ -17,9 +17,13 @@ import bcrypt
 import pytest
 import yaml
 
+from exporter.config import settings_for
+from exporter.errors import ConfigError
+from exporter.token import encode_token
 from exporter.webconfig import load_web_config
 from grafana import chart_files
-from grafana.chart_files import THRESHOLD_KINDS, rendered_chart_files
+from grafana.chart_files import CHART_THRESHOLDS, THRESHOLD_KINDS, rendered_chart_files
+from grafana.promql_scope import scope_selectors
 from grafana.rules import DEFAULT_THRESHOLDS, render_rules
 from tests.tools import require_tool
 
@@ -32,11 +36,16 @@ RULE_FILE = ROOT / "grafana" / "alerts.yml"
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 RELEASE = "rel"
 NAMESPACE = "monitoring"
-# The oldest Kubernetes the sharded StatefulSet supports, and the newest schemas at hand.
-KUBE_VERSIONS = ("1.28.0", kubernetes_validate.latest_version())
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion), and the newest schemas.
+KUBE_VERSIONS = ("1.25.0", kubernetes_validate.latest_version())
+# The job the chart's ServiceMonitor gives the release's scrapes (the Service's name).
+JOB = f"{RELEASE}-requence-exporter"
 OPERATOR_GROUP = "monitoring.coreos.com/"
 
 Manifest = dict[str, Any]
+
+# The install fails without a token; tests that are not about the token name a Secret.
+TOKEN: dict[str, Any] = {"requence": {"existingSecret": "requence"}}
 
 ALL_ON: dict[str, Any] = {
     "requence": {"accessToken": "not-a-real-token"},
@@ -89,6 +98,38 @@ WEB: dict[str, Any] = {
     },
 }
 
+# The conventions users expect of a chart, all at once.
+CONVENTIONS: dict[str, Any] = {
+    **TOKEN,
+    "namespaceOverride": "observability",
+    "commonLabels": {"team": "platform"},
+    "annotations": {"example.com/owner": "platform"},
+    "reloader": {"enabled": True},
+    "revisionHistoryLimit": 5,
+    "startupProbe": {"enabled": True, "periodSeconds": 2, "failureThreshold": 90},
+    "initContainers": [{"name": "wait", "image": "busybox:1.36", "command": ["true"]}],
+    "extraContainers": [
+        {
+            "name": "sidecar",
+            "image": "busybox:1.36",
+            "args": ['{{ include "requence-exporter.fullname" . }}'],
+        }
+    ],
+    "extraVolumes": [{"name": "scratch", "emptyDir": {}}],
+    "extraVolumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+    "persistence": {"emptyDir": {"sizeLimit": "2Gi"}},
+    "serviceMonitor": {
+        "enabled": True,
+        "annotations": {"example.com/owner": "platform"},
+        "jobLabel": "team",
+        "targetLabels": ["team"],
+        "podTargetLabels": ["team"],
+        "sampleLimit": 2000000,
+    },
+    "prometheusRule": {"enabled": True},
+    "dashboards": {"enabled": True},
+}
+
 
 @pytest.fixture(scope="module")
 def chart() -> Iterator[Any]:
@@ -97,9 +138,15 @@ def chart() -> Iterator[Any]:
         yield loaded
 
 
-def render(chart: Any, values: dict[str, Any] | None = None) -> list[Manifest]:
-    """Render like `helm template` and parse every Kubernetes object."""
-    rendered = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+def render(chart: Any, values: dict[str, Any] | None = None, name: str = RELEASE) -> list[Manifest]:
+    """Render like `helm template` and parse every Kubernetes object.
+
+    Values without a `requence` part get TOKEN's, as an install needs a token.
+    """
+    values = values or {}
+    if "requence" not in values:
+        values = {**TOKEN, **values}
+    rendered = chart.render(values, name=name, namespace=NAMESPACE, is_install=True)
     objects: list[Manifest] = []
     for path, text in sorted(rendered.items()):
         if path.endswith("NOTES.txt"):
@@ -152,10 +199,12 @@ def test_app_version_is_the_package_version() -> None:
 
 
 @pytest.mark.parametrize(
-    "values", [{}, ALL_ON, SHARDED, WEB], ids=["defaults", "all-on", "sharded", "web-config"]
+    "values",
+    [{}, ALL_ON, SHARDED, WEB, CONVENTIONS],
+    ids=["defaults", "all-on", "sharded", "web-config", "conventions"],
 )
 def test_lint_strict_is_clean(values: dict[str, Any]) -> None:
-    report = helm.lint(CHART_DIR, values, strict=True, namespace=NAMESPACE)
+    report = helm.lint(CHART_DIR, {**TOKEN, **values}, strict=True, namespace=NAMESPACE)
     assert report["errors"] == []
     # Severity 1 is informational (e.g. "icon is recommended"); warnings and errors fail.
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
@@ -170,7 +219,7 @@ def test_lint_catches_a_broken_value() -> None:
 
 
 def test_schema_accepts_the_defaults_and_every_option(chart: Any) -> None:
-    for values in ({}, chart_values(), ALL_ON, SHARDED, WEB):
+    for values in ({}, chart_values(), ALL_ON, SHARDED, WEB, CONVENTIONS):
         chart.validate_schema(values)
 
 
@@ -190,14 +239,16 @@ def test_schema_rejects_typos(chart: Any, typo: dict[str, Any]) -> None:
     with pytest.raises(helm.HelmValuesError):
         chart.validate_schema(typo)
     with pytest.raises(helm.HelmError):
-        chart.render(typo, name=RELEASE, namespace=NAMESPACE)
+        chart.render({**TOKEN, **typo}, name=RELEASE, namespace=NAMESPACE)
 
 
 # --- Kubernetes validity -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "values", [{}, ALL_ON, SHARDED, WEB], ids=["defaults", "all-on", "sharded", "web-config"]
+    "values",
+    [{}, ALL_ON, SHARDED, WEB, CONVENTIONS],
+    ids=["defaults", "all-on", "sharded", "web-config", "conventions"],
 )
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 def test_builtin_objects_validate_strictly(
@@ -220,7 +271,6 @@ def test_defaults_render_one_exporter_and_no_optional_parts(chart: Any) -> None:
     objects = render(chart)
     assert sorted(o["kind"] for o in objects) == ["Deployment", "Service", "ServiceAccount"]
     assert only(objects, "Deployment")["spec"]["replicas"] == 1
-    assert "REQUENCE_ACCESS_TOKEN" not in env_of(objects)
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(objects)
 
 
@@ -334,25 +384,101 @@ def test_persistence_puts_the_state_file_on_a_claim(chart: Any) -> None:
     }
 
 
+def pod_settings(objects: list[Manifest], pod_name: str) -> Any:
+    """The exporter's settings in the pod `pod_name`, its environment laid out as the kubelet
+    would (a token for the Secret references, $(VAR) expanded in the arguments)."""
+    env: dict[str, str] = {}
+    for name, item in env_of(objects).items():
+        if "value" in item:
+            env[name] = item["value"]
+        elif item["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.name":
+            env[name] = pod_name
+        elif name == "REQUENCE_ACCESS_TOKEN":
+            env[name] = encode_token("b", "https://requence.invalid")
+    args = [
+        re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), arg)
+        for arg in container(objects)["args"]
+    ]
+    assert args[0] == "run"
+    return settings_for(args[1:], env)
+
+
 def test_sharding_runs_a_statefulset_with_one_shard_per_pod(chart: Any) -> None:
     objects = render(chart, SHARDED)
     assert not [o for o in objects if o["kind"] in ("Deployment", "PersistentVolumeClaim")]
     statefulset = only(objects, "StatefulSet")
     assert statefulset["spec"]["replicas"] == 3
-    service = only(objects, "Service")
-    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
-    assert service["spec"]["clusterIP"] == "None"
-    assert "--shard=$(POD_INDEX)/3" in container(objects)["args"]
-    pod_index = env_of(objects)["POD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
-    assert pod_index == "metadata.labels['apps.kubernetes.io/pod-index']"
-    # Kubernetes expands $(VAR) only for variables defined before use in the same container.
-    names = [item["name"] for item in container(objects)["env"]]
-    assert "POD_INDEX" in names
     claims = statefulset["spec"]["volumeClaimTemplates"]
     mounts = {m["name"] for m in container(objects)["volumeMounts"]}
     assert [c["metadata"]["name"] for c in claims] == ["state"]
     assert "state" in mounts
     assert "state" not in {v["name"] for v in pod_spec(objects)["volumes"]}
+
+
+def test_each_shard_takes_its_ordinal_from_its_pod_name(chart: Any) -> None:
+    # #11: the pod-index label exists from Kubernetes 1.28 only; the pod name (<statefulset>-<i>)
+    # on every version the chart allows (1.25 and up).
+    objects = render(chart, SHARDED)
+    statefulset = only(objects, "StatefulSet")["metadata"]["name"]
+    shards = [pod_settings(objects, f"{statefulset}-{i}").shard for i in range(3)]
+    assert shards == [(0, 3), (1, 3), (2, 3)]
+    assert "apps.kubernetes.io/pod-index" not in json.dumps(objects)
+    with pytest.raises(ConfigError, match="--shard"):
+        pod_settings(objects, f"{statefulset}-3")
+
+
+@pytest.mark.parametrize("values", [{}, SHARDED], ids=["single", "sharded"])
+def test_chart_allows_kubernetes_1_25_and_lints_clean_there(values: dict[str, Any]) -> None:
+    chart_yaml = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert chart_yaml["kubeVersion"] == ">=1.25.0-0"
+    report = helm.lint(
+        CHART_DIR, {**TOKEN, **values}, strict=True, namespace=NAMESPACE, kube_version="v1.25.0"
+    )
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_sharding_keeps_the_scrape_service_and_adds_a_headless_one(chart: Any, shards: int) -> None:
+    # #11: Kubernetes refuses to turn a Service headless (or back) on upgrade, so the scrape
+    # Service must be the same object whether sharding is on or off, with service.type honoured.
+    values = {"sharding": {"shards": shards}, "service": {"type": "NodePort"}}
+    values["serviceMonitor"] = {"enabled": True}
+    objects = render(chart, values)
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    scrape = services.pop(JOB)
+    assert scrape["spec"]["type"] == "NodePort"
+    assert "clusterIP" not in scrape["spec"]
+    assert scrape == only(render(chart, {**values, "sharding": {"shards": 1}}), "Service")
+    monitor = only(objects, "ServiceMonitor")["spec"]["selector"]
+    assert selects(monitor, scrape["metadata"]["labels"])
+    if shards == 1:
+        assert services == {}
+        return
+    [headless] = services.values()
+    assert headless["spec"]["clusterIP"] == "None"
+    assert only(objects, "StatefulSet")["spec"]["serviceName"] == headless["metadata"]["name"]
+    assert headless["spec"]["selector"].items() <= pod_spec_labels(objects).items()
+    # The ServiceMonitor scrapes every shard once: through the scrape Service only.
+    assert not selects(monitor, headless["metadata"]["labels"])
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a LabelSelector (matchLabels, matchExpressions) selects `labels`."""
+    if not selector["matchLabels"].items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values", [])
+        held = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not held:
+            return False
+    return True
 
 
 # --- secrets and environment -------------------------------------------------------------
@@ -397,7 +523,7 @@ def test_otlp_settings_become_otel_variables(chart: Any) -> None:
 
 
 def test_otlp_headers_from_an_existing_secret(chart: Any) -> None:
-    values = {"otlp": {"endpoint": "http://c:4318", "protocol": "http/protobuf"}}
+    values: dict[str, Any] = {"otlp": {"endpoint": "http://c:4318", "protocol": "http/protobuf"}}
     values["otlp"]["headersSecret"] = {"name": "otlp-auth", "key": "headers"}
     objects = render(chart, values)
     assert not [o for o in objects if o["kind"] == "Secret"]
@@ -532,7 +658,8 @@ def test_basic_auth_without_tls_keeps_http(chart: Any) -> None:
 
 def test_web_config_from_an_existing_secret(chart: Any) -> None:
     web = {"enabled": True, "existingSecret": "web", "existingSecretKey": "web.yml", "tls": True}
-    objects = render(chart, {"webConfig": web, "serviceMonitor": {"enabled": True}})
+    monitor = {"enabled": True, "tlsConfig": SCRAPE_TLS}
+    objects = render(chart, {"webConfig": web, "serviceMonitor": monitor})
     assert not [o for o in objects if o["kind"] == "Secret"]
     path, volume = web_config_mount(objects)
     assert path.name == "web.yml"
@@ -636,10 +763,25 @@ def rule_file_groups() -> list[dict[str, Any]]:
     return groups
 
 
-def rendered_groups(chart: Any, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def rendered_groups(
+    chart: Any, extra: dict[str, Any] | None = None, values: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """spec.groups of the PrometheusRule rendered with `extra` prometheusRule values."""
-    values = {"prometheusRule": {"enabled": True, **(extra or {})}}
+    values = {**(values or {}), "prometheusRule": {"enabled": True, **(extra or {})}}
     groups: list[dict[str, Any]] = only(render(chart, values), "PrometheusRule")["spec"]["groups"]
+    return groups
+
+
+def chart_rules(thresholds: dict[str, Any] | None = None, job: str = JOB) -> list[dict[str, Any]]:
+    """render_rules as the chart scopes them: every selector reads `job` only, and the job
+    regex of the scrape alerts is that job."""
+    # Quoted as Go's regexp.QuoteMeta does (Helm's regexQuoteMeta).
+    quoted = re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", job)
+    rules = render_rules({**(thresholds or {}), "exporter_job_regex": quoted})
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule["expr"] = scope_selectors(rule["expr"], f"job='{job}'")
+    groups: list[dict[str, Any]] = rules["groups"]
     return groups
 
 
@@ -681,51 +823,61 @@ def test_chart_files_check_reports_and_sync_fixes(
 
 
 def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any) -> None:
-    # Names, expressions, for, labels and annotations: the whole rule file, nothing else.
-    assert rendered_groups(chart) == rule_file_groups()
+    # Names, expressions, for, labels and annotations: the whole rule file, scoped to the job.
+    groups = rendered_groups(chart)
+    assert groups == chart_rules()
+    unscoped = copy.deepcopy(groups)
+    for group in unscoped:
+        for rule in group["rules"]:
+            rule["expr"] = rule["expr"].replace(f"{{job='{JOB}'}}", "")
+            rule["expr"] = rule["expr"].replace(f'job=~"{JOB}"', 'job=~".*requence-exporter.*"')
+    assert unscoped == rule_file_groups()
 
 
 def test_values_thresholds_are_the_rule_defaults() -> None:
     thresholds = chart_values()["prometheusRule"]["thresholds"]
-    assert list(thresholds.items()) == list(DEFAULT_THRESHOLDS.items())
+    assert list(thresholds.items()) == list(CHART_THRESHOLDS.items())
+    assert set(DEFAULT_THRESHOLDS) - set(CHART_THRESHOLDS) == {"exporter_job_regex"}
 
 
 def test_deploy_doc_lists_every_threshold_with_its_default() -> None:
     doc = (ROOT / "docs" / "deploy.md").read_text()
     table = doc.split("<!-- thresholds:start", 1)[1].split("<!-- thresholds:end -->", 1)[0]
     rows = re.findall(r"^\| `([a-z0-9_]+)` \| `([^`]*)` \|", table, re.M)
-    assert rows == [(key, str(value)) for key, value in DEFAULT_THRESHOLDS.items()]
+    assert rows == [(key, str(value)) for key, value in CHART_THRESHOLDS.items()]
 
 
 def test_schema_admits_exactly_the_threshold_keys() -> None:
     schema = json.loads((CHART_DIR / "values.schema.json").read_text())
     thresholds = schema["properties"]["prometheusRule"]["properties"]["thresholds"]
     assert thresholds["additionalProperties"] is False
-    assert set(thresholds["properties"]) == set(DEFAULT_THRESHOLDS)
+    assert set(thresholds["properties"]) == set(CHART_THRESHOLDS)
 
 
-@pytest.mark.parametrize("key", list(DEFAULT_THRESHOLDS))
+@pytest.mark.parametrize("key", list(CHART_THRESHOLDS))
 def test_each_threshold_renders_like_render_rules(chart: Any, key: str) -> None:
     value = override_for(key)
     groups = rendered_groups(chart, {"thresholds": {key: value}})
-    assert groups == render_rules({key: value})["groups"]
-    assert groups != rule_file_groups()
+    assert groups == chart_rules({key: value})
+    assert groups != chart_rules()
 
 
 def test_a_threshold_value_changes_only_its_alert(chart: Any) -> None:
-    before = rules_by_name(rule_file_groups())
+    before = rules_by_name(chart_rules())
     after = rules_by_name(rendered_groups(chart, {"thresholds": {"task_error_ratio": 0.25}}))
     assert set(after) == set(before)
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {"RequenceTaskErrorRatioHigh"}
-    assert "error_ratio:rate5m > 0.25\n" in after["RequenceTaskErrorRatioHigh"]["expr"]
+    assert (
+        f"error_ratio:rate5m{{job='{JOB}'}} > 0.25\n" in after["RequenceTaskErrorRatioHigh"]["expr"]
+    )
     assert before["RequenceTaskErrorRatioHigh"]["for"] == after["RequenceTaskErrorRatioHigh"]["for"]
 
 
 def test_large_integer_thresholds_stay_integers(chart: Any) -> None:
     # Helm reads numbers as floats; a range like [1e+06s] would not parse.
     groups = rendered_groups(chart, {"thresholds": {"exporter_stall_seconds": 1000000}})
-    assert groups == render_rules({"exporter_stall_seconds": 1000000})["groups"]
+    assert groups == chart_rules({"exporter_stall_seconds": 1000000})
     assert "[1000000s]" in alerts_by_name(groups)["RequenceExporterStalled"]["expr"]
 
 
@@ -739,21 +891,27 @@ def test_schema_rejects_bad_thresholds(chart: Any, thresholds: dict[str, Any]) -
         chart.validate_schema(values)
 
 
-def test_unknown_threshold_fails_the_render_without_the_schema_too(tmp_path: Path) -> None:
-    # `helm install --skip-schema-validation` must not let a misspelt threshold through.
+def without_schema(tmp_path: Path) -> Path:
+    """A copy of the chart without values.schema.json (helm --skip-schema-validation)."""
     unchecked = tmp_path / "requence-exporter"
     shutil.copytree(CHART_DIR, unchecked)
     (unchecked / "values.schema.json").unlink()
+    return unchecked
+
+
+def test_unknown_threshold_fails_the_render_without_the_schema_too(tmp_path: Path) -> None:
+    # `helm install --skip-schema-validation` must not let a misspelt threshold through.
+    unchecked = without_schema(tmp_path)
     values = {"prometheusRule": {"enabled": True, "thresholds": {"NoSuchThreshold": 1}}}
     with helm.Chart.load(unchecked) as loaded:
-        assert rendered_groups(loaded) == rule_file_groups()
+        assert rendered_groups(loaded) == chart_rules()
         with pytest.raises(helm.HelmRenderError, match="NoSuchThreshold"):
-            loaded.render(values, name=RELEASE, namespace=NAMESPACE)
+            loaded.render({**TOKEN, **values}, name=RELEASE, namespace=NAMESPACE)
 
 
 def test_prometheus_rule_passes_promtool(chart: Any, tmp_path: Path) -> None:
     promtool = require_tool("promtool")
-    overrides = {key: override_for(key) for key in DEFAULT_THRESHOLDS}
+    overrides = {key: override_for(key) for key in CHART_THRESHOLDS}
     for index, extra in enumerate(({}, {"thresholds": overrides})):
         rules = tmp_path / f"rules-{index}.yml"
         rules.write_text(yaml.safe_dump({"groups": rendered_groups(chart, extra)}))
@@ -773,13 +931,13 @@ def test_unknown_disabled_alert_fails_the_render(chart: Any) -> None:
 
 
 def test_alerts_can_be_disabled_and_labelled(chart: Any) -> None:
-    names = list(alerts_by_name(rule_file_groups()))
+    names = list(alerts_by_name(chart_rules()))
     groups = rendered_groups(
         chart, {"disabledAlerts": names[:1], "additionalAlertLabels": {"team": "platform"}}
     )
     alerts = alerts_by_name(groups)
     assert set(alerts) == set(names[1:])
-    original = alerts_by_name(rule_file_groups())
+    original = alerts_by_name(chart_rules())
     for name, rule in alerts.items():
         assert rule["labels"] == {**original[name].get("labels", {}), "team": "platform"}
     recorded = [r for r in rules_by_name(groups).values() if "record" in r]
@@ -796,7 +954,9 @@ def dashboard_sources() -> dict[str, str]:
 
 
 def test_dashboard_configmaps_carry_every_dashboard(chart: Any) -> None:
-    objects = render(chart, ALL_ON)
+    values = copy.deepcopy(ALL_ON)
+    values["dashboards"]["perRelease"] = False
+    objects = render(chart, values)
     maps = [o for o in objects if o["kind"] == "ConfigMap"]
     carried: dict[str, str] = {}
     for config_map in maps:
@@ -812,6 +972,36 @@ def test_dashboard_configmaps_carry_every_dashboard(chart: Any) -> None:
         assert json.loads(text)["uid"] == name.removesuffix(".json")
 
 
+def dashboards_of(objects: list[Manifest]) -> dict[str, dict[str, Any]]:
+    """The dashboards the ConfigMaps carry, parsed, by file name."""
+    found: dict[str, dict[str, Any]] = {}
+    for config_map in (o for o in objects if o["kind"] == "ConfigMap"):
+        found.update({name: json.loads(text) for name, text in config_map["data"].items()})
+    return found
+
+
+def test_each_release_gets_its_own_dashboard_uids(chart: Any) -> None:
+    # #11: two releases' sidecar ConfigMaps must not replace each other's dashboards (Grafana
+    # keys them by uid), in one namespace or in two, and a uid fits Grafana's 40 characters.
+    sources = {name: json.loads(text) for name, text in dashboard_sources().items()}
+    installs = [
+        render(chart, {"dashboards": {"enabled": True}}),
+        render(chart, {"dashboards": {"enabled": True}}, name="other"),
+        render(chart, {"dashboards": {"enabled": True}, "namespaceOverride": "team-b"}),
+        render(chart, {"dashboards": {"enabled": True}, "namespaceOverride": "team-b"}),
+    ]
+    uids = [[d["uid"] for d in dashboards_of(objects).values()] for objects in installs]
+    assert uids[2] == uids[3], "a release's uids are stable across upgrades"
+    every = [uid for install in uids[:3] for uid in install]
+    assert len(set(every)) == len(every) == 3 * len(sources)
+    assert all(len(uid) <= 40 for uid in every)
+    for name, dashboard in dashboards_of(installs[1]).items():
+        source = sources[name]
+        assert dashboard["uid"].startswith(source["uid"] + "-")
+        assert dashboard["title"] == f"{source['title']} ({NAMESPACE}/other)"
+        assert {**dashboard, "uid": source["uid"], "title": source["title"]} == source
+
+
 def test_dashboard_label_is_configurable(chart: Any) -> None:
     values = {"dashboards": {"enabled": True, "label": "dashboards", "labelValue": "requence"}}
     maps = [o for o in render(chart, values) if o["kind"] == "ConfigMap"]
@@ -825,11 +1015,340 @@ def test_dashboard_label_is_configurable(chart: Any) -> None:
 
 
 def test_notes_say_what_to_do_next(chart: Any) -> None:
-    notes = chart.render({}, name=RELEASE, namespace=NAMESPACE)[
+    notes = chart.render(TOKEN, name=RELEASE, namespace=NAMESPACE)[
         "requence-exporter/templates/NOTES.txt"
     ]
     assert f"port-forward svc/{RELEASE}-requence-exporter" in notes
-    assert "no Requence access token" in notes
     assert "otlp.endpoint" in notes
     configured = chart.render(ALL_ON, name=RELEASE, namespace=NAMESPACE)
-    assert "no Requence access token" not in configured["requence-exporter/templates/NOTES.txt"]
+    assert "otlp.endpoint" not in configured["requence-exporter/templates/NOTES.txt"]
+
+
+# --- rules scoped to the release (promtool runs grafana/alerts_test.yml on the chart's rules) ---
+
+
+def rule_tests_for(job: str, rules: Path, neighbour: str | None = None) -> dict[str, Any]:
+    """grafana/alerts_test.yml with its exporter's job renamed `job`, reading `rules`; with
+    `neighbour`, every series of that exporter is repeated under the neighbour's job, and the
+    expectations stay those of the exporter alone."""
+    text = (ROOT / "grafana" / "alerts_test.yml").read_text()
+    text = text.replace('job="requence-exporter"', f'job="{job}"')
+    text = text.replace("job: requence-exporter", f"job: {job}")
+    text = text.replace("(job requence-exporter)", f"(job {job})")
+    tests: dict[str, Any] = yaml.safe_load(text)
+    tests["rule_files"] = [str(rules)]
+    if neighbour is not None:
+        for case in tests["tests"]:
+            ours = [s for s in case["input_series"] if f'job="{job}"' in s["series"]]
+            assert ours
+            case["input_series"] += [
+                {**s, "series": s["series"].replace(f'job="{job}"', f'job="{neighbour}"')}
+                for s in ours
+            ]
+    return tests
+
+
+def run_rule_tests(tests: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`promtool test rules` on `tests`."""
+    promtool = require_tool("promtool")
+    path = tmp_path / "tests.yml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    return subprocess.run(
+        [promtool, "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "job"),
+    [
+        ({}, JOB),
+        ({"fullnameOverride": "metrics"}, "metrics"),
+        ({"nameOverride": "requence"}, f"{RELEASE}-requence"),
+        (
+            {
+                "serviceMonitor": {"enabled": True, "jobLabel": "team"},
+                "commonLabels": {"team": "ops"},
+            },
+            "ops",
+        ),
+        ({"prometheusRule": {"job": "requence/scrape"}}, "requence/scrape"),
+    ],
+    ids=["release", "fullnameOverride", "nameOverride", "jobLabel", "job"],
+)
+def test_the_rules_page_for_this_release_and_not_for_a_neighbour(
+    chart: Any, values: dict[str, Any], job: str, tmp_path: Path
+) -> None:
+    # #11: every alert of the rule file fires as its tests expect under the release's own job
+    # (RequenceExporterDown too, whatever the names), and a second release's series, which the
+    # default regex .*requence-exporter.* matches, change nothing: no alert, no recorded series.
+    extra = values.pop("prometheusRule", {})
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": rendered_groups(chart, extra, values)}))
+    for neighbour in (None, "other-requence-exporter"):
+        result = run_rule_tests(rule_tests_for(job, rules, neighbour), tmp_path)
+        assert result.returncode == 0, f"neighbour={neighbour}\n{result.stdout}{result.stderr}"
+
+
+def test_the_neighbour_check_catches_unscoped_rules(tmp_path: Path) -> None:
+    # The rule file itself reads every job: the neighbour's series make its alerts fire twice.
+    # Its default job regex misses a release named by fullnameOverride.
+    own = run_rule_tests(rule_tests_for("metrics", RULE_FILE), tmp_path)
+    assert own.returncode != 0
+    assert "RequenceExporterDown" in own.stdout + own.stderr
+    rules = tmp_path / "unscoped.yml"
+    rules.write_text(yaml.safe_dump(render_rules({"exporter_job_regex": JOB})))
+    assert run_rule_tests(rule_tests_for(JOB, rules), tmp_path).returncode == 0
+    neighbour = run_rule_tests(rule_tests_for(JOB, rules, "other-requence-exporter"), tmp_path)
+    assert neighbour.returncode != 0
+    assert "other-requence-exporter" in neighbour.stdout + neighbour.stderr
+
+
+# --- numbers, required values and mistakes that fail the render ----------------------------
+
+
+def test_large_numbers_reach_the_exporter_as_integers(chart: Any) -> None:
+    # #11: Helm reads numbers as floats, which toString printed as 1e+06: exit 2 in the pod.
+    values = {
+        "config": {"max-tracked-tasks": 1000000, "max-event-bytes": 16777216},
+        "otlp": {"resourceAttributes": {"service.instance.count": 2000000, "ratio": 0.25}},
+        "terminationGracePeriodSeconds": 1000000,
+        "podDisruptionBudget": {"enabled": True, "minAvailable": 1000000},
+    }
+    objects = render(chart, values)
+    assert only(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1000000
+    env = env_of(objects)
+    assert env["REQUENCE_EXPORTER_MAX_TRACKED_TASKS"]["value"] == "1000000"
+    assert env["REQUENCE_EXPORTER_MAX_EVENT_BYTES"]["value"] == "16777216"
+    attributes = env["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+    assert attributes == "ratio=0.25,service.instance.count=2000000"
+    assert pod_spec(objects)["terminationGracePeriodSeconds"] == 1000000
+    settings = pod_settings(objects, "pod")
+    assert settings.max_tracked_tasks == 1000000
+    assert settings.max_event_bytes == 16777216
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"requence": {"existingSecretKey": "token"}}, {"otlp": {"headers": "a=b"}}],
+    ids=["defaults", "key-only", "otlp-only"],
+)
+def test_an_install_without_a_token_fails_naming_both_values(
+    chart: Any, values: dict[str, Any]
+) -> None:
+    # #11: without a token the pod crash-loops; the install must fail instead.
+    if "requence" not in values:
+        values = {**values, "requence": {}}
+    with pytest.raises(helm.HelmRenderError) as info:
+        chart.render(values, name=RELEASE, namespace=NAMESPACE)
+    assert "requence.accessToken" in str(info.value)
+    assert "requence.existingSecret" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"config": {"access-token-file": "/var/run/requence/token"}},
+        {
+            "extraEnv": [
+                {
+                    "name": "REQUENCE_ACCESS_TOKEN",
+                    "valueFrom": {"secretKeyRef": {"name": "a", "key": "b"}},
+                }
+            ]
+        },
+        {"extraEnvFrom": [{"secretRef": {"name": "requence-env"}}]},
+    ],
+    ids=["token-file", "extra-env", "env-from"],
+)
+def test_a_token_from_elsewhere_is_accepted(chart: Any, values: dict[str, Any]) -> None:
+    objects = render(chart, {"requence": {}, **values})
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    assert only(objects, "Deployment")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"podLabels": {"app.kubernetes.io/instance": "other"}},
+            "podLabels.app.kubernetes.io/instance",
+        ),
+        ({"podLabels": {"app.kubernetes.io/name": "x"}}, "podLabels.app.kubernetes.io/name"),
+        (
+            {"prometheusRule": {"enabled": True, "additionalAlertLabels": {"severity": "info"}}},
+            "additionalAlertLabels.severity",
+        ),
+        (
+            {"serviceMonitor": {"enabled": True, "interval": "30s", "scrapeTimeout": "1m"}},
+            "scrapeTimeout",
+        ),
+        (
+            {
+                "webConfig": {"enabled": True, "existingSecret": "web", "tls": True},
+                "serviceMonitor": {"enabled": True},
+            },
+            "serviceMonitor.tlsConfig",
+        ),
+        ({"serviceMonitor": {"enabled": True, "jobLabel": "team"}}, "jobLabel"),
+        (
+            {"prometheusRule": {"enabled": True, "thresholds": {"exporter_job_regex": ".*"}}},
+            "prometheusRule.job",
+        ),
+    ],
+    ids=[
+        "podLabels-instance",
+        "podLabels-name",
+        "alert-severity",
+        "scrape-timeout",
+        "tls-without-ca",
+        "job-label-missing",
+        "job-regex",
+    ],
+)
+def test_mistakes_fail_the_render_with_a_clear_message(
+    tmp_path: Path, values: dict[str, Any], message: str
+) -> None:
+    # #11: each of these used to render a broken object. The schema is removed so that the
+    # render-time checks are shown to hold on their own (helm --skip-schema-validation).
+    unchecked = without_schema(tmp_path)
+    with helm.Chart.load(unchecked) as loaded, pytest.raises(helm.HelmRenderError, match=message):
+        loaded.render({**TOKEN, **values}, name=RELEASE, namespace=NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"nameOverride": "Requence_Exporter"},
+        {"fullnameOverride": "-x"},
+        {"namespaceOverride": "Bad Namespace"},
+        {"serviceMonitor": {"interval": "soon"}},
+        {"serviceMonitor": {"sampleLimit": -1}},
+        {"prometheusRule": {"job": "it's"}},
+        {"persistence": {"emptyDir": {"sizeLimit": "lots"}}},
+    ],
+)
+def test_schema_rejects_bad_convention_values(chart: Any, values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
+
+
+def test_name_override_is_checked_without_the_schema_too(tmp_path: Path) -> None:
+    unchecked = without_schema(tmp_path)
+    with helm.Chart.load(unchecked) as loaded:
+        for key in ("nameOverride", "fullnameOverride"):
+            with pytest.raises(helm.HelmRenderError, match=key):
+                loaded.render({**TOKEN, key: "Bad_Name"}, name=RELEASE, namespace=NAMESPACE)
+
+
+def test_alert_labels_are_added_beside_severity(chart: Any) -> None:
+    groups = rendered_groups(chart, {"additionalAlertLabels": {"team": "platform"}})
+    for rule in alerts_by_name(groups).values():
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+        assert rule["labels"]["team"] == "platform"
+
+
+# --- TLS scrapes and Secrets that roll the pod ----------------------------------------------
+
+
+def test_tls_scrapes_verify_with_the_tls_secrets_ca_by_default(chart: Any) -> None:
+    # #11: TLS on with an empty tlsConfig rendered `scheme: https` without a CA or server name.
+    values = copy.deepcopy(WEB)
+    values["serviceMonitor"]["tlsConfig"] = {}
+    [endpoint] = only(render(chart, values), "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {
+        "ca": {"secret": {"name": "requence-tls", "key": "ca.crt"}},
+        "serverName": f"{JOB}.{NAMESPACE}.svc",
+    }
+
+
+def test_a_rotated_token_in_an_existing_secret_can_roll_the_pod(chart: Any) -> None:
+    # #11: the checksum covers the chart's own Secret only; Reloader rolls for Secrets of yours.
+    values = {
+        "requence": {"existingSecret": "requence"},
+        "otlp": {"headersSecret": {"name": "otlp-auth"}},
+        "webConfig": {"enabled": True, "existingSecret": "web"},
+    }
+    plain = only(render(chart, values), "Deployment")
+    assert "annotations" not in plain["metadata"]
+    reloading = only(render(chart, {**values, "reloader": {"enabled": True}}), "Deployment")
+    reload = reloading["metadata"]["annotations"]["secret.reloader.stakater.com/reload"]
+    assert reload.split(",") == ["requence", "otlp-auth", "web"]
+    sharded = render(chart, {**values, "reloader": {"enabled": True}, "sharding": {"shards": 2}})
+    assert (
+        only(sharded, "StatefulSet")["metadata"]["annotations"]
+        == reloading["metadata"]["annotations"]
+    )
+
+
+# --- conventions -----------------------------------------------------------------------------
+
+
+def test_conventions_render_where_users_expect_them(chart: Any) -> None:
+    objects = render(chart, CONVENTIONS)
+    for manifest in objects:
+        if manifest["kind"] not in ("ServiceMonitor", "PrometheusRule", "ConfigMap"):
+            assert manifest["metadata"]["namespace"] == "observability"
+        assert manifest["metadata"]["labels"]["team"] == "platform"
+    deployment = only(objects, "Deployment")
+    assert deployment["metadata"]["annotations"] == {
+        "example.com/owner": "platform",
+        "secret.reloader.stakater.com/reload": "requence",
+    }
+    assert deployment["spec"]["revisionHistoryLimit"] == 5
+    assert pod_spec_labels(objects)["team"] == "platform"
+    pod = pod_spec(objects)
+    assert pod["enableServiceLinks"] is False
+    assert [c["name"] for c in pod["initContainers"]] == ["wait"]
+    assert [c["name"] for c in pod["containers"]] == ["exporter", "sidecar"]
+    assert pod["containers"][1]["args"] == [JOB]
+    exporter = pod["containers"][0]
+    assert exporter["startupProbe"] == {
+        "httpGet": {"path": "/healthz", "port": "http-metrics"},
+        "periodSeconds": 2,
+        "timeoutSeconds": 5,
+        "failureThreshold": 90,
+    }
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["state"] == {"name": "state", "emptyDir": {"sizeLimit": "2Gi"}}
+    assert volumes["scratch"] == {"name": "scratch", "emptyDir": {}}
+    monitor = only(objects, "ServiceMonitor")
+    assert monitor["metadata"]["annotations"] == {"example.com/owner": "platform"}
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["observability"]}
+    assert monitor["spec"]["jobLabel"] == "team"
+    assert monitor["spec"]["targetLabels"] == ["team"]
+    assert monitor["spec"]["podTargetLabels"] == ["team"]
+    assert monitor["spec"]["sampleLimit"] == 2000000
+    # The rules follow the job the jobLabel gives.
+    expr = alerts_by_name(only(objects, "PrometheusRule")["spec"]["groups"])
+    assert "{job='platform'}" in expr["RequenceExporterDisconnected"]["expr"]
+
+
+def test_defaults_limit_the_state_emptydir_and_start_up(chart: Any) -> None:
+    objects = render(chart)
+    _, volume = state_volume(objects)
+    assert volume == {"name": "state", "emptyDir": {"sizeLimit": "1Gi"}}
+    assert container(objects)["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod_spec(objects)["enableServiceLinks"] is False
+    assert only(objects, "Deployment")["spec"]["revisionHistoryLimit"] == 3
+    off = render(chart, {"startupProbe": {"enabled": False}})
+    assert "startupProbe" not in container(off)
+
+
+def test_common_labels_cannot_replace_the_charts_own(tmp_path: Path, chart: Any) -> None:
+    with pytest.raises(helm.HelmRenderError, match="commonLabels"):
+        render(chart, {"commonLabels": {"app.kubernetes.io/instance": "x"}})
+
+
+def test_chart_metadata_names_icon_home_and_sources() -> None:
+    chart_yaml = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert chart_yaml["icon"].startswith("https://")
+    assert chart_yaml["home"].startswith("https://")
+    assert chart_yaml["sources"]
+    assert all(s.startswith("https://") for s in chart_yaml["sources"])
+    report = helm.lint(CHART_DIR, TOKEN, strict=True, namespace=NAMESPACE)
+    assert report["messages"] == []

@@ -18,6 +18,7 @@ import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from exporter.decode import Update, decode_update, parse_timestamp
+from exporter.simulator.files import localize
 from exporter.simulator.server import WatchAllSimulator, serve_simulator
 from exporter.simulator.workload import Workload, WorkloadUpdate
 from exporter.token import decode_token
@@ -74,7 +75,8 @@ async def test_streams_the_workload_in_order_with_increasing_positions(
     for event, update in zip(events, workload, strict=True):
         data = orjson.loads(event.data)
         assert data.pop("timestamp")
-        assert data == {k: v for k, v in update.data.items() if k != "timestamp"}
+        sent = {k: v for k, v in update.data.items() if k != "timestamp"}
+        assert data == orjson.loads(localize(orjson.dumps(sent), sim.base_url))
     updates = [decoded(e) for e in events]
     stamps = [u.timestamp for u in updates]
     assert stamps == sorted(stamps)

@@ -107,12 +107,25 @@ def test_every_flag_reads_its_environment_variable() -> None:
 
 
 @pytest.mark.parametrize(
+    ("shard", "expected"),
+    [("2/3", (2, 3)), ("rel-requence-exporter-2/3", (2, 3)), ("exporter-0/1", (0, 1))],
+)
+def test_shard_takes_an_index_or_a_statefulset_pod_name(
+    shard: str, expected: tuple[int, int]
+) -> None:
+    env = {"REQUENCE_ACCESS_TOKEN": encode_token("b", "https://x.invalid")}
+    assert settings_for(["--shard", shard], env).shard == expected
+
+
+@pytest.mark.parametrize(
     ("argv", "flag"),
     [
         (["--task-ttl", "soon"], "--task-ttl"),
         (["--max-tracked-tasks", "0"], "--max-tracked-tasks"),
         (["--max-label-values", "ten"], "--max-label-values"),
         (["--shard", "3/3"], "--shard"),
+        (["--shard", "exporter-3/3"], "--shard"),
+        (["--shard", "exporter/3"], "--shard"),
         (["--listen", "nope"], "--listen"),
         (["--task-buckets", "5,1"], "--task-buckets"),
         (["--since", "last week"], "--since"),

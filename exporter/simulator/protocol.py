@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
 
-from exporter.decode import parse_timestamp
 from exporter.token import encode_token
 from exporter.web import AsyncClosing, HTTPServer, Request, Responder
 
@@ -20,6 +20,7 @@ __all__ = [
     "WatchParams",
     "WatchServer",
     "authorized",
+    "parse_since",
     "parse_watch_body",
     "record",
     "send_json",
@@ -72,6 +73,23 @@ def authorized(request: Request, bearer: str | None) -> bool:
     return request.headers.get("authorization") == f"Bearer {bearer}"
 
 
+def parse_since(text: str) -> float | None:
+    """`since` as epoch seconds: ISO 8601 with an offset, or without one as local time.
+
+    The Python SDK sends `datetime.now().isoformat()` (or a `date`'s): the client's local time
+    with no offset. The simulator reads it as its own local time, which is the client's when
+    both run on one machine, the way they do in a demo or a test.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    try:
+        return moment.timestamp()  # a naive datetime counts as local time here
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def parse_watch_body(body: bytes) -> WatchParams:
     """Validate the JSON body: `since` (ISO 8601, required) and `lastPosition` (integer)."""
     try:
@@ -81,7 +99,7 @@ def parse_watch_body(body: bytes) -> WatchParams:
     if not isinstance(payload, dict):
         raise BadWatchRequest("the body is not a JSON object")
     since_text = payload.get("since")
-    since = parse_timestamp(since_text) if isinstance(since_text, str) else None
+    since = parse_since(since_text) if isinstance(since_text, str) else None
     if since is None:
         raise BadWatchRequest("`since` is required and must be an ISO 8601 timestamp")
     last = payload.get("lastPosition")

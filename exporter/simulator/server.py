@@ -3,6 +3,9 @@
 Updates are stamped with the wall-clock time they are emitted, numbered with strictly increasing
 positions, and kept in a bounded history so a client can resume with `lastPosition` or filter with
 `since`. Acknowledgements are recorded, never required: an observer must not send them.
+
+The same server is the files service the payloads' references point at (`GET /files/...`,
+without a token, since the SDK fetches reference URLs without one): see `exporter.simulator.files`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import NamedTuple
 
 import orjson
 
+from exporter.simulator.files import FILES_PREFIX, localize, serve_file
 from exporter.simulator.protocol import (
     ACK_PREFIX,
     EVENT_STREAM_HEADERS,
@@ -141,13 +145,20 @@ class WatchAllSimulator(WatchServer):
         data["timestamp"] = format_timestamp(millis / 1000)
         position = self._next_position
         self._next_position += 1
-        payload = sse_event(update.type, position, orjson.dumps(data))
+        payload = sse_event(update.type, position, localize(orjson.dumps(data), self.base_url))
         self._entries.append(_Entry(position, millis / 1000, payload))
         if len(self._entries) > self.history + self.history // 4:
             del self._entries[: len(self._entries) - self.history]
 
     async def _handle(self, request: Request, respond: Responder) -> None:
         self.requests.append(record(request))
+        if request.path.startswith(FILES_PREFIX) and request.method == "GET":
+            # Building a large body takes a while: off the loop, so the streams keep flowing.
+            status, headers, body = await asyncio.to_thread(
+                serve_file, request.path, request.headers, self.base_url
+            )
+            respond.send(status, headers, body)
+            return
         if request.path != WATCH_PATH and not request.path.startswith(ACK_PREFIX):
             send_json(respond, 404, {"error": "not found"})
             return

@@ -7,9 +7,10 @@ workload scales them with its time scale.
 from __future__ import annotations
 
 import random
+from functools import cache
 from typing import Any, NamedTuple
 
-__all__ = ["TEMPLATES", "NodeSpec", "Template", "node_payload", "random_uuid", "stable_uuid"]
+__all__ = ["TEMPLATES", "NodeSpec", "Template", "random_uuid", "stable_uuid"]
 
 
 class NodeSpec(NamedTuple):
@@ -26,6 +27,8 @@ class NodeSpec(NamedTuple):
     sub_task: str | None = None
     outputs: tuple[str | None, ...] = (None,)
     updates: tuple[int, int] = (0, 2)
+    # The chance that one of its outputs is too large to travel inline (it is claim-checked).
+    bulky: float = 0.0
 
 
 class Template(NamedTuple):
@@ -59,14 +62,14 @@ TEMPLATES: tuple[Template, ...] = (
     Template(
         "invoice-processing",
         (
-            (_svc("fetch-invoice", 0.8, error_rate=0.01),),
+            (_svc("fetch-invoice", 0.8, error_rate=0.0005),),
             (_ref("ocr", "document-ocr"),),
             (
-                _logic("validate-totals", 0.05, error_rate=0.02, outputs=("valid", "invalid")),
+                _logic("validate-totals", 0.05, error_rate=0.0005, outputs=("valid", "invalid")),
                 _svc("match-purchase-order", 2.0, sigma=1.0, defer_rate=0.05),
             ),
             (_or("approval-route"),),
-            (_svc("post-to-erp", 3.0, sigma=1.1, error_rate=0.05, defer_rate=0.1),),
+            (_svc("post-to-erp", 3.0, sigma=1.1, error_rate=0.001, defer_rate=0.08),),
             (_svc("notify", 0.3, critical=False, error_rate=0.03),),
         ),
         weight=3.0,
@@ -75,9 +78,9 @@ TEMPLATES: tuple[Template, ...] = (
     Template(
         "document-ocr",
         (
-            (_svc("download", 0.5, error_rate=0.01),),
+            (_svc("download", 0.5, error_rate=0.0005),),
             (_ref("normalize-scan", "image-resize"), _logic("detect-language", 0.02)),
-            (_svc("ocr-page", 4.0, sigma=1.0, defer_rate=0.08, error_rate=0.02, updates=(1, 4)),),
+            (_svc("ocr-page", 4.0, sigma=1.0, defer_rate=0.08, error_rate=0.001, updates=(1, 4)),),
             (_svc(None, 1.5, outputs=("fields", None)),),
         ),
         weight=2.0,
@@ -85,15 +88,15 @@ TEMPLATES: tuple[Template, ...] = (
     Template(
         "customer-onboarding",
         (
-            (_svc("create-account", 1.0, error_rate=0.01),),
+            (_svc("create-account", 1.0, error_rate=0.0005),),
             (
-                _svc("kyc-check", 30.0, sigma=1.2, defer_rate=0.15, error_rate=0.04),
-                _svc("credit-check", 5.0, sigma=0.9, error_rate=0.02),
+                _svc("kyc-check", 30.0, sigma=1.2, defer_rate=0.12, error_rate=0.001),
+                _svc("credit-check", 5.0, sigma=0.9, error_rate=0.001),
                 _svc("send-welcome-email", 0.5, critical=False, error_rate=0.05),
             ),
             (_or("review"),),
             (_ref("document-upload", "image-resize"),),
-            (_svc("activate", 0.3, error_rate=0.03),),
+            (_svc("activate", 0.3, error_rate=0.0005),),
         ),
         weight=2.0,
         abort_rate=0.04,
@@ -103,9 +106,9 @@ TEMPLATES: tuple[Template, ...] = (
         "nightly-report",
         (
             (
-                _svc("collect-sales", 60.0, sigma=0.6, updates=(2, 6)),
-                _svc("collect-inventory", 45.0, sigma=0.6, updates=(2, 6)),
-                _svc("collect-returns", 20.0, sigma=0.6, error_rate=0.03),
+                _svc("collect-sales", 60.0, sigma=0.6, updates=(2, 6), bulky=0.25),
+                _svc("collect-inventory", 45.0, sigma=0.6, updates=(2, 6), bulky=0.25),
+                _svc("collect-returns", 20.0, sigma=0.6, error_rate=0.002),
             ),
             (_logic("aggregate", 2.0),),
             (_svc("render-pdf", 15.0, sigma=0.7, outputs=("pdf",)),),
@@ -117,13 +120,13 @@ TEMPLATES: tuple[Template, ...] = (
     Template(
         "image-resize",
         (
-            (_svc("fetch-image", 0.3, error_rate=0.01),),
+            (_svc("fetch-image", 0.3, error_rate=0.0005),),
             (
                 _svc("resize-small", 0.2, sigma=0.5),
                 _svc("resize-medium", 0.4, sigma=0.5),
-                _svc("resize-large", 0.9, sigma=0.6, error_rate=0.01),
+                _svc("resize-large", 0.9, sigma=0.6, error_rate=0.0005),
             ),
-            (_svc(None, 0.5, error_rate=0.02, defer_rate=0.03),),
+            (_svc(None, 0.5, error_rate=0.0005, defer_rate=0.03),),
         ),
         weight=4.0,
         unnamed_rate=0.05,
@@ -131,6 +134,7 @@ TEMPLATES: tuple[Template, ...] = (
 )
 
 
+@cache
 def stable_uuid(key: str) -> str:
     """A UUID (version 4 format) derived from `key`: template node ids stay the same run to run."""
     return random_uuid(random.Random(key))
@@ -143,26 +147,3 @@ def random_uuid(rng: random.Random) -> str:
     bits = (bits & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
     text = f"{bits:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-_FILE_KINDS = ("RequenceFile", "RequenceStream", "ClaimCheck")
-
-
-def node_payload(rng: random.Random, alias: str | None) -> dict[str, Any]:
-    """A small nodeUpdate `data` payload; sometimes carries a `__REQUENCE_type` tagged value."""
-    roll = rng.random()
-    if roll < 0.3:
-        kind = rng.choice(_FILE_KINDS)
-        ref = f"{rng.getrandbits(64):016x}"
-        return {
-            "file": {
-                "__REQUENCE_type": kind,
-                "url": f"https://files.requence.invalid/{kind.lower()}/{ref}",
-                "size": rng.randint(200, 5_000_000),
-            }
-        }
-    if roll < 0.6:
-        return {"progress": round(rng.random(), 2), "step": alias}
-    if roll < 0.9:
-        return {"items": rng.randint(1, 500), "ok": rng.random() < 0.95}
-    return {"lines": [{"sku": f"SKU-{rng.randint(1000, 9999)}", "qty": i} for i in range(20)]}

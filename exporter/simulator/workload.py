@@ -17,14 +17,8 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any, NamedTuple
 
-from exporter.simulator.templates import (
-    TEMPLATES,
-    NodeSpec,
-    Template,
-    node_payload,
-    random_uuid,
-    stable_uuid,
-)
+from exporter.simulator.payloads import node_payload, task_input, task_result
+from exporter.simulator.templates import TEMPLATES, NodeSpec, Template, random_uuid, stable_uuid
 
 __all__ = ["DEFAULT_EPOCH", "Workload", "WorkloadUpdate", "format_timestamp"]
 
@@ -40,6 +34,15 @@ _ERRORS = (
 )
 _DEFER_REASONS = ("rate limited, retrying later", "waiting for retry", "upstream unavailable")
 _ABORT_REASONS = ("aborted by user", "cancelled via API", "superseded by a newer task")
+# The first top tasks of every run, so that any seed shows every update type and node type within
+# seconds: a clean task of the template with all four node kinds, then one deferral and retry,
+# one failure and one abort. They run at median durations, so they finish early.
+_OPENING = (
+    ("invoice-processing", "clean"),
+    ("image-resize", "defer"),
+    ("image-resize", "error"),
+    ("image-resize", "abort"),
+)
 
 
 class WorkloadUpdate(NamedTuple):
@@ -72,6 +75,8 @@ class _Builder:
         self.by_name = {template.name: template for template in templates}
         self.events: list[tuple[float, int, str, dict[str, Any]]] = []
         self._seq = itertools.count()
+        # An opening plan (see `_OPENING`) for the task being built, or None for a random one.
+        self.plan: str | None = None
 
     def emit(self, at: float, kind: str, task: dict[str, Any], **extra: Any) -> None:
         data = dict(task)
@@ -91,9 +96,11 @@ class _Builder:
             # Top tasks carry a null rootTaskId or none at all: both occur in the wild.
             task["rootTaskId"] = root_id
         first = len(self.events)
-        self.emit(t0, "taskStart", task, input=_task_input(rng, template))
+        self.emit(t0, "taskStart", task, input=task_input(rng, template.name))
         run = self._stages(template, task, t0, root_id or task_id)
-        if rng.random() < template.abort_rate:
+        # Users abort what they started: a sub-task stops only when its parent does.
+        abort = root_id is None and rng.random() < template.abort_rate
+        if (abort and self.plan is None) or (self.plan == "abort" and root_id is None):
             at = t0 + (run.end - t0) * rng.uniform(0.1, 0.9)
             self._cut(first, at, task_id)
             run = _Run(at + _TINY * self.scale, "aborted", rng.choice(_ABORT_REASONS))
@@ -101,7 +108,7 @@ class _Builder:
         if rng.random() < template.ack_rate:
             extra["requireAck"] = True
         if run.outcome == "ended":
-            result = {"status": "ok", "count": rng.randint(1, 100)}
+            result = task_result(rng, template.name)
             exit_name = rng.choice(("done", None))
             self.emit(run.end, "taskEnd", task, result=result, exit=exit_name, **extra)
         elif run.outcome == "errored":
@@ -148,17 +155,14 @@ class _Builder:
             else:
                 end = t + self._duration(spec)
                 count = rng.randint(*spec.updates)
+                if self.plan is not None:
+                    count = max(count, min(1, spec.updates[1]))
                 for at in sorted(rng.uniform(t, end) for _ in range(count)):
-                    self.emit(
-                        at,
-                        "nodeUpdate",
-                        task,
-                        node=node,
-                        output=rng.choice(spec.outputs),
-                        data=node_payload(rng, spec.alias),
-                    )
-                roll = rng.random()
-                if roll < spec.defer_rate:
+                    output = rng.choice(spec.outputs)
+                    data = node_payload(rng, spec.alias, str(node["id"]), output, spec.bulky)
+                    self.emit(at, "nodeUpdate", task, node=node, output=output, data=data)
+                fate = self._fate(spec, attempt)
+                if fate == "defer":
                     if attempt < _MAX_ATTEMPTS:
                         self.emit(
                             end, "nodeDefer", task, node=node, reason=rng.choice(_DEFER_REASONS)
@@ -166,7 +170,7 @@ class _Builder:
                         t = end + self._backoff(attempt)
                         continue
                     error = "retries exhausted"
-                elif roll < spec.defer_rate + spec.error_rate:
+                elif fate == "error":
                     error = rng.choice(_ERRORS)
                 else:
                     error = None
@@ -196,7 +200,24 @@ class _Builder:
             task = {key: start[key] for key in keys if key in start}
             self.emit(at, "taskAborted", task, reason="parent task stopped")
 
+    def _fate(self, spec: NodeSpec, attempt: int) -> str | None:
+        """How an attempt ends: "defer", "error" or None (it succeeds); an opening plan decides."""
+        roll = self.rng.random()
+        if self.plan is None:
+            if roll < spec.defer_rate:
+                return "defer"
+            return "error" if roll < spec.defer_rate + spec.error_rate else None
+        if self.plan == "defer" and attempt == 1:
+            self.plan = "clean"
+            return "defer"
+        if self.plan == "error" and spec.critical:
+            self.plan = "clean"
+            return "error"
+        return None
+
     def _duration(self, spec: NodeSpec) -> float:
+        if self.plan is not None:
+            return spec.median * self.scale
         seconds = spec.median * math.exp(spec.sigma * self.rng.gauss(0.0, 1.0))
         return min(max(seconds, 0.001), 3600.0) * self.scale
 
@@ -205,18 +226,6 @@ class _Builder:
 
     def _tiny(self) -> float:
         return _TINY * self.scale
-
-
-def _task_input(rng: random.Random, template: Template) -> dict[str, Any]:
-    return {
-        "reference": f"{template.name[:3].upper()}-{rng.randint(10000, 99999)}",
-        "priority": rng.choice(("low", "normal", "high")),
-        "document": {
-            "__REQUENCE_type": "RequenceFile",
-            "url": f"https://files.requence.invalid/in/{rng.getrandbits(64):016x}",
-            "name": "input.bin",
-        },
-    }
 
 
 @cache
@@ -260,9 +269,17 @@ class Workload:
         weights = [template.weight for template in top]
         heap: list[tuple[float, int, str, dict[str, Any]]] = []
         arrival = rng.expovariate(self.task_rate)
+        opening = [
+            (builder.by_name[name], plan) for name, plan in _OPENING if name in builder.by_name
+        ]
         while True:
             while not heap or heap[0][0] >= arrival:
-                builder.task(rng.choices(top, weights)[0], arrival, None)
+                if opening:
+                    template, builder.plan = opening.pop(0)
+                    builder.task(template, arrival, None)
+                    builder.plan = None
+                else:
+                    builder.task(rng.choices(top, weights)[0], arrival, None)
                 for event in builder.events:
                     heapq.heappush(heap, event)
                 builder.events.clear()

@@ -3,6 +3,9 @@
 metadata:
   labels:
     {{- include "requence-exporter.selectorLabels" . | nindent 4 }}
+    {{- with .Values.commonLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
     {{- with .Values.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -17,6 +20,8 @@ metadata:
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
+  # The exporter finds nothing through service links; thousands of them slow pod start-up.
+  enableServiceLinks: false
   serviceAccountName: {{ include "requence-exporter.serviceAccountName" . }}
   automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
   {{- with .Values.imagePullSecrets }}
@@ -26,9 +31,13 @@ spec:
   {{- with .Values.priorityClassName }}
   priorityClassName: {{ . | quote }}
   {{- end }}
-  terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+  terminationGracePeriodSeconds: {{ include "requence-exporter.scalar" .Values.terminationGracePeriodSeconds }}
   securityContext:
     {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  {{- with .Values.initContainers }}
+  initContainers:
+    {{- tpl (toYaml .) $ | nindent 4 }}
+  {{- end }}
   containers:
     - name: exporter
       image: {{ include "requence-exporter.image" . | quote }}
@@ -38,20 +47,21 @@ spec:
         - --listen=0.0.0.0:9721
         - --state-file={{ include "requence-exporter.stateDir" . }}/state.json
         {{- if include "requence-exporter.sharded" . }}
-        - --shard=$(POD_INDEX)/{{ int .Values.sharding.shards }}
+        {{- /* The pod name ends in its ordinal (<statefulset>-<i>) on every Kubernetes version. */}}
+        - --shard=$(POD_NAME)/{{ int .Values.sharding.shards }}
         {{- end }}
         {{- if .Values.webConfig.enabled }}
         - --web.config.file={{ include "requence-exporter.webConfigFile" . }}
         {{- end }}
         {{- range .Values.extraArgs }}
-        - {{ . | quote }}
+        - {{ include "requence-exporter.scalar" . | quote }}
         {{- end }}
       env:
         {{- if include "requence-exporter.sharded" . }}
-        - name: POD_INDEX
+        - name: POD_NAME
           valueFrom:
             fieldRef:
-              fieldPath: metadata.labels['apps.kubernetes.io/pod-index']
+              fieldPath: metadata.name
         {{- end }}
         {{- if or .Values.requence.existingSecret .Values.requence.accessToken }}
         - name: REQUENCE_ACCESS_TOKEN
@@ -68,7 +78,7 @@ spec:
         {{- range $flag, $value := .Values.config }}
         {{- if not (kindIs "invalid" $value) }}
         - name: {{ printf "REQUENCE_EXPORTER_%s" ($flag | upper | replace "-" "_" | replace "." "_") }}
-          value: {{ $value | toString | quote }}
+          value: {{ include "requence-exporter.scalar" $value | quote }}
         {{- end }}
         {{- end }}
         {{- if .Values.otlp.endpoint }}
@@ -93,7 +103,7 @@ spec:
         {{- end }}
         {{- with .Values.otlp.resourceAttributes }}
         - name: OTEL_RESOURCE_ATTRIBUTES
-          value: {{ $pairs := list }}{{ range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%v" $k $v) }}{{ end }}{{ join "," $pairs | quote }}
+          value: {{ $pairs := list }}{{ range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k (include "requence-exporter.scalar" $v)) }}{{ end }}{{ join "," $pairs | quote }}
         {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
@@ -122,6 +132,16 @@ spec:
           scheme: HTTPS
           {{- end }}
         {{- toYaml .Values.readinessProbe | nindent 8 }}
+      {{- if .Values.startupProbe.enabled }}
+      startupProbe:
+        httpGet:
+          path: /healthz
+          port: http-metrics
+          {{- if include "requence-exporter.webTLS" . }}
+          scheme: HTTPS
+          {{- end }}
+        {{- toYaml (omit .Values.startupProbe "enabled") | nindent 8 }}
+      {{- end }}
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
       resources:
@@ -139,6 +159,10 @@ spec:
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+    {{- /* Sidecars run beside the exporter, after it in the list. */}}
+    {{- with .Values.extraContainers }}
+    {{- tpl (toYaml .) $ | nindent 4 }}
+    {{- end }}
   volumes:
     {{- /* A sharded StatefulSet with persistence gets "state" from its claim template. */}}
     {{- if not (and (include "requence-exporter.sharded" .) .Values.persistence.enabled) }}
@@ -147,7 +171,10 @@ spec:
       persistentVolumeClaim:
         claimName: {{ default (include "requence-exporter.fullname" .) .Values.persistence.existingClaim }}
       {{- else }}
-      emptyDir: {}
+      emptyDir:
+        {{- with .Values.persistence.emptyDir.sizeLimit }}
+        sizeLimit: {{ . | quote }}
+        {{- end }}
       {{- end }}
     {{- end }}
     - name: tmp

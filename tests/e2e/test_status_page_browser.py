@@ -1,0 +1,161 @@
+"""The status page in a real headless Chromium: the running demo, trace links, hostile input.
+
+1. `requence-exporter demo` runs with `--trace-url-template` pointing at a small trace server
+   on loopback; Chromium loads `/`, finds the failures table filled, keeps a screenshot in the
+   test's temporary directory, clicks a trace link and lands on that failure's trace.
+2. The real exporter reads a stream whose task names and errors hold `<script>` and
+   `"><img src=x onerror=...>`; in Chromium they show as text and nothing of theirs runs.
+"""
+
+from __future__ import annotations
+
+import http.server
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.simulator.scripted import ScriptedServer
+from exporter.token import encode_token
+from tests.browser import browser
+from tests.e2e.process import ROOT, ExporterProcess
+from tests.e2e.servers import LoopThread, serve
+from tests.e2e.test_demo import free_port
+from tests.e2e.test_failures_end_to_end import BEARER, HOSTILE_NAME, script
+from tests.test_status_page import IMG, SCRIPT
+
+
+class _TraceHandler(http.server.BaseHTTPRequestHandler):
+    paths: list[str]
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        body = f"<!doctype html><title>trace</title><p id='trace'>{self.path}</p>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def trace_server() -> Iterator[tuple[str, list[str]]]:
+    """A stand-in trace UI on loopback: its URL template and the paths it was asked for."""
+    paths: list[str] = []
+    handler = type("Handler", (_TraceHandler,), {"paths": paths})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/trace/{{trace_id}}", paths
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_demo_status_page_in_chromium(tmp_path: Path, trace_server: tuple[str, list[str]]) -> None:
+    template, paths = trace_server
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "demo",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--rate",
+            "300",
+            "--summary-every",
+            "60",
+            "--trace-url-template",
+            template,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with browser(tmp_path / "profile") as chrome:
+
+            def failures() -> list[dict[str, object]]:
+                try:
+                    found = httpx.get(f"{base}/failures", timeout=2).json()["failures"]
+                except httpx.HTTPError:
+                    return []
+                return list(found)
+
+            chrome.wait_for(lambda: len(failures()) >= 3, what="failures in the demo", timeout=60)
+            chrome.get(f"{base}/")
+            rows = chrome.find_all("#failures tr.failure")
+            assert rows, "the failures table is empty"
+            cells = chrome.find_all("#failures tr.failure td")
+            assert any(chrome.text(c) in {"taskError", "taskAborted", "nodeError"} for c in cells)
+            assert "connected" in chrome.text(chrome.find_all(".card b")[0])
+            shot = chrome.screenshot(tmp_path / "status-page.png")
+            assert shot.startswith(b"\x89PNG\r\n\x1a\n")
+            assert (tmp_path / "status-page.png").stat().st_size > 10_000
+            links = chrome.find_all("#failures a.trace")
+            assert links
+            trace_id = chrome.text(links[0])
+            assert len(trace_id) == 32
+            assert trace_id in {f["trace_id"] for f in failures()}
+            href = chrome.attribute(links[0], "href")
+            assert href == template.replace("{trace_id}", trace_id)
+            chrome.click(links[0])
+            chrome.wait_for(lambda: chrome.url == href, what="the trace page")
+            assert [p for p in paths if p != "/favicon.ico"] == [f"/trace/{trace_id}"]
+            assert chrome.text(chrome.find_all("#trace")[0]) == f"/trace/{trace_id}"
+    finally:
+        demo.terminate()
+        try:
+            assert demo.wait(20) == 0
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+                demo.wait(5)
+
+
+@pytest.fixture
+def loop() -> Iterator[LoopThread]:
+    with LoopThread() as thread:
+        yield thread
+
+
+def test_hostile_stream_values_show_as_text_and_nothing_runs(
+    loop: LoopThread, tmp_path: Path
+) -> None:
+    events = script()
+    server = serve(loop, lambda: ScriptedServer(events, bearer=BEARER))
+    assert isinstance(server, ScriptedServer)
+    env = {"REQUENCE_ACCESS_TOKEN": encode_token(BEARER, server.base_url)}
+    args = ["--trace-url-template", "http://127.0.0.1:9/{trace_id}"]
+    try:
+        with (
+            ExporterProcess(args, env) as exporter,
+            browser(tmp_path / "profile") as chrome,
+        ):
+            exporter.wait_for(
+                lambda: len(exporter.get("/failures").json()["failures"]) == 4,
+                what="four failures",
+            )
+            chrome.get(exporter.url + "/")
+            chrome.screenshot(tmp_path / "hostile.png")
+            texts = [chrome.text(c) for c in chrome.find_all("#failures td")]
+            assert HOSTILE_NAME in texts
+            assert any(SCRIPT in t and IMG in t for t in texts)
+            assert chrome.find_all("#failures img, #failures script, img, script") == []
+            assert chrome.execute("return typeof window.pwned") == "undefined"
+            assert chrome.execute("return document.title") == "requence-exporter"
+            assert exporter.stop() == 0
+    finally:
+        loop.run(server.aclose())
