@@ -140,6 +140,21 @@ def test_prometheus_config_passes_promtool_as_the_container_sees_it(tmp_path: Pa
     assert re.search(r"SUCCESS: \d+ rules found", output)
 
 
+def test_alertmanager_config_passes_amtool() -> None:
+    amtool = require_tool("amtool")
+    config = host_path("alertmanager", flag("alertmanager", "config.file"))
+    done = subprocess.run(
+        [amtool, "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "SUCCESS" in output
+
+
 def test_prometheus_scrapes_the_exporter_keeps_exemplars_and_alerts() -> None:
     assert "exemplar-storage" in flag("prometheus", "enable-feature").split(",")
     config = yaml.safe_load(host_path("prometheus", flag("prometheus", "config.file")).read_text())
