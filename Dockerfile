@@ -1,6 +1,6 @@
 # requence-exporter: a small, non-root image that runs with a read-only root filesystem.
-# Build: docker build -t requence-exporter:0.1.0 --build-arg VERSION=0.1.0 \
-#          --build-arg REVISION="$(git rev-parse HEAD)" .
+# Build: docker build -t requence-exporter:dev --build-arg REVISION="$(git rev-parse HEAD)" .
+# VERSION below is the release version (scripts/check_version.py keeps it in step).
 
 FROM python:3.12-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 \

@@ -6,21 +6,29 @@ STAMP := $(VENV)/.installed
 LISTEN ?= 127.0.0.1:9721
 # A copy of the tree whose hot modules are the mypyc extensions (scripts/compiled-tree).
 COMPILED := build/compiled
+# The sdist, the pure wheel and the compiled wheel built from the sdist (scripts/build-dist):
+# built once, tested by tests/test_packaging.py, and the source of the compiled tree's extensions.
+DIST := build/dist
+DIST_INPUTS := setup.py pyproject.toml README.md LICENSE $(shell git ls-files --cached --others \
+	--exclude-standard exporter 2>/dev/null)
 COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --others \
 	--exclude-standard exporter tests bench 2>/dev/null)
 # Tests of the rules, dashboards, chart and image: the same files in both builds, run once.
 NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_grafana_build.py --ignore=tests/test_grafana_yamlout.py \
-	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py
+	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py \
+	--ignore=tests/test_release_version.py --ignore=tests/test_workflows.py \
+	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py
 
 .PHONY: demo test test-pure test-compiled lint bench bench-pure tools dashboards clean
+.PHONY: test-installed bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,bench,release]'
 	touch $(STAMP)
 
 ## Run the exporter against the built-in simulator and print where to look.
@@ -32,24 +40,33 @@ tools:
 	@./scripts/ensure-tools
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench grafana setup.py
-	$(BIN)/ruff format --check exporter tests bench grafana setup.py
+	$(BIN)/ruff check exporter tests bench grafana scripts setup.py
+	$(BIN)/ruff format --check exporter tests bench grafana scripts setup.py
 	$(BIN)/mypy
 	$(BIN)/python grafana/build.py --check
 
-$(COMPILED)/.built: $(STAMP) $(COMPILED_INPUTS)
-	./scripts/compiled-tree $(BIN)/python $(COMPILED)
+$(DIST)/.built: $(STAMP) $(DIST_INPUTS)
+	./scripts/build-dist $(BIN)/python $(DIST)
+	touch $@
+
+$(COMPILED)/.built: $(DIST)/.built $(COMPILED_INPUTS)
+	./scripts/compiled-tree $(BIN)/python $(COMPILED) $(wildcard $(DIST)/compiled/*.whl)
 	touch $@
 
 ## Every test, against the pure-Python source and against the compiled build.
 test: lint test-pure test-compiled
 
-test-pure: $(STAMP) tools
-	$(BIN)/python -m pytest -q
+test-pure: $(STAMP) tools $(DIST)/.built
+	REQUENCE_EXPORTER_DIST=$(DIST) $(BIN)/python -m pytest -q
 
 test-compiled: $(COMPILED)/.built tools
 	cd $(COMPILED) && REQUENCE_EXPORTER_EXPECT_COMPILED=1 \
 		$(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider $(NOT_RUNTIME)
+
+## The runtime tests against an installed wheel (INSTALLED_PYTHON has it and the test needs),
+## in a copy of the tree without exporter/: the release workflow runs it on every wheel.
+test-installed:
+	./scripts/installed-tests $(INSTALLED_PYTHON) $(NOT_RUNTIME)
 
 ## The benchmark, against the compiled build (what the image ships); bench-pure: the source.
 bench: $(COMPILED)/.built
@@ -57,6 +74,10 @@ bench: $(COMPILED)/.built
 
 bench-pure: $(STAMP)
 	$(BIN)/python -m bench
+
+## The benchmark at tiny sizes (seconds): proves the harness runs, measures nothing.
+bench-smoke: $(COMPILED)/.built
+	cd $(COMPILED) && $(CURDIR)/$(BIN)/python -m bench --smoke --out $(CURDIR)/build/bench-smoke
 
 ## Regenerate the committed Grafana dashboards from grafana/build.py.
 dashboards: $(STAMP)
