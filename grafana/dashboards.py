@@ -15,7 +15,7 @@ from grafana.panels import (
     timeseries,
     traces_link,
 )
-from grafana.rules import DEFAULT_THRESHOLDS, FINISHED_TASKS, RECORDING_WINDOW, sum_rates
+from exporter.alerting.rules import DEFAULT_THRESHOLDS, FINISHED_TASKS, RECORDING_WINDOW, sum_rates
 
 __all__ = ["DASHBOARDS", "exporter_dashboard", "nodes_dashboard", "tasks_dashboard"]
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from grafana.build import rules_yaml
-from grafana.rules import DEFAULT_THRESHOLDS, render_rules
+from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pytest
 
 from grafana import build
 from grafana.build import main, rendered_files
-from grafana.rules import render_rules
+from exporter.alerting.rules import render_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"

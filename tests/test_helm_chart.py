@@ -20,7 +20,7 @@ import yaml
 from exporter.webconfig import load_web_config
 from grafana import chart_files
 from grafana.chart_files import THRESHOLD_KINDS, rendered_chart_files
-from grafana.rules import DEFAULT_THRESHOLDS, render_rules
+from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules
 from tests.tools import require_tool
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
@@ -610,7 +610,7 @@ def test_service_monitor_scrapes_the_metrics_port(chart: Any) -> None:
     assert endpoint["interval"] == "30s"
 
 
-# --- PrometheusRule from grafana/rules.py ---------------------------------------------------
+# --- PrometheusRule from exporter/alerting/rules.py ---------------------------------------------------
 
 # An override for each kind of threshold; the regex and the URL carry characters that need
 # escaping in PromQL and YAML strings.
@@ -654,7 +654,7 @@ def alerts_by_name(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_chart_files_are_current_with_grafana() -> None:
-    # Regenerates the rule template from grafana/rules.py and the dashboards' copies.
+    # Regenerates the rule template from exporter/alerting/rules.py and the dashboards' copies.
     for path, content in rendered_chart_files().items():
         data = content.encode() if isinstance(content, str) else content
         assert path.read_bytes() == data, f"{path}: run scripts/sync-chart-files"
