@@ -1,4 +1,4 @@
-"""Command line: `run` (the exporter), `simulate` (a Requence stand-in), `demo` (both)."""
+"""Command line: `run` (the exporter), `simulate` (a Requence stand-in), `demo` (both), `rules`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from exporter import __version__
+from exporter.alerting.command import add_rules_parser, run_rules
 from exporter.config import add_options, resolve
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
@@ -42,12 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--summary-every", type=float, default=5.0, help="seconds between summary lines"
     )
+    add_rules_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `requence-exporter` and `python -m exporter`."""
     args = _parser().parse_args(argv)
+    if args.command == "rules":
+        return run_rules(args)
     pin_mmap_threshold()
     if args.command == "run":
         setup_logging(
