@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from exporter import __version__
 from exporter.alerting.command import add_rules_parser, run_rules
 from exporter.config import add_options, resolve
+from exporter.drill_options import add_incident_options, chosen_incident
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
 from exporter.malloc import pin_mmap_threshold
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=1, help="workload seed (same seed, same updates)"
     )
     simulate.add_argument("--rate", type=float, default=50.0, help="updates per second")
+    add_incident_options(simulate)
     demo = commands.add_parser("demo", help="the simulator and the exporter in one process")
     demo.add_argument("--listen", default="127.0.0.1:9721", help="HOST:PORT for the exporter")
     demo.add_argument("--seed", type=int, default=1, help="workload seed")
@@ -43,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--summary-every", type=float, default=5.0, help="seconds between summary lines"
     )
+    add_incident_options(demo)
     add_rules_parser(commands)
     return parser
 
@@ -71,9 +74,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         from exporter.demo import run_simulator
 
-        return asyncio.run(run_simulator(args.listen, seed=args.seed, rate=args.rate))
+        return asyncio.run(
+            run_simulator(
+                args.listen,
+                seed=args.seed,
+                rate=args.rate,
+                incident=chosen_incident(args),
+                delay=args.incident_after,
+            )
+        )
     from exporter.demo import run_demo
 
     return asyncio.run(
-        run_demo(args.listen, seed=args.seed, rate=args.rate, every=args.summary_every)
+        run_demo(
+            args.listen,
+            seed=args.seed,
+            rate=args.rate,
+            every=args.summary_every,
+            incident=chosen_incident(args),
+            delay=args.incident_after,
+        )
     )

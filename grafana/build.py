@@ -20,8 +20,8 @@ if str(ROOT) not in sys.path:
 
 from exporter.alerting.objectives import RuleConfig  # noqa: E402
 from exporter.alerting.render import rules_text  # noqa: E402
-from grafana.dashboards import DASHBOARDS  # noqa: E402
 from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules  # noqa: E402
+from grafana.dashboards import DASHBOARDS  # noqa: E402
 
 __all__ = ["DEFAULT_THRESHOLDS", "render_rules", "rendered_files", "rules_yaml"]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from exporter.alerting.rules import render_rules
 from grafana import build
 from grafana.build import main, rendered_files
-from exporter.alerting.rules import render_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"

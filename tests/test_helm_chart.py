@@ -17,10 +17,10 @@ import bcrypt
 import pytest
 import yaml
 
+from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules
 from exporter.webconfig import load_web_config
 from grafana import chart_files
 from grafana.chart_files import THRESHOLD_KINDS, rendered_chart_files
-from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules
 from tests.tools import require_tool
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
@@ -610,7 +610,7 @@ def test_service_monitor_scrapes_the_metrics_port(chart: Any) -> None:
     assert endpoint["interval"] == "30s"
 
 
-# --- PrometheusRule from exporter/alerting/rules.py ---------------------------------------------------
+# --- PrometheusRule from exporter/alerting ------------------------------------------------------
 
 # An override for each kind of threshold; the regex and the URL carry characters that need
 # escaping in PromQL and YAML strings.

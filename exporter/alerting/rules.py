@@ -173,7 +173,8 @@ def _recording_rules(sel: str) -> list[dict[str, Any]]:
             "record": f"node:requence_node_duration_seconds:p95_rate{w}",
             "expr": (
                 "histogram_quantile(0.95,\n"
-                f"  sum by ({_BY_NODE}, le) (rate(requence_node_duration_seconds_bucket{sel}[{w}]))\n"
+                f"  sum by ({_BY_NODE}, le) "
+                f"(rate(requence_node_duration_seconds_bucket{sel}[{w}]))\n"
                 ")"
             ),
         },
@@ -209,6 +210,10 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
     sel = job_selector(t)
     stall_s = t["exporter_stall_seconds"]
     dw = t["spans_dropped_window"]
+    dropped = f"sum by (job, instance) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))"
+    exported = (
+        f"sum by (job, instance) (increase(requence_exporter_spans_exported_total{sel}[{dw}]))"
+    )
     return [
         _alert(
             "RequenceTaskErrorRatioHigh",
@@ -379,12 +384,8 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceExporterSpansDropped",
-            f"sum by (job, instance) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))\n"
-            "/ on (job, instance)\n(\n"
-            f"  sum by (job, instance) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))\n"
-            "  + on (job, instance)\n"
-            f"  sum by (job, instance) (increase(requence_exporter_spans_exported_total{sel}[{dw}]))\n"
-            f") > {t['spans_dropped_ratio']}",
+            f"{dropped}\n/ on (job, instance)\n(\n  {dropped}\n  + on (job, instance)\n  "
+            f"{exported}\n) > {t['spans_dropped_ratio']}",
             for_=str(t["spans_dropped_for"]),
             severity="warning",
             summary=(

@@ -285,7 +285,7 @@ def slo_groups(
     latency: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """The SLO rule groups for thresholds `t`, raw series `selector` and objective rules."""
-    for key in ("slo_window",) + tuple(f"slo_{p.role}_long_window" for p in ALERT_PAIRS):
+    for key in ("slo_window", *(f"slo_{p.role}_long_window" for p in ALERT_PAIRS)):
         if not str(t[key]).startswith("@@"):  # chart placeholders are checked by Helm
             duration_seconds(str(t[key]))
     recording: list[dict[str, Any]] = [*availability, *latency, *_objective_rules(t, selector)]

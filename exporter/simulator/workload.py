@@ -13,7 +13,7 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -243,6 +243,7 @@ class Workload:
         time_scale: float = 1.0,
         templates: tuple[Template, ...] = TEMPLATES,
         epoch: float = DEFAULT_EPOCH,
+        adjust: Callable[[float, Template], Template] | None = None,
     ) -> None:
         if rate <= 0 or time_scale <= 0:
             raise ValueError("rate and time_scale must be positive")
@@ -252,6 +253,8 @@ class Workload:
         self.templates = templates
         self.epoch = epoch
         self.task_rate = rate / updates_per_task(templates)
+        # Fire drills change the template of tasks arriving at an offset (incidents.py).
+        self.adjust = adjust
 
     def __iter__(self) -> Iterator[WorkloadUpdate]:
         rng = random.Random(self.seed)
@@ -262,7 +265,10 @@ class Workload:
         arrival = rng.expovariate(self.task_rate)
         while True:
             while not heap or heap[0][0] >= arrival:
-                builder.task(rng.choices(top, weights)[0], arrival, None)
+                template = rng.choices(top, weights)[0]
+                if self.adjust is not None:
+                    template = self.adjust(arrival, template)
+                builder.task(template, arrival, None)
                 for event in builder.events:
                     heapq.heappush(heap, event)
                 builder.events.clear()
