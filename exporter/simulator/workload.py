@@ -72,6 +72,7 @@ class _Builder:
         self.by_name = {template.name: template for template in templates}
         self.events: list[tuple[float, int, str, dict[str, Any]]] = []
         self._seq = itertools.count()
+        self.adjust: Callable[[float, Template], Template] | None = None
 
     def emit(self, at: float, kind: str, task: dict[str, Any], **extra: Any) -> None:
         data = dict(task)
@@ -81,6 +82,8 @@ class _Builder:
 
     def task(self, template: Template, t0: float, root_id: str | None) -> _Run:
         rng = self.rng
+        if self.adjust is not None:
+            template = self.adjust(t0, template)
         task_id = random_uuid(rng)
         task: dict[str, Any] = {"task_id": task_id, "timestamp": None, "updateId": None}
         if rng.random() >= template.unnamed_rate:
@@ -259,16 +262,14 @@ class Workload:
     def __iter__(self) -> Iterator[WorkloadUpdate]:
         rng = random.Random(self.seed)
         builder = _Builder(rng, self.templates, self.time_scale)
+        builder.adjust = self.adjust
         top = [template for template in self.templates if template.weight > 0]
         weights = [template.weight for template in top]
         heap: list[tuple[float, int, str, dict[str, Any]]] = []
         arrival = rng.expovariate(self.task_rate)
         while True:
             while not heap or heap[0][0] >= arrival:
-                template = rng.choices(top, weights)[0]
-                if self.adjust is not None:
-                    template = self.adjust(arrival, template)
-                builder.task(template, arrival, None)
+                builder.task(rng.choices(top, weights)[0], arrival, None)
                 for event in builder.events:
                     heapq.heappush(heap, event)
                 builder.events.clear()
