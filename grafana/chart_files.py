@@ -22,7 +22,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from exporter.alerting import yamlout  # noqa: E402
-from exporter.alerting.rules import DEFAULT_THRESHOLDS, duration_seconds, render_rules  # noqa: E402
+from exporter.alerting.objectives import THRESHOLDS, RuleConfig, bucket_text  # noqa: E402
+from exporter.alerting.render import render  # noqa: E402
+from exporter.alerting.rules import duration_seconds  # noqa: E402
+from exporter.alerting.slo import LatencyObjective  # noqa: E402
+from exporter.exposition import fmt_float  # noqa: E402
+from exporter.metrics import DEFAULT_TASK_BUCKETS  # noqa: E402
 
 __all__ = [
     "CHART",
@@ -45,6 +50,10 @@ _PLACEHOLDERS: Final = {
     "integer": "{{{{ int64 " + _VALUE + " }}}}",
     "duration": "{{{{ " + _VALUE + " }}}}",
     "promql_string": "{{{{ include `requence-exporter.rulePromqlString` " + _VALUE + " }}}}",
+    # The same regex in a block scalar (multi-line PromQL): PromQL string escaping only.
+    "promql_block": "{{{{ "
+    + _VALUE
+    + ' | toString | replace "\\\\" "\\\\\\\\" | replace "\\"" "\\\\\\"" }}}}',
     "text": "{{{{ include `requence-exporter.ruleText` " + _VALUE + " }}}}",
 }
 # String thresholds that are not durations, and the kind of text each one is.
@@ -75,7 +84,7 @@ def threshold_kind(key: str, default: Any) -> str:
     raise TypeError(f"threshold {key}: say in grafana/chart_files.py how the chart writes it")
 
 
-THRESHOLD_KINDS: Final = {key: threshold_kind(key, v) for key, v in DEFAULT_THRESHOLDS.items()}
+THRESHOLD_KINDS: Final = {key: threshold_kind(key, v) for key, v in THRESHOLDS.items()}
 
 
 # What values.schema.json admits for each kind; a duration is what Prometheus accepts.
@@ -91,7 +100,7 @@ _MINIMUM: Final = {"exporter_stall_seconds": 1}
 
 
 def thresholds_schema() -> dict[str, Any]:
-    """The JSON schema of `prometheusRule.thresholds`: exactly the keys of DEFAULT_THRESHOLDS."""
+    """The JSON schema of `prometheusRule.thresholds`: exactly the keys of THRESHOLDS."""
     properties: dict[str, Any] = {}
     for key, kind in THRESHOLD_KINDS.items():
         schema = dict(_SCHEMAS[kind])
@@ -105,16 +114,113 @@ def _values_schema() -> str:
     path = CHART / "values.schema.json"
     schema = json.loads(path.read_text(encoding="utf-8"))
     schema["properties"]["prometheusRule"]["properties"]["thresholds"] = thresholds_schema()
+    schema["properties"]["prometheusRule"]["properties"]["slo"] = slo_schema()
     return json.dumps(schema, indent=2) + "\n"
+
+
+_OBJECTIVE: Final = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+# Latency thresholds as the chart takes them (`2.5s`), and the `le` label each one matches.
+LATENCY_BUCKETS: Final = {bucket_text(b): fmt_float(float(b)) for b in DEFAULT_TASK_BUCKETS}
+
+
+def slo_schema() -> dict[str, Any]:
+    """The JSON schema of `prometheusRule.slo`: objectives and latency SLOs per task name."""
+    latency = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["threshold", "objective"],
+        "properties": {
+            "threshold": {"type": "string", "enum": list(LATENCY_BUCKETS)},
+            "objective": _OBJECTIVE,
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "objectives": {"type": "object", "additionalProperties": _OBJECTIVE},
+            "latency": {"type": "object", "additionalProperties": latency},
+        },
+    }
 
 
 def _sentinel(key: str) -> str:
     return f"@@threshold.{key}@@"
 
 
+_NAME = "@@task_name@@"
+_SLO = ".Values.prometheusRule.slo"
+# One objective rule per entry of the values: Helm ranges over them where the sentinel rules are.
+_AVAILABILITY_LOOP: Final = (
+    "{{- range $name, $objective := " + _SLO + ".objectives }}\n{rule}\n{{- end }}"
+)
+_LATENCY_LOOP: Final = (
+    "{{- $buckets := dict "
+    + " ".join(f'"{t}" "{le}"' for t, le in LATENCY_BUCKETS.items())
+    + " }}\n"
+    "{{- range $name, $spec := " + _SLO + ".latency }}\n"
+    "{{- $le := get $buckets (toString $spec.threshold) }}\n"
+    "{{- if not $le }}\n"
+    '{{- fail (printf "prometheusRule.slo.latency.%s.threshold: %v is not a task duration '
+    'bucket (one of %s)" $name $spec.threshold (keys $buckets | sortAlpha | join ", ")) }}\n'
+    "{{- end }}\n"
+    "{rule}\n"
+    "{{- end }}"
+)
+_HELM_NAME = "{{ include `requence-exporter.ruleText` $name }}"
+
+
+def _loops(text: str) -> str:
+    """Replace the sentinel objective rules with Helm loops over the values."""
+    for loop, marker, fields in (
+        (_AVAILABILITY_LOOP, "availability_objective:override", {"@@objective@@": "$objective"}),
+        (
+            _LATENCY_LOOP,
+            "latency_objective:override",
+            {
+                "@@objective@@": "$spec.objective",
+                "@@le@@": "$le",
+                "@@threshold@@": "$spec.threshold",
+            },
+        ),
+    ):
+        lines = text.split("\n")
+        start = next(i for i, line in enumerate(lines) if marker in line)
+        end = start + 1
+        while not lines[end].lstrip().startswith("- "):
+            end += 1
+        rule = "\n".join(lines[start:end]).replace(_NAME, _HELM_NAME)
+        for sentinel, value in fields.items():
+            rule = rule.replace(sentinel, "{{ " + value + " }}")
+        if "@@" in rule:
+            raise ValueError(f"an objective rule keeps a sentinel: {rule}")
+        text = "\n".join([*lines[:start], loop.replace("{rule}", rule), *lines[end:]])
+    return text
+
+
 def alerts_template() -> str:
-    """The chart's rule file template: render_rules with Helm references for thresholds."""
-    text = yamlout.dump(render_rules({key: _sentinel(key) for key in DEFAULT_THRESHOLDS}))
+    """The chart's rule file template: the rule file with Helm references for thresholds."""
+    config = RuleConfig(
+        thresholds={key: _sentinel(key) for key in THRESHOLDS},
+        latency={_NAME: LatencyObjective(_NAME, "@@le@@", "@@threshold@@", "@@objective@@")},
+        disabled=[],
+    )
+    groups = render(config)["groups"]
+    for group in groups:
+        # An objective is a value: the sentinel rule is rendered with a placeholder objective.
+        for rule in group["rules"]:
+            if rule.get("record", "").endswith("latency_objective:override"):
+                index = group["rules"].index(rule)
+                group["rules"].insert(
+                    index,
+                    {
+                        "record": "task_name:requence_slo_availability_objective:override",
+                        "expr": "vector(@@objective@@)",
+                        "labels": {"task_name": _NAME, "objective": "@@objective@@"},
+                    },
+                )
+                break
+    text = yamlout.dump({"groups": groups})
     if "`" in text:
         raise ValueError("the rules contain a backquote, which the Helm escaping cannot hold")
     # The rules' own {{ ... }} are Prometheus templates: make Helm print them verbatim.
@@ -125,10 +231,16 @@ def alerts_template() -> str:
         used = [line for line in lines if sentinel in line]
         if not used:
             raise ValueError(f"threshold {key} is used by no rule")
-        if kind in _QUOTED_ONLY and not all(_QUOTED_LINE.match(line) for line in used):
-            raise ValueError(f"threshold {key} must appear only inside double-quoted strings")
-        text = text.replace(sentinel, _PLACEHOLDERS[kind].format(key=key))
-    return _HEADER + text
+        for index, line in enumerate(lines):
+            if sentinel not in line:
+                continue
+            line_kind = kind
+            if kind == "promql_string" and not _QUOTED_LINE.match(line):
+                line_kind = "promql_block"
+            elif kind in _QUOTED_ONLY and not _QUOTED_LINE.match(line):
+                raise ValueError(f"threshold {key} must appear only inside double-quoted strings")
+            lines[index] = line.replace(sentinel, _PLACEHOLDERS[line_kind].format(key=key))
+    return _HEADER + _loops("\n".join(lines))
 
 
 def rendered_chart_files() -> dict[Path, str | bytes]:

@@ -17,7 +17,8 @@ import bcrypt
 import pytest
 import yaml
 
-from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules
+from exporter.alerting.objectives import THRESHOLDS, RuleConfig
+from exporter.alerting.render import render as render_rule_file
 from exporter.webconfig import load_web_config
 from grafana import chart_files
 from grafana.chart_files import THRESHOLD_KINDS, rendered_chart_files
@@ -626,7 +627,7 @@ OVERRIDES = {
 def override_for(key: str) -> Any:
     """A value for threshold `key` that differs from its default."""
     value = OVERRIDES[THRESHOLD_KINDS[key]]
-    assert value != DEFAULT_THRESHOLDS[key]
+    assert value != THRESHOLDS[key]
     return value
 
 
@@ -687,34 +688,37 @@ def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any
 
 def test_values_thresholds_are_the_rule_defaults() -> None:
     thresholds = chart_values()["prometheusRule"]["thresholds"]
-    assert list(thresholds.items()) == list(DEFAULT_THRESHOLDS.items())
+    assert list(thresholds.items()) == list(THRESHOLDS.items())
 
 
 def test_deploy_doc_lists_every_threshold_with_its_default() -> None:
     doc = (ROOT / "docs" / "deploy.md").read_text()
     table = doc.split("<!-- thresholds:start", 1)[1].split("<!-- thresholds:end -->", 1)[0]
     rows = re.findall(r"^\| `([a-z0-9_]+)` \| `([^`]*)` \|", table, re.M)
-    assert rows == [(key, str(value)) for key, value in DEFAULT_THRESHOLDS.items()]
+    assert rows == [(key, str(value)) for key, value in THRESHOLDS.items()]
 
 
 def test_schema_admits_exactly_the_threshold_keys() -> None:
     schema = json.loads((CHART_DIR / "values.schema.json").read_text())
     thresholds = schema["properties"]["prometheusRule"]["properties"]["thresholds"]
     assert thresholds["additionalProperties"] is False
-    assert set(thresholds["properties"]) == set(DEFAULT_THRESHOLDS)
+    assert set(thresholds["properties"]) == set(THRESHOLDS)
 
 
-@pytest.mark.parametrize("key", list(DEFAULT_THRESHOLDS))
-def test_each_threshold_renders_like_render_rules(chart: Any, key: str) -> None:
+@pytest.mark.parametrize("key", list(THRESHOLDS))
+def test_each_threshold_renders_like_the_rules_command(chart: Any, key: str) -> None:
     value = override_for(key)
-    groups = rendered_groups(chart, {"thresholds": {key: value}})
-    assert groups == render_rules({key: value})["groups"]
-    assert groups != rule_file_groups()
+    extra = {"thresholds": {key: value}, "disabledAlerts": []}
+    groups = rendered_groups(chart, extra)
+    assert groups == render_rule_file(RuleConfig(thresholds={key: value}, disabled=[]))["groups"]
+    assert groups != rendered_groups(chart, {"disabledAlerts": []})
 
 
 def test_a_threshold_value_changes_only_its_alert(chart: Any) -> None:
-    before = rules_by_name(rule_file_groups())
-    after = rules_by_name(rendered_groups(chart, {"thresholds": {"task_error_ratio": 0.25}}))
+    after = rules_by_name(
+        rendered_groups(chart, {"thresholds": {"task_error_ratio": 0.25}, "disabledAlerts": []})
+    )
+    before = rules_by_name(rendered_groups(chart, {"disabledAlerts": []}))
     assert set(after) == set(before)
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {"RequenceTaskErrorRatioHigh"}
@@ -725,7 +729,8 @@ def test_a_threshold_value_changes_only_its_alert(chart: Any) -> None:
 def test_large_integer_thresholds_stay_integers(chart: Any) -> None:
     # Helm reads numbers as floats; a range like [1e+06s] would not parse.
     groups = rendered_groups(chart, {"thresholds": {"exporter_stall_seconds": 1000000}})
-    assert groups == render_rules({"exporter_stall_seconds": 1000000})["groups"]
+    config = RuleConfig(thresholds={"exporter_stall_seconds": 1000000})
+    assert groups == render_rule_file(config)["groups"]
     assert "[1000000s]" in alerts_by_name(groups)["RequenceExporterStalled"]["expr"]
 
 
@@ -753,7 +758,7 @@ def test_unknown_threshold_fails_the_render_without_the_schema_too(tmp_path: Pat
 
 def test_prometheus_rule_passes_promtool(chart: Any, tmp_path: Path) -> None:
     promtool = require_tool("promtool")
-    overrides = {key: override_for(key) for key in DEFAULT_THRESHOLDS}
+    overrides = {key: override_for(key) for key in THRESHOLDS}
     for index, extra in enumerate(({}, {"thresholds": overrides})):
         rules = tmp_path / f"rules-{index}.yml"
         rules.write_text(yaml.safe_dump({"groups": rendered_groups(chart, extra)}))
@@ -775,7 +780,11 @@ def test_unknown_disabled_alert_fails_the_render(chart: Any) -> None:
 def test_alerts_can_be_disabled_and_labelled(chart: Any) -> None:
     names = list(alerts_by_name(rule_file_groups()))
     groups = rendered_groups(
-        chart, {"disabledAlerts": names[:1], "additionalAlertLabels": {"team": "platform"}}
+        chart,
+        {
+            "disabledAlerts": ["RequenceTaskErrorRatioHigh", names[0]],
+            "additionalAlertLabels": {"team": "platform"},
+        },
     )
     alerts = alerts_by_name(groups)
     assert set(alerts) == set(names[1:])

@@ -171,11 +171,14 @@ def test_yaml_config_equals_the_same_flags(tmp_path: Path) -> None:
 
 
 def test_a_changed_slo_window_scales_the_default_factors() -> None:
-    merged = _config("--set", "slo_window=7d").merged()
+    merged = _config("--slo-window", "7d").merged()
+    assert merged["slo_window"] == "7d"
     assert merged["slo_page_fast_burn_rate"] == 3.6
     assert merged["slo_ticket_slow_burn_rate"] == 0.25
-    kept = _config("--set", "slo_window=7d", "--set", "slo_page_fast_burn_rate=10").merged()
+    kept = _config("--slo-window", "7d", "--set", "slo_page_fast_burn_rate=10").merged()
     assert kept["slo_page_fast_burn_rate"] == 10.0
+    # --set changes only what it names.
+    assert _config("--set", "slo_window=7d").merged()["slo_page_fast_burn_rate"] == 14.4
 
 
 def test_every_raw_series_is_scoped_to_the_job_regex() -> None:

@@ -2,7 +2,7 @@
 
 Options apply in order after the defaults: `--config FILE` (the shape of the Helm chart's
 `prometheusRule` values: thresholds, slo.objectives, slo.latency, disabledAlerts), then
-`--objective`, `--latency`, `--set`, `--job-regex`, `--enable` and `--disable`.
+`--slo-window`, `--objective`, `--latency`, `--set`, `--job-regex`, `--enable`, `--disable`.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ def add_rules_parser(commands: Any) -> None:
         metavar="KEY=VALUE",
         help="any threshold, window, burn-rate factor or `for` (see docs/dashboards-and-alerts.md)",
     )
+    rules.add_argument(
+        "--slo-window",
+        metavar="DURATION",
+        help="SLO window (default 28d); scales the burn-rate factors to match",
+    )
     rules.add_argument("--job-regex", help="regex of the exporter's scrape job(s)")
     rules.add_argument("--enable", action="append", default=[], metavar="ALERT")
     rules.add_argument("--disable", action="append", default=[], metavar="ALERT")
@@ -87,6 +92,8 @@ def build_config(args: argparse.Namespace) -> RuleConfig:
         except (OSError, yaml.YAMLError) as exc:
             raise ValueError(f"cannot read {args.config}: {exc}") from None
         config.update(doc, str(args.config))
+    if args.slo_window is not None:
+        config.set_slo_window(args.slo_window)
     for item in args.objective:
         name, sep, ratio = item.rpartition("=")
         config.set_objective(name if sep else "", _ratio(ratio))

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from exporter.alerting.rules import DEFAULT_THRESHOLDS
+from exporter.alerting.rules import DEFAULT_THRESHOLDS, duration_seconds
 from exporter.alerting.slo import SLO_THRESHOLDS, LatencyObjective, objective_text
 from exporter.exposition import fmt_float
 from exporter.metrics import DEFAULT_TASK_BUCKETS
@@ -114,17 +114,20 @@ class RuleConfig:
             self.set_threshold("slo_objective", objective)
 
     def merged(self) -> dict[str, Any]:
-        """Every threshold; burn-rate factors follow a changed SLO window unless set."""
-        merged = {**THRESHOLDS, **self.thresholds}
-        window = str(merged["slo_window"])
-        if "@@" not in window and window != _FACTOR_WINDOW:
-            from exporter.alerting.rules import duration_seconds
+        """Every threshold: the defaults with this config's overrides."""
+        return {**THRESHOLDS, **self.thresholds}
 
-            scale = duration_seconds(window) / duration_seconds(_FACTOR_WINDOW)
-            for key in SLO_THRESHOLDS:
-                if key.endswith("_burn_rate") and key not in self.thresholds:
-                    merged[key] = float(f"{THRESHOLDS[key] * scale:.4g}")
-        return merged
+    def set_slo_window(self, window: str) -> None:
+        """A new SLO window, with the burn-rate factors scaled to spend the same budget shares.
+
+        A factor is (share of the budget spent) x (SLO window) / (long window), so it scales
+        with the window: 14.4 over 1h for 28d becomes 3.6 for 7d.
+        """
+        scale = duration_seconds(window) / duration_seconds(_FACTOR_WINDOW)
+        self.set_threshold("slo_window", window)
+        for key in SLO_THRESHOLDS:
+            if key.endswith("_burn_rate"):
+                self.thresholds[key] = float(f"{THRESHOLDS[key] * scale:.4g}")
 
     def update(self, doc: Any, source: str) -> None:
         """Apply a `prometheusRule`-shaped mapping (from a YAML file or the chart's values)."""

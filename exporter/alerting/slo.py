@@ -221,6 +221,11 @@ _ALERTS: Final = {
 }
 
 
+def _number(value: object) -> str:
+    """A factor as Go's templates print it (6.0 -> 6), so the chart renders the same text."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _budget_left(sli: str) -> str:
     # The remaining budget comes from another series: a query in the annotation fetches it.
     query = (
@@ -239,7 +244,7 @@ def _alert_rules(t: dict[str, Any], runbook_base: str) -> list[dict[str, Any]]:
         for pair in ALERT_PAIRS:
             long_w = t[f"slo_{pair.role}_long_window"]
             short_w = t[f"slo_{pair.role}_short_window"]
-            factor = t[f"slo_{pair.role}_burn_rate"]
+            factor = _number(t[f"slo_{pair.role}_burn_rate"])
             rules.append(
                 {
                     "alert": name,
