@@ -11,7 +11,9 @@ COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --other
 # Tests of the rules, dashboards, chart and image: the same files in both builds, run once.
 NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_grafana_build.py --ignore=tests/test_grafana_yamlout.py \
-	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py
+	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py \
+	--ignore=tests/test_slo_rules.py --ignore=tests/test_helm_slo.py \
+	--ignore=tests/test_slo_dashboard.py --ignore=tests/e2e/test_fire_drills.py
 
 .PHONY: demo test test-pure test-compiled lint bench bench-pure tools dashboards clean
 

@@ -22,6 +22,7 @@ from exporter.alerting.objectives import RuleConfig  # noqa: E402
 from exporter.alerting.render import rules_text  # noqa: E402
 from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules  # noqa: E402
 from grafana.dashboards import DASHBOARDS  # noqa: E402
+from grafana.slo_dashboard import slo_dashboard  # noqa: E402
 
 __all__ = ["DEFAULT_THRESHOLDS", "render_rules", "rendered_files", "rules_yaml"]
 
@@ -40,7 +41,7 @@ def rendered_files() -> dict[Path, str]:
     """Every generated file and the text it must hold."""
     files = {
         GRAFANA / "dashboards" / name: json.dumps(build(), indent=2, sort_keys=True) + "\n"
-        for name, build in DASHBOARDS.items()
+        for name, build in {**DASHBOARDS, "requence-slos.json": slo_dashboard}.items()
     }
     files[GRAFANA / "alerts.yml"] = rules_yaml()
     return files

@@ -22,7 +22,16 @@ import pytest
 import yaml
 
 from exporter.simulator.incidents import INCIDENTS, LATENCY_OBJECTIVE
-from tests.e2e.test_dashboards_prometheus import _free_port, _get, _stop, _wait_for
+from tests.e2e.test_dashboards_prometheus import (
+    SLO_DASHBOARD,
+    _free_port,
+    _get,
+    _panels,
+    _stop,
+    _substitute,
+    _wait_for,
+    instant_query,
+)
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.slow
@@ -224,3 +233,26 @@ def test_normal_demo_pages_nobody(rig: Rig, observed: dict[str, Observed]) -> No
     assert status == 200
     jobs = {r["metric"]["job"] for r in json.loads(body)["data"]["result"]}
     assert rig.drills[NORMAL].job in jobs, "the SLO rules never judged the normal demo's tasks"
+
+
+def _slo_queries() -> list[tuple[str, str]]:
+    dashboard = json.loads((ROOT / "grafana" / "dashboards" / SLO_DASHBOARD).read_text())
+    values = {"job": "drill-.*", "task_name": ".*"}
+    return [
+        (f"{panel['title']}:{t['refId']}", _substitute(t["expr"], values))
+        for panel in _panels(dashboard["panels"])
+        for t in panel.get("targets", [])
+    ]
+
+
+SLO_QUERIES = _slo_queries()
+
+
+@pytest.mark.parametrize(("name", "expr"), SLO_QUERIES, ids=[name for name, _ in SLO_QUERIES])
+def test_slo_dashboard_query_returns_data(
+    rig: Rig, observed: dict[str, Observed], name: str, expr: str
+) -> None:
+    """Each SLO panel query returns series from the drills' rules (latency SLO included)."""
+    answer = instant_query(rig.prometheus, expr)
+    assert answer["status"] == "success", f"{expr}: {answer.get('error')}"
+    assert answer["data"]["result"], f"no data for {name}: {expr}"
