@@ -302,7 +302,7 @@ def slo_groups(
             )
     recording += _window_rules("window", str(t["slo_window"]), selector, volume=False)
     recording += _budget_rules()
-    return [
-        {"name": "requence-exporter.slo", "rules": recording},
-        {"name": "requence-exporter.slo-alerts", "rules": _alert_rules(t, t["runbook_base_url"])},
-    ]
+    # One group: Prometheus evaluates a group's rules in order, so the alerts (and the budget
+    # left their annotations query) always see this evaluation's burn rates.
+    alerts = _alert_rules(t, t["runbook_base_url"])
+    return [{"name": "requence-exporter.slo", "rules": [*recording, *alerts]}]
