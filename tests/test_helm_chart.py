@@ -814,7 +814,12 @@ def test_dashboard_configmaps_carry_every_dashboard(chart: Any) -> None:
         assert len(config_map["data"]) == 1
         carried.update(config_map["data"])
     sources = dashboard_sources()
-    assert set(sources) == {"requence-tasks.json", "requence-nodes.json", "requence-exporter.json"}
+    assert set(sources) == {
+        "requence-tasks.json",
+        "requence-nodes.json",
+        "requence-exporter.json",
+        "requence-slos.json",
+    }
     assert carried == sources
     for name, text in carried.items():
         assert text.encode() == (DASHBOARD_DIR / name).read_bytes()

@@ -66,10 +66,12 @@ TEMPLATES: tuple[Template, ...] = (
                 _svc("match-purchase-order", 2.0, sigma=1.0, defer_rate=0.05),
             ),
             (_or("approval-route"),),
-            (_svc("post-to-erp", 3.0, sigma=1.1, error_rate=0.001, defer_rate=0.06),),
-            (_svc("notify", 0.3, critical=False, error_rate=0.03),),
+            (_svc("post-to-erp", 3.0, sigma=1.1, error_rate=0.0005, defer_rate=0.05),),
+            (_svc("notify", 0.3, critical=False, error_rate=0.2),),
         ),
         weight=3.0,
+        # Aborts of top-level tasks fail nothing else (they count against no objective).
+        abort_rate=0.05,
         ack_rate=0.3,
     ),
     Template(
@@ -77,7 +79,7 @@ TEMPLATES: tuple[Template, ...] = (
         (
             (_svc("download", 0.5, error_rate=0.0002),),
             (_ref("normalize-scan", "image-resize"), _logic("detect-language", 0.02)),
-            (_svc("ocr-page", 4.0, sigma=1.0, defer_rate=0.08, error_rate=0.0004, updates=(1, 4)),),
+            (_svc("ocr-page", 4.0, sigma=1.0, defer_rate=0.06, error_rate=0.0002, updates=(1, 4)),),
             (_svc(None, 1.5, outputs=("fields", None)),),
         ),
         weight=2.0,
@@ -91,14 +93,14 @@ TEMPLATES: tuple[Template, ...] = (
             (
                 _svc("kyc-check", 30.0, sigma=1.2, defer_rate=0.08, error_rate=0.0008),
                 _svc("credit-check", 5.0, sigma=0.9, error_rate=0.0004),
-                _svc("send-welcome-email", 0.5, critical=False, error_rate=0.05),
+                _svc("send-welcome-email", 0.5, critical=False, error_rate=0.2),
             ),
             (_or("review"),),
             (_ref("document-upload", "image-resize"),),
             (_svc("activate", 0.3, error_rate=0.0006),),
         ),
         weight=2.0,
-        abort_rate=0.04,
+        abort_rate=0.08,
         ack_rate=0.5,
     ),
     Template(

@@ -163,7 +163,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("demo") / "demo.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "demo", "--listen", address],
+            # The normal workload keeps task errors under 1 %, too rare to be sure of one in
+            # the first minute: a fire drill from the start gives the error panels data.
+            [
+                *(sys.executable, "-m", "exporter", "demo", "--listen", address),
+                *("--incident", "error-spike", "--incident-after", "0"),
+            ],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
