@@ -18,7 +18,10 @@ NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_grafana_build.py --ignore=tests/test_grafana_yamlout.py \
 	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py \
 	--ignore=tests/test_release_version.py --ignore=tests/test_workflows.py \
-	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py
+	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py \
+	--ignore=tests/test_slo_rules.py --ignore=tests/test_helm_slo.py \
+	--ignore=tests/test_slo_dashboard.py --ignore=tests/e2e/test_fire_drills.py \
+	--ignore=tests/test_sdk_interop.py
 
 .PHONY: demo test test-pure test-compiled lint bench bench-pure tools dashboards clean
 .PHONY: test-installed bench-smoke

@@ -1,4 +1,4 @@
-"""Command line: `run` (the exporter), `simulate` (a Requence stand-in), `demo` (both)."""
+"""Command line: `run` (the exporter), `simulate` (a Requence stand-in), `demo` (both), `rules`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from exporter import __version__
+from exporter.alerting.command import add_rules_parser, run_rules
 from exporter.config import add_options, resolve
+from exporter.drill_options import add_incident_options, chosen_incident
 from exporter.errors import ConfigError
 from exporter.logs import setup_logging
 from exporter.malloc import pin_mmap_threshold
@@ -35,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=1, help="workload seed (same seed, same updates)"
     )
     simulate.add_argument("--rate", type=float, default=50.0, help="updates per second")
+    add_incident_options(simulate)
     demo = commands.add_parser("demo", help="the simulator and the exporter in one process")
     demo.add_argument("--listen", default="127.0.0.1:9721", help="HOST:PORT for the exporter")
     demo.add_argument("--seed", type=int, default=1, help="workload seed")
@@ -45,12 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--trace-url-template", help="link failures on the status page to this URL ({trace_id})"
     )
+    add_incident_options(demo)
+    add_rules_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `requence-exporter` and `python -m exporter`."""
     args = _parser().parse_args(argv)
+    if args.command == "rules":
+        return run_rules(args)
     pin_mmap_threshold()
     if args.command == "run":
         setup_logging(
@@ -70,7 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "simulate":
         from exporter.demo import run_simulator
 
-        return asyncio.run(run_simulator(args.listen, seed=args.seed, rate=args.rate))
+        return asyncio.run(
+            run_simulator(
+                args.listen,
+                seed=args.seed,
+                rate=args.rate,
+                incident=chosen_incident(args),
+                delay=args.incident_after,
+            )
+        )
     from exporter.demo import run_demo
 
     return asyncio.run(
@@ -80,5 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate=args.rate,
             every=args.summary_every,
             trace_url_template=args.trace_url_template,
+            incident=chosen_incident(args),
+            delay=args.incident_after,
         )
     )

@@ -10,14 +10,30 @@ import time
 from exporter.app import EXIT_CONFIG, Exporter, install_signal_handlers
 from exporter.config import parse_listen, settings_for
 from exporter.errors import ConfigError
-from exporter.simulator.server import WatchAllSimulator, serve_simulator
+from exporter.simulator.incidents import Incident, drill_simulator, run_drill
+from exporter.simulator.server import WatchAllSimulator
 
 __all__ = ["run_demo", "run_simulator"]
 
 log = logging.getLogger(__name__)
 
 
-async def run_simulator(listen: str, *, seed: int, rate: float) -> int:
+def _simulator(
+    bearer: str, seed: int, rate: float, incident: Incident | None, delay: float
+) -> WatchAllSimulator:
+    if incident is None:
+        return WatchAllSimulator(bearer=bearer, seed=seed, rate=rate)
+    return drill_simulator(incident, delay, bearer=bearer, seed=seed, rate=rate)
+
+
+async def run_simulator(
+    listen: str,
+    *,
+    seed: int,
+    rate: float,
+    incident: Incident | None = None,
+    delay: float = 0.0,
+) -> int:
     """Serve a simulated watch-all stream until SIGTERM/SIGINT; print the token for it."""
     try:
         host, port = parse_listen(listen)
@@ -26,14 +42,16 @@ async def run_simulator(listen: str, *, seed: int, rate: float) -> int:
         return EXIT_CONFIG
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    simulator = await serve_simulator(
-        host, port, seed=seed, rate=rate, bearer=secrets.token_urlsafe(16)
-    )
+    simulator = _simulator(secrets.token_urlsafe(16), seed, rate, incident, delay)
+    await simulator.start(host, port)
     print(f"simulated Requence API on {simulator.base_url} (seed {seed}, ~{rate:g} updates/s)")
     print(f"REQUENCE_ACCESS_TOKEN={simulator.access_token}", flush=True)
+    drill = None if incident is None else asyncio.create_task(run_drill(simulator, incident, delay))
     try:
         await stop.wait()
     finally:
+        if drill is not None:
+            drill.cancel()
         await simulator.aclose()
     return 0
 
@@ -74,6 +92,8 @@ async def run_demo(
     rate: float,
     every: float,
     trace_url_template: str | None = None,
+    incident: Incident | None = None,
+    delay: float = 0.0,
 ) -> int:
     """The simulator and the exporter in one process; print URLs, then a live summary."""
     try:
@@ -84,8 +104,9 @@ async def run_demo(
     stop = asyncio.Event()
     install_signal_handlers(stop)
     bearer = secrets.token_urlsafe(16)
-    simulator = WatchAllSimulator(bearer=bearer, seed=seed, rate=rate)
+    simulator = _simulator(bearer, seed, rate, incident, delay)
     await simulator.start("127.0.0.1", 0)
+    drill = None if incident is None else asyncio.create_task(run_drill(simulator, incident, delay))
     try:
         # `=`: a random token may start with "-", which argparse would take for a flag.
         argv = ["--api-url", simulator.base_url, f"--bearer-token={bearer}", "--listen", listen]
@@ -127,4 +148,6 @@ async def run_demo(
         finally:
             reporter.cancel()
     finally:
+        if drill is not None:
+            drill.cancel()
         await simulator.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.alerting.rules import FINISHED_TASKS, RECORDING_WINDOW, sum_rates
 from grafana.panels import (
     Board,
     bargauge,
@@ -15,7 +16,6 @@ from grafana.panels import (
     timeseries,
     traces_link,
 )
-from grafana.rules import FINISHED_TASKS, RECORDING_WINDOW, sum_rates
 
 __all__ = ["DASHBOARDS", "exporter_dashboard", "nodes_dashboard", "tasks_dashboard"]
 

@@ -11,14 +11,18 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter.alerting.objectives import RuleConfig
+from exporter.alerting.render import render, rules_text
+from exporter.alerting.rules import DEFAULT_THRESHOLDS, LAG_THRESHOLD_LIMIT, render_rules
 from exporter.metrics import Metrics
 from grafana.build import rules_yaml
-from grafana.rules import DEFAULT_THRESHOLDS, LAG_THRESHOLD_LIMIT, render_rules
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "grafana" / "alerts.yml"
 RULE_TESTS = ROOT / "grafana" / "alerts_test.yml"
+SLO_TESTS = ROOT / "grafana" / "slo_test.yml"
+OPTIN_TESTS = ROOT / "grafana" / "alerts_optin_test.yml"
 DOC = ROOT / "docs" / "dashboards-and-alerts.md"
 
 
@@ -45,8 +49,8 @@ def test_committed_rules_are_current() -> None:
     assert RULES.read_text(encoding="utf-8") == rules_yaml(), "run `python grafana/build.py`"
 
 
-def test_rule_file_parses_to_render_rules() -> None:
-    assert yaml.safe_load(RULES.read_text(encoding="utf-8")) == render_rules({})
+def test_rule_file_parses_to_render() -> None:
+    assert yaml.safe_load(RULES.read_text(encoding="utf-8")) == render(RuleConfig())
 
 
 def test_promtool_check_rules() -> None:
@@ -54,15 +58,28 @@ def test_promtool_check_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_promtool_unit_tests_pass() -> None:
-    result = _promtool("test", "rules", RULE_TESTS)
+@pytest.mark.parametrize("tests", [RULE_TESTS, SLO_TESTS], ids=lambda p: p.name)
+def test_promtool_unit_tests_pass(tests: Path) -> None:
+    result = _promtool("test", "rules", tests)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_opt_in_error_ratio_alert_unit_tests_pass(tmp_path: Path) -> None:
+    config = RuleConfig(disabled=[])
+    (tmp_path / "alerts_optin.yml").write_text(rules_text(config), encoding="utf-8")
+    (tmp_path / OPTIN_TESTS.name).write_bytes(OPTIN_TESTS.read_bytes())
+    result = _promtool("test", "rules", tmp_path / OPTIN_TESTS.name)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
-    tests = yaml.safe_load(RULE_TESTS.read_text(encoding="utf-8"))["tests"]
+    tests = [
+        test
+        for path in (RULE_TESTS, SLO_TESTS, OPTIN_TESTS)
+        for test in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]
+    ]
     cases = [case for test in tests for case in test.get("alert_rule_test", [])]
-    for alert in _alerts(yaml.safe_load(RULES.read_text(encoding="utf-8"))):
+    for alert in _alerts(render(RuleConfig(disabled=[]))):
         mine = [c for c in cases if c["alertname"] == alert["alert"]]
         assert any(c["exp_alerts"] for c in mine), f"{alert['alert']} never fires in a test"
         assert any(not c["exp_alerts"] for c in mine), f"{alert['alert']} is never silent"
@@ -74,11 +91,12 @@ def test_alerts_carry_severity_annotations_and_a_documented_runbook() -> None:
         for line in DOC.read_text(encoding="utf-8").splitlines()
         if line.startswith("#")
     }
-    for alert in _alerts(render_rules({})):
+    for alert in _alerts(render(RuleConfig(disabled=[]))):
         assert alert["labels"]["severity"] in {"critical", "warning"}
         notes = alert["annotations"]
         assert "{{ $value" in notes["summary"] + notes["description"]
-        assert "{{ $labels." in notes["description"]
+        # absent() has no labels to name; every other alert says which series it is about.
+        assert "{{ $labels." in notes["description"] or alert["expr"].startswith("absent(")
         url = notes["runbook_url"]
         assert url.startswith(str(DEFAULT_THRESHOLDS["runbook_base_url"]) + "#")
         assert url.split("#", 1)[1] in anchors, f"{DOC.name} lacks a heading for {url}"

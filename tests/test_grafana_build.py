@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules
 from grafana import build
 from grafana.build import main, rendered_files
-from grafana.rules import DEFAULT_THRESHOLDS, render_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"

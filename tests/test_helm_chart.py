@@ -17,6 +17,8 @@ import bcrypt
 import pytest
 import yaml
 
+from exporter.alerting.objectives import THRESHOLDS, RuleConfig
+from exporter.alerting.render import render as render_rule_file
 from exporter.config import settings_for
 from exporter.errors import ConfigError
 from exporter.token import encode_token
@@ -24,7 +26,6 @@ from exporter.webconfig import load_web_config
 from grafana import chart_files
 from grafana.chart_files import CHART_THRESHOLDS, THRESHOLD_KINDS, rendered_chart_files
 from grafana.promql_scope import scope_selectors
-from grafana.rules import DEFAULT_THRESHOLDS, render_rules
 from tests.tools import require_tool
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
@@ -737,7 +738,7 @@ def test_service_monitor_scrapes_the_metrics_port(chart: Any) -> None:
     assert endpoint["interval"] == "30s"
 
 
-# --- PrometheusRule from grafana/rules.py ---------------------------------------------------
+# --- PrometheusRule from exporter/alerting ------------------------------------------------------
 
 # An override for each kind of threshold; the regex and the URL carry characters that need
 # escaping in PromQL and YAML strings.
@@ -753,7 +754,7 @@ OVERRIDES = {
 def override_for(key: str) -> Any:
     """A value for threshold `key` that differs from its default."""
     value = OVERRIDES[THRESHOLD_KINDS[key]]
-    assert value != DEFAULT_THRESHOLDS[key]
+    assert value != THRESHOLDS[key]
     return value
 
 
@@ -772,16 +773,20 @@ def rendered_groups(
     return groups
 
 
-def chart_rules(thresholds: dict[str, Any] | None = None, job: str = JOB) -> list[dict[str, Any]]:
-    """render_rules as the chart scopes them: every selector reads `job` only, and the job
-    regex of the scrape alerts is that job."""
+def chart_rules(
+    thresholds: dict[str, Any] | None = None, job: str = JOB, disabled: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The rules command's file as the chart scopes it: every selector reads `job` only, and
+    the job regex of the scrape alerts is that job."""
     # Quoted as Go's regexp.QuoteMeta does (Helm's regexQuoteMeta).
     quoted = re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", job)
-    rules = render_rules({**(thresholds or {}), "exporter_job_regex": quoted})
-    for group in rules["groups"]:
+    config = RuleConfig(thresholds={**(thresholds or {}), "exporter_job_regex": quoted})
+    if disabled is not None:
+        config.disabled = disabled
+    groups: list[dict[str, Any]] = render_rule_file(config)["groups"]
+    for group in groups:
         for rule in group["rules"]:
             rule["expr"] = scope_selectors(rule["expr"], f"job='{job}'")
-    groups: list[dict[str, Any]] = rules["groups"]
     return groups
 
 
@@ -796,7 +801,7 @@ def alerts_by_name(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_chart_files_are_current_with_grafana() -> None:
-    # Regenerates the rule template from grafana/rules.py and the dashboards' copies.
+    # Regenerates the rule template from exporter/alerting/rules.py and the dashboards' copies.
     for path, content in rendered_chart_files().items():
         data = content.encode() if isinstance(content, str) else content
         assert path.read_bytes() == data, f"{path}: run scripts/sync-chart-files"
@@ -837,7 +842,7 @@ def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any
 def test_values_thresholds_are_the_rule_defaults() -> None:
     thresholds = chart_values()["prometheusRule"]["thresholds"]
     assert list(thresholds.items()) == list(CHART_THRESHOLDS.items())
-    assert set(DEFAULT_THRESHOLDS) - set(CHART_THRESHOLDS) == {"exporter_job_regex"}
+    assert set(THRESHOLDS) - set(CHART_THRESHOLDS) == {"exporter_job_regex"}
 
 
 def test_deploy_doc_lists_every_threshold_with_its_default() -> None:
@@ -855,16 +860,18 @@ def test_schema_admits_exactly_the_threshold_keys() -> None:
 
 
 @pytest.mark.parametrize("key", list(CHART_THRESHOLDS))
-def test_each_threshold_renders_like_render_rules(chart: Any, key: str) -> None:
+def test_each_threshold_renders_like_the_rules_command(chart: Any, key: str) -> None:
     value = override_for(key)
-    groups = rendered_groups(chart, {"thresholds": {key: value}})
-    assert groups == chart_rules({key: value})
-    assert groups != chart_rules()
+    groups = rendered_groups(chart, {"thresholds": {key: value}, "disabledAlerts": []})
+    assert groups == chart_rules({key: value}, disabled=[])
+    assert groups != rendered_groups(chart, {"disabledAlerts": []})
 
 
 def test_a_threshold_value_changes_only_its_alert(chart: Any) -> None:
-    before = rules_by_name(chart_rules())
-    after = rules_by_name(rendered_groups(chart, {"thresholds": {"task_error_ratio": 0.25}}))
+    after = rules_by_name(
+        rendered_groups(chart, {"thresholds": {"task_error_ratio": 0.25}, "disabledAlerts": []})
+    )
+    before = rules_by_name(rendered_groups(chart, {"disabledAlerts": []}))
     assert set(after) == set(before)
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {"RequenceTaskErrorRatioHigh"}
@@ -933,7 +940,11 @@ def test_unknown_disabled_alert_fails_the_render(chart: Any) -> None:
 def test_alerts_can_be_disabled_and_labelled(chart: Any) -> None:
     names = list(alerts_by_name(chart_rules()))
     groups = rendered_groups(
-        chart, {"disabledAlerts": names[:1], "additionalAlertLabels": {"team": "platform"}}
+        chart,
+        {
+            "disabledAlerts": ["RequenceTaskErrorRatioHigh", names[0]],
+            "additionalAlertLabels": {"team": "platform"},
+        },
     )
     alerts = alerts_by_name(groups)
     assert set(alerts) == set(names[1:])
@@ -965,7 +976,12 @@ def test_dashboard_configmaps_carry_every_dashboard(chart: Any) -> None:
         assert len(config_map["data"]) == 1
         carried.update(config_map["data"])
     sources = dashboard_sources()
-    assert set(sources) == {"requence-tasks.json", "requence-nodes.json", "requence-exporter.json"}
+    assert set(sources) == {
+        "requence-tasks.json",
+        "requence-nodes.json",
+        "requence-exporter.json",
+        "requence-slos.json",
+    }
     assert carried == sources
     for name, text in carried.items():
         assert text.encode() == (DASHBOARD_DIR / name).read_bytes()
@@ -1100,7 +1116,8 @@ def test_the_neighbour_check_catches_unscoped_rules(tmp_path: Path) -> None:
     assert own.returncode != 0
     assert "RequenceExporterDown" in own.stdout + own.stderr
     rules = tmp_path / "unscoped.yml"
-    rules.write_text(yaml.safe_dump(render_rules({"exporter_job_regex": JOB})))
+    # The default job regex matches both jobs: only the chart's scoping tells them apart.
+    rules.write_text(yaml.safe_dump({"groups": render_rule_file(RuleConfig())["groups"]}))
     assert run_rule_tests(rule_tests_for(JOB, rules), tmp_path).returncode == 0
     neighbour = run_rule_tests(rule_tests_for(JOB, rules, "other-requence-exporter"), tmp_path)
     assert neighbour.returncode != 0

@@ -62,36 +62,40 @@ TEMPLATES: tuple[Template, ...] = (
     Template(
         "invoice-processing",
         (
-            (_svc("fetch-invoice", 0.8, error_rate=0.0005),),
+            (_svc("fetch-invoice", 0.8, error_rate=0.0002),),
             (_ref("ocr", "document-ocr"),),
             (
-                _logic("validate-totals", 0.05, error_rate=0.0005, outputs=("valid", "invalid")),
+                _logic("validate-totals", 0.05, error_rate=0.0004, outputs=("valid", "invalid")),
                 _svc("match-purchase-order", 2.0, sigma=1.0, defer_rate=0.05),
             ),
             (_or("approval-route"),),
-            (_svc("post-to-erp", 3.0, sigma=1.1, error_rate=0.001, defer_rate=0.08),),
+            (_svc("post-to-erp", 3.0, sigma=1.1, error_rate=0.0005, defer_rate=0.08),),
             (_svc("notify", 0.3, critical=False, error_rate=0.03),),
         ),
         weight=3.0,
+        # Aborts of top-level tasks fail nothing else (they count against no objective).
+        abort_rate=0.05,
         ack_rate=0.3,
     ),
     Template(
         "document-ocr",
         (
-            (_svc("download", 0.5, error_rate=0.0005),),
+            (_svc("download", 0.5, error_rate=0.0002),),
             (_ref("normalize-scan", "image-resize"), _logic("detect-language", 0.02)),
-            (_svc("ocr-page", 4.0, sigma=1.0, defer_rate=0.08, error_rate=0.001, updates=(1, 4)),),
+            (_svc("ocr-page", 4.0, sigma=1.0, defer_rate=0.08, error_rate=0.0002, updates=(1, 4)),),
             (_svc(None, 1.5, outputs=("fields", None)),),
         ),
         weight=2.0,
+        # Also a sub-task: its aborts fail the parent's reference node.
+        abort_rate=0.001,
     ),
     Template(
         "customer-onboarding",
         (
-            (_svc("create-account", 1.0, error_rate=0.0005),),
+            (_svc("create-account", 1.0, error_rate=0.0002),),
             (
-                _svc("kyc-check", 30.0, sigma=1.2, defer_rate=0.12, error_rate=0.001),
-                _svc("credit-check", 5.0, sigma=0.9, error_rate=0.001),
+                _svc("kyc-check", 30.0, sigma=1.2, defer_rate=0.12, error_rate=0.0008),
+                _svc("credit-check", 5.0, sigma=0.9, error_rate=0.0004),
                 _svc("send-welcome-email", 0.5, critical=False, error_rate=0.05),
             ),
             (_or("review"),),
@@ -99,7 +103,7 @@ TEMPLATES: tuple[Template, ...] = (
             (_svc("activate", 0.3, error_rate=0.0005),),
         ),
         weight=2.0,
-        abort_rate=0.04,
+        abort_rate=0.08,
         ack_rate=0.5,
     ),
     Template(
@@ -108,7 +112,7 @@ TEMPLATES: tuple[Template, ...] = (
             (
                 _svc("collect-sales", 60.0, sigma=0.6, updates=(2, 6), bulky=0.25),
                 _svc("collect-inventory", 45.0, sigma=0.6, updates=(2, 6), bulky=0.25),
-                _svc("collect-returns", 20.0, sigma=0.6, error_rate=0.002),
+                _svc("collect-returns", 20.0, sigma=0.6, error_rate=0.0006),
             ),
             (_logic("aggregate", 2.0),),
             (_svc("render-pdf", 15.0, sigma=0.7, outputs=("pdf",)),),
@@ -120,15 +124,16 @@ TEMPLATES: tuple[Template, ...] = (
     Template(
         "image-resize",
         (
-            (_svc("fetch-image", 0.3, error_rate=0.0005),),
+            (_svc("fetch-image", 0.3, error_rate=0.0002),),
             (
                 _svc("resize-small", 0.2, sigma=0.5),
                 _svc("resize-medium", 0.4, sigma=0.5),
-                _svc("resize-large", 0.9, sigma=0.6, error_rate=0.0005),
+                _svc("resize-large", 0.9, sigma=0.6, error_rate=0.0002),
             ),
-            (_svc(None, 0.5, error_rate=0.0005, defer_rate=0.03),),
+            (_svc(None, 0.5, error_rate=0.0004, defer_rate=0.03),),
         ),
         weight=4.0,
+        abort_rate=0.001,
         unnamed_rate=0.05,
     ),
 )

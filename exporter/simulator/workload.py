@@ -13,7 +13,7 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -77,6 +77,7 @@ class _Builder:
         self._seq = itertools.count()
         # An opening plan (see `_OPENING`) for the task being built, or None for a random one.
         self.plan: str | None = None
+        self.adjust: Callable[[float, Template], Template] | None = None
 
     def emit(self, at: float, kind: str, task: dict[str, Any], **extra: Any) -> None:
         data = dict(task)
@@ -86,6 +87,8 @@ class _Builder:
 
     def task(self, template: Template, t0: float, root_id: str | None) -> _Run:
         rng = self.rng
+        if self.adjust is not None:
+            template = self.adjust(t0, template)
         task_id = random_uuid(rng)
         task: dict[str, Any] = {"task_id": task_id, "timestamp": None, "updateId": None}
         if rng.random() >= template.unnamed_rate:
@@ -252,6 +255,7 @@ class Workload:
         time_scale: float = 1.0,
         templates: tuple[Template, ...] = TEMPLATES,
         epoch: float = DEFAULT_EPOCH,
+        adjust: Callable[[float, Template], Template] | None = None,
     ) -> None:
         if rate <= 0 or time_scale <= 0:
             raise ValueError("rate and time_scale must be positive")
@@ -261,10 +265,13 @@ class Workload:
         self.templates = templates
         self.epoch = epoch
         self.task_rate = rate / updates_per_task(templates)
+        # Fire drills change the template of tasks arriving at an offset (incidents.py).
+        self.adjust = adjust
 
     def __iter__(self) -> Iterator[WorkloadUpdate]:
         rng = random.Random(self.seed)
         builder = _Builder(rng, self.templates, self.time_scale)
+        builder.adjust = self.adjust
         top = [template for template in self.templates if template.weight > 0]
         weights = [template.weight for template in top]
         heap: list[tuple[float, int, str, dict[str, Any]]] = []

@@ -20,6 +20,7 @@ __all__ = [
     "RECORDING_WINDOW",
     "RUNBOOK_BASE_URL",
     "duration_seconds",
+    "job_selector",
     "render_rules",
     "sum_rates",
 ]
@@ -63,8 +64,12 @@ DEFAULT_THRESHOLDS: Final[dict[str, Any]] = {
     # RequenceExporterDown: Prometheus cannot scrape the exporter.
     "exporter_job_regex": ".*requence-exporter.*",
     "exporter_down_for": "5m",
-    # RequenceExporterSpansDropped: spans lost within the window.
+    # RequenceExporterAbsent: no scrape target of those jobs exists at all.
+    "exporter_absent_for": "10m",
+    # RequenceExporterSpansDropped: share of the spans lost within the window.
+    "spans_dropped_ratio": 0.01,
     "spans_dropped_window": "10m",
+    "spans_dropped_for": "10m",
     # RequenceExporterStateSaveFailing: more failed state file saves than this in the window.
     "state_save_failures_window": "10m",
     "state_save_failures_max": 2,
@@ -91,8 +96,12 @@ def duration_seconds(duration: str) -> int:
     return sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
 
 
-def sum_rates(metrics: tuple[str, ...], by: str, window: str, selector: str = "") -> str:
+def sum_rates(
+    metrics: tuple[str, ...], by: str, window: str, selector: str = "", function: str = "rate"
+) -> str:
     """PromQL for the summed per-second rate of several counters, grouped `by` (may be "").
+
+    `function="increase"` sums the increases over the window instead.
 
     A counter that does not exist yet for some label values (a task name that never aborted)
     must not drop those values from the sum, so each rate gets a distinguishing label and the
@@ -100,7 +109,8 @@ def sum_rates(metrics: tuple[str, ...], by: str, window: str, selector: str = ""
     rates of two counters with equal labels collide once the name is dropped.)
     """
     parts = "\n  or ".join(
-        f'label_replace(rate({m}{selector}[{window}]), "counter", "{m}", "", "")' for m in metrics
+        f'label_replace({function}({m}{selector}[{window}]), "counter", "{m}", "", "")'
+        for m in metrics
     )
     grouping = f"by ({by}) " if by else ""
     return f"sum {grouping}(\n  {parts}\n)"
@@ -116,20 +126,26 @@ def _runbook(base: str, alert: str) -> str:
     return f"{base}#{alert.lower()}"
 
 
-def _recording_rules() -> list[dict[str, Any]]:
+def job_selector(t: dict[str, Any]) -> str:
+    """`{job=~"..."}` for the exporter's scrape jobs: rules see only this release's series."""
+    job = str(t["exporter_job_regex"]).replace("\\", "\\\\").replace('"', '\\"')
+    return f'{{job=~"{job}"}}'
+
+
+def _recording_rules(sel: str) -> list[dict[str, Any]]:
     w = RECORDING_WINDOW
     return [
         {
             "record": f"task_name:requence_tasks_finished:rate{w}",
-            "expr": sum_rates(FINISHED_TASKS, _BY_TASK, w),
+            "expr": sum_rates(FINISHED_TASKS, _BY_TASK, w, sel),
         },
         {
             "record": f"task_name:requence_tasks_errored:rate{w}",
-            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_errored_total[{w}]))",
+            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_errored_total{sel}[{w}]))",
         },
         {
             "record": f"task_name:requence_tasks_aborted:rate{w}",
-            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_aborted_total[{w}]))",
+            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_aborted_total{sel}[{w}]))",
         },
         {
             "record": f"task_name:requence_tasks_error_ratio:rate{w}",
@@ -149,11 +165,11 @@ def _recording_rules() -> list[dict[str, Any]]:
         },
         {
             "record": f"node:requence_node_attempts_finished:rate{w}",
-            "expr": sum_rates(FINISHED_NODE_ATTEMPTS, _BY_NODE, w),
+            "expr": sum_rates(FINISHED_NODE_ATTEMPTS, _BY_NODE, w, sel),
         },
         {
             "record": f"node:requence_nodes_errored:rate{w}",
-            "expr": f"sum by ({_BY_NODE}) (rate(requence_nodes_errored_total[{w}]))",
+            "expr": f"sum by ({_BY_NODE}) (rate(requence_nodes_errored_total{sel}[{w}]))",
         },
         {
             "record": f"node:requence_nodes_error_ratio:rate{w}",
@@ -167,7 +183,8 @@ def _recording_rules() -> list[dict[str, Any]]:
             "record": f"node:requence_node_duration_seconds:p95_rate{w}",
             "expr": (
                 "histogram_quantile(0.95,\n"
-                f"  sum by ({_BY_NODE}, le) (rate(requence_node_duration_seconds_bucket[{w}]))\n"
+                f"  sum by ({_BY_NODE}, le) "
+                f"(rate(requence_node_duration_seconds_bucket{sel}[{w}]))\n"
                 ")"
             ),
         },
@@ -200,8 +217,13 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
     w = RECORDING_WINDOW
     window_s = duration_seconds(w)
     base = str(t["runbook_base_url"])
-    job = str(t["exporter_job_regex"]).replace("\\", "\\\\").replace('"', '\\"')
+    sel = job_selector(t)
     stall_s = t["exporter_stall_seconds"]
+    dw = t["spans_dropped_window"]
+    dropped = f"sum by (job, instance) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))"
+    exported = (
+        f"sum by (job, instance) (increase(requence_exporter_spans_exported_total{sel}[{dw}]))"
+    )
     return [
         _alert(
             "RequenceTaskErrorRatioHigh",
@@ -269,11 +291,11 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceTasksStuck",
-            f"sum by ({_BY_TASK}) (requence_tasks_in_progress) > 0\n"
+            f"sum by ({_BY_TASK}) (requence_tasks_in_progress{sel}) > 0\n"
             f"unless on ({_BY_TASK})\n"
-            f"{sum_rates(FINISHED_TASKS, _BY_TASK, str(t['tasks_stuck_window']))} > 0\n"
+            f"{sum_rates(FINISHED_TASKS, _BY_TASK, str(t['tasks_stuck_window']), sel)} > 0\n"
             "unless on (job)\n"
-            "min by (job) (requence_exporter_stream_connected) == 0",
+            f"min by (job) (requence_exporter_stream_connected{sel}) == 0",
             for_=str(t["tasks_stuck_for"]),
             severity="warning",
             summary=(
@@ -290,7 +312,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceExporterDisconnected",
-            "requence_exporter_stream_connected == 0",
+            f"requence_exporter_stream_connected{sel} == 0",
             for_=str(t["exporter_disconnected_for"]),
             severity="critical",
             summary=(
@@ -309,15 +331,15 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             # state file) its age counts from the process start, never from 1970; a 0 from
             # older versions is treated as unknown too.
             "time() - (\n"
-            "  requence_exporter_last_update_timestamp_seconds > 0\n"
+            f"  requence_exporter_last_update_timestamp_seconds{sel} > 0\n"
             "  or on (job, instance)\n"
-            "  process_start_time_seconds\n"
+            f"  process_start_time_seconds{sel}\n"
             f") > {stall_s}\n"
             "and on (job, instance)\n"
-            "requence_exporter_stream_connected == 1\n"
+            f"requence_exporter_stream_connected{sel} == 1\n"
             "unless on (job, instance)\n"
             "sum by (job, instance) "
-            f"(increase(requence_exporter_updates_total[{stall_s}s])) > 0",
+            f"(increase(requence_exporter_updates_total{sel}[{stall_s}s])) > 0",
             for_=str(t["exporter_stall_for"]),
             severity="warning",
             summary=(
@@ -335,7 +357,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             "RequenceExporterLagging",
             "histogram_quantile(0.95,\n"
             "  sum by (job, instance, le) "
-            f"(rate(requence_exporter_update_lag_seconds_bucket[{w}]))\n"
+            f"(rate(requence_exporter_update_lag_seconds_bucket{sel}[{w}]))\n"
             f") > {t['exporter_lag_p95_seconds']}",
             for_=str(t["exporter_lag_for"]),
             severity="warning",
@@ -353,7 +375,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceExporterDown",
-            f'up{{job=~"{job}"}} == 0',
+            f"up{sel} == 0",
             for_=str(t["exporter_down_for"]),
             severity="critical",
             summary="Prometheus cannot scrape the Requence exporter {{ $labels.instance }}",
@@ -365,23 +387,40 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             runbook_base=base,
         ),
         _alert(
+            "RequenceExporterAbsent",
+            f"absent(up{sel})",
+            for_=str(t["exporter_absent_for"]),
+            severity="critical",
+            summary="Prometheus has no Requence exporter target to scrape",
+            description=(
+                "Prometheus has had no scrape target in the exporter's job for "
+                f"{t['exporter_absent_for']} (absent = {{{{ $value }}}}): the pod is not running, "
+                "or no ServiceMonitor or scrape config selects it."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
             "RequenceExporterSpansDropped",
-            "sum by (job, instance) "
-            f"(increase(requence_exporter_spans_dropped_total[{t['spans_dropped_window']}])) > 0",
-            for_="",
+            f"{dropped}\n/ on (job, instance)\n(\n  {dropped}\n  + on (job, instance)\n  "
+            f"{exported}\n) > {t['spans_dropped_ratio']}",
+            for_=str(t["spans_dropped_for"]),
             severity="warning",
-            summary=("Requence exporter {{ $labels.instance }} dropped {{ $value }} spans"),
+            summary=(
+                "Requence exporter {{ $labels.instance }} drops "
+                "{{ $value | humanizePercentage }} of its spans"
+            ),
             description=(
                 "The exporter {{ $labels.instance }} (job {{ $labels.job }}) could not export "
-                f"{{{{ $value }}}} spans in the last {t['spans_dropped_window']}; those traces are "
-                "incomplete."
+                f"{{{{ $value | humanizePercentage }}}} of its spans over the last {dw} (the "
+                f"threshold is {t['spans_dropped_ratio']}, held for {t['spans_dropped_for']}); "
+                "those traces are incomplete."
             ),
             runbook_base=base,
         ),
         _alert(
             "RequenceExporterStateSaveFailing",
             "sum by (job, instance) (increase(requence_exporter_state_save_failures_total"
-            f"[{t['state_save_failures_window']}])) > {t['state_save_failures_max']}",
+            f"{sel}[{t['state_save_failures_window']}])) > {t['state_save_failures_max']}",
             for_="",
             severity="warning",
             summary="Requence exporter {{ $labels.instance }} cannot save its state file",
@@ -417,7 +456,10 @@ def render_rules(thresholds: dict[str, Any]) -> dict[str, Any]:
     _check_lag_threshold(merged["exporter_lag_p95_seconds"])
     return {
         "groups": [
-            {"name": "requence-exporter.recording", "rules": _recording_rules()},
+            {
+                "name": "requence-exporter.recording",
+                "rules": _recording_rules(job_selector(merged)),
+            },
             {"name": "requence-exporter.alerts", "rules": _alerting_rules(merged)},
         ]
     }
