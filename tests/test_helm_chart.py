@@ -783,10 +783,18 @@ def chart_rules(
     config = RuleConfig(thresholds={**(thresholds or {}), "exporter_job_regex": quoted})
     if disabled is not None:
         config.disabled = disabled
+    return chart_scoped(config, job)
+
+
+def chart_scoped(config: RuleConfig, job: str = JOB) -> list[dict[str, Any]]:
+    """The rule groups of `config` as the chart scopes them to `job`: every selector without a
+    job matcher reads `job` only, and constant objective series carry that job."""
     groups: list[dict[str, Any]] = render_rule_file(config)["groups"]
     for group in groups:
         for rule in group["rules"]:
             rule["expr"] = scope_selectors(rule["expr"], f"job='{job}'")
+            if rule.get("record", "").endswith(":override"):
+                rule["labels"] = {"job": job, **rule["labels"]}
     return groups
 
 
@@ -1342,7 +1350,7 @@ def test_conventions_render_where_users_expect_them(chart: Any) -> None:
     assert monitor["spec"]["sampleLimit"] == 2000000
     # The rules follow the job the jobLabel gives.
     expr = alerts_by_name(only(objects, "PrometheusRule")["spec"]["groups"])
-    assert "{job='platform'}" in expr["RequenceExporterDisconnected"]["expr"]
+    assert '{job=~"platform"}' in expr["RequenceExporterDisconnected"]["expr"]
 
 
 def test_defaults_limit_the_state_emptydir_and_start_up(chart: Any) -> None:

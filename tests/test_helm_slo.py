@@ -10,8 +10,15 @@ from typing import Any
 import pytest
 
 from exporter.alerting.objectives import RuleConfig, latency_objective
-from exporter.alerting.render import render
-from tests.test_helm_chart import CHART_DIR, NAMESPACE, RELEASE, rendered_groups
+from tests.test_helm_chart import (
+    CHART_DIR,
+    JOB,
+    NAMESPACE,
+    RELEASE,
+    TOKEN,
+    chart_scoped,
+    rendered_groups,
+)
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
 
@@ -30,12 +37,13 @@ def chart() -> Iterator[Any]:
 
 def test_slo_values_render_like_the_rules_command(chart: Any) -> None:
     config = RuleConfig(
-        thresholds={"slo_objective": 0.995},
+        # The chart sets the job regex from the release (test_helm_chart.chart_rules).
+        thresholds={"slo_objective": 0.995, "exporter_job_regex": JOB},
         objectives={"invoice-processing": 0.999, 'odd "name"': 0.95},
         latency={"image-resize": latency_objective("image-resize", "2.5s", 0.95)},
     )
     extra = {"slo": SLO, "thresholds": {"slo_objective": 0.995}}
-    assert rendered_groups(chart, extra) == render(config)["groups"]
+    assert rendered_groups(chart, extra) == chart_scoped(config)
 
 
 def test_error_ratio_alert_is_opt_in_through_disabled_alerts(chart: Any) -> None:
@@ -68,10 +76,11 @@ def test_latency_threshold_off_the_buckets_fails_the_render_without_the_schema(
     shutil.copytree(CHART_DIR, unchecked)
     (unchecked / "values.schema.json").unlink()
     values = {
+        **TOKEN,
         "prometheusRule": {
             "enabled": True,
             "slo": {"latency": {"image-resize": {"threshold": "2s", "objective": 0.95}}},
-        }
+        },
     }
     with (
         helm.Chart.load(unchecked) as loaded,
