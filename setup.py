@@ -17,18 +17,22 @@ from setuptools import setup
 # The per-update path (stream bytes -> SSE -> decode -> pipeline -> tracker -> metrics) and the
 # scrape path (labels, exposition); mypyc compiles each one into the same shared library.
 COMPILED_MODULES = [
-    "exporter/sse.py",
-    "exporter/decode.py",
-    "exporter/pipeline.py",
-    "exporter/tracker.py",
-    "exporter/metrics.py",
-    "exporter/labels.py",
-    "exporter/exposition.py",
-    "exporter/status.py",
-    "exporter/ids.py",
-    "exporter/spans.py",
-    "exporter/otlp_wire.py",
-    "exporter/failures.py",
+    "exporter/requence/sse.py",
+    "exporter/requence/decode.py",
+    "exporter/core/updates.py",
+    "exporter/requence/pipeline.py",
+    "exporter/core/tracker.py",
+    "exporter/core/tasks.py",
+    "exporter/metrics/store.py",
+    "exporter/metrics/families.py",
+    "exporter/metrics/labels.py",
+    "exporter/metrics/exposition.py",
+    "exporter/core/status.py",
+    "exporter/core/ids.py",
+    "exporter/traces/spans.py",
+    "exporter/traces/otlp_wire.py",
+    "exporter/traces/otlp_replies.py",
+    "exporter/serving/failures.py",
 ]
 MYPY = "mypy>=1.10"
 

@@ -27,7 +27,7 @@ from bench.render import Rendered, render
 from bench.scrape import scrape_bench
 from bench.stream_runs import exporter_run, raw_floor, sse_floor
 from exporter import is_compiled
-from exporter.failures import DEFAULT_RECENT_FAILURES
+from exporter.serving.failures import DEFAULT_RECENT_FAILURES
 
 RESULTS = Path(__file__).parent / "results"
 

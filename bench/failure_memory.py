@@ -17,9 +17,9 @@ import tracemalloc
 import uuid
 from typing import Any
 
-from exporter.decode import Node, Update
-from exporter.failures import DEFAULT_RECENT_FAILURES, FailureRecorder, FailureRing
-from exporter.tracker import Tracker
+from exporter.core.tracker import Tracker
+from exporter.core.updates import Node, Update
+from exporter.serving.failures import DEFAULT_RECENT_FAILURES, FailureRecorder, FailureRing
 
 NODE = Node("node-render", "service", "render")
 

@@ -29,8 +29,8 @@ from typing import Any
 import bcrypt
 import httpx
 
+from exporter.requence.sse import SSEDecoder
 from exporter.simulator.scripted import Action, Bomb, Event, Gzip, ScriptedServer, Send, Stall
-from exporter.sse import SSEDecoder
 
 _ADDRESS = re.compile(r"serving metrics on http://([\d.]+):(\d+)/metrics")
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,10 +12,10 @@ import json
 import sys
 import uuid
 
-from exporter.decode import Update
-from exporter.malloc import pin_mmap_threshold
-from exporter.metrics import Metrics
-from exporter.tracker import Tracker
+from exporter.core.malloc import pin_mmap_threshold
+from exporter.core.tracker import Tracker
+from exporter.core.updates import Update
+from exporter.metrics.store import Metrics
 
 _NAMES = tuple(f"task-{i}" for i in range(20))
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 
-from exporter.decode import Node, Update
-from exporter.metrics import Metrics
-from exporter.process_metrics import ProcessMetrics
-from exporter.server import ExporterEndpoints
-from exporter.status import StreamStatus
-from exporter.tracker import Tracker
-from exporter.web import HTTPServer
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.core.updates import Node, Update
+from exporter.metrics.process import ProcessMetrics
+from exporter.metrics.store import Metrics
+from exporter.serving.endpoints import ExporterEndpoints
+from exporter.serving.http_server import HTTPServer
 
 __all__ = ["populate", "scrape_bench", "series_count"]
 

@@ -23,9 +23,9 @@ from httpx_sse import aconnect_sse
 
 from exporter.app import Exporter
 from exporter.config import settings_for
-from exporter.sse import RawEvent
-from exporter.stream import WatchStream
-from exporter.token import encode_token
+from exporter.requence.sse import RawEvent
+from exporter.requence.stream import WatchStream
+from exporter.requence.token import encode_token
 
 __all__ = ["exporter_run", "raw_floor", "sse_floor"]
 

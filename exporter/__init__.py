@@ -12,6 +12,6 @@ __all__ = ["__version__", "is_compiled"]
 
 def is_compiled() -> bool:
     """Whether the per-update modules run as mypyc-compiled extensions (see setup.py)."""
-    from exporter import tracker
+    from exporter.core import tracker
 
     return not tracker.__file__.endswith(".py")

@@ -18,25 +18,37 @@ from datetime import UTC, datetime
 import httpx
 
 from exporter import __version__, is_compiled
-from exporter.activity import Activity
-from exporter.checkpoint import SavedState, StateFile
 from exporter.config import Settings, describe
-from exporter.errors import ConfigError, NotFound, Unauthorized
-from exporter.failure_log import FailureLog
-from exporter.failures import FailureRecorder, FailureRing
-from exporter.logs import RateLimitedWarning
-from exporter.metrics import Metrics
-from exporter.otlp_metrics import OtlpMetricsPusher, build_metric_exporter, build_resource
-from exporter.pipeline import Pipeline, RecentIds
-from exporter.process_metrics import ProcessMetrics
-from exporter.scrapemark import ScrapeMark
-from exporter.server import ExporterEndpoints
-from exporter.status import StreamStatus
-from exporter.stream import WatchStream
+from exporter.core import (
+    ConfigError,
+    NotFound,
+    RateLimitedWarning,
+    SavedState,
+    ScrapeMark,
+    StateFile,
+    StreamStatus,
+    Tracker,
+    Unauthorized,
+)
+from exporter.metrics import (
+    Metrics,
+    OtlpMetricsPusher,
+    ProcessMetrics,
+    build_metric_exporter,
+    build_resource,
+)
+from exporter.requence import Pipeline, RecentIds, WatchStream
+from exporter.serving import (
+    Activity,
+    ExporterEndpoints,
+    FailureLog,
+    FailureRecorder,
+    FailureRing,
+    HTTPServer,
+    WebConfig,
+    load_web_config,
+)
 from exporter.traces import build_trace_sink
-from exporter.tracker import Tracker
-from exporter.web import HTTPServer
-from exporter.webconfig import WebConfig, load_web_config
 
 __all__ = ["Exporter", "run_exporter"]
 

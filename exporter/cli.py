@@ -10,12 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from exporter import __version__
-from exporter.alerting.command import add_rules_parser, run_rules
 from exporter.config import add_options, resolve
-from exporter.drill_options import add_incident_options, chosen_incident
-from exporter.errors import ConfigError
-from exporter.logs import setup_logging
-from exporter.malloc import pin_mmap_threshold
+from exporter.core import ConfigError, pin_mmap_threshold, setup_logging
+from exporter.metrics import add_rules_parser, run_rules
+from exporter.simulator import add_incident_options, chosen_incident
 
 __all__ = ["main"]
 

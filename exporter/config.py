@@ -14,12 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from exporter.decode import parse_timestamp
-from exporter.errors import ConfigError
-from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
-from exporter.otlp_config import TracingSettings, parse_positive_int
-from exporter.otlp_metrics import otlp_metrics_enabled
-from exporter.token import Credentials, decode_token, url_credentials_problem
+from exporter.core import ConfigError
+from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS, otlp_metrics_enabled
+from exporter.requence import Credentials, decode_token, parse_timestamp, url_credentials_problem
+from exporter.traces import TracingSettings, parse_positive_int
 
 __all__ = [
     "DEFAULT_PORT",

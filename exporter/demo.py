@@ -9,9 +9,8 @@ import time
 
 from exporter.app import EXIT_CONFIG, Exporter, install_signal_handlers
 from exporter.config import parse_listen, settings_for
-from exporter.errors import ConfigError
-from exporter.simulator.incidents import Incident, drill_simulator, run_drill
-from exporter.simulator.server import WatchAllSimulator
+from exporter.core import ConfigError
+from exporter.simulator import Incident, WatchAllSimulator, drill_simulator, run_drill
 
 __all__ = ["run_demo", "run_simulator"]
 

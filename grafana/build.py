@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from exporter.alerting.objectives import RuleConfig  # noqa: E402
-from exporter.alerting.render import rules_text  # noqa: E402
-from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules  # noqa: E402
+from exporter.metrics.alerting.objectives import RuleConfig  # noqa: E402
+from exporter.metrics.alerting.render import rules_text  # noqa: E402
+from exporter.metrics.alerting.rule_groups import render_rules  # noqa: E402
+from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS  # noqa: E402
 from grafana.dashboards import DASHBOARDS  # noqa: E402
 from grafana.slo_dashboard import slo_dashboard  # noqa: E402
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.alerting.rules import FINISHED_TASKS, RECORDING_WINDOW, sum_rates
+from exporter.metrics.alerting.rules import FINISHED_TASKS, RECORDING_WINDOW, sum_rates
 from grafana.panels import (
     Board,
     bargauge,

@@ -1,7 +1,7 @@
 """The "Requence / SLOs" dashboard: objectives per task name, budgets, burn rates, alerts.
 
-Every query reads the SLO recording rules of `exporter/alerting/slo.py`, so the dashboard shows
-what the alerts judge. The windows and factors written into titles and the "Alert" column are
+Every query reads the SLO recording rules of `exporter/metrics/alerting/slo.py`, so the dashboard
+shows what the alerts judge. The windows and factors written into titles and the "Alert" column are
 the defaults (`SLO_THRESHOLDS`).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from exporter.alerting.rules import duration_seconds
-from exporter.alerting.slo import ALERT_PAIRS, SLO_THRESHOLDS, burn_rate
+from exporter.metrics.alerting.rules import duration_seconds
+from exporter.metrics.alerting.slo import ALERT_PAIRS, SLO_THRESHOLDS, burn_rate
 from grafana.dashboards import _dashboard
 from grafana.panels import PROMETHEUS, Board, target, timeseries
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.decode import Node, Update
+from exporter.core.updates import Node, Update
 
 SERVICE = Node("n-fetch", "service", "fetch")
 LOGIC = Node("n-check", "logic", "check")

@@ -1,8 +1,8 @@
 """The reference the OTLP wire encoder is checked against: spans built with the OpenTelemetry
 SDK and encoded by its OTLP encoder, as the span process did before it encoded by hand.
 
-`sdk_request` takes the same compact tasks and resource as `exporter.otlp_wire` and returns the
-SDK's `ExportTraceServiceRequest` for them.
+`sdk_request` takes the same compact tasks and resource as `exporter.traces.otlp_wire` and returns
+the SDK's `ExportTraceServiceRequest` for them.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from exporter import __version__
-from exporter.decode import Node
-from exporter.ids import node_span_id, task_span_id, trace_id
-from exporter.spans import CompactTask
-from exporter.tracker import UNNAMED, FinishedTask, NodeAttempt
+from exporter.core.ids import node_span_id, task_span_id, trace_id
+from exporter.core.tasks import UNNAMED, FinishedTask, NodeAttempt
+from exporter.core.updates import Node
+from exporter.traces.spans import CompactTask
 
 __all__ = ["sdk_request", "task_spans"]
 
@@ -32,7 +32,7 @@ _INTERNAL: Final = SpanKind.INTERNAL
 
 
 def expand(item: CompactTask) -> FinishedTask:
-    """The finished task `exporter.spans.compact` flattened."""
+    """The finished task `exporter.traces.spans.compact` flattened."""
     attempts = tuple(
         NodeAttempt(Node(a[0], a[1], a[2]), a[3], a[4], a[5], a[6], a[7]) for a in item[8]
     )

@@ -11,10 +11,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.alerting.objectives import RuleConfig
-from exporter.alerting.render import render, rules_text
-from exporter.alerting.rules import DEFAULT_THRESHOLDS, LAG_THRESHOLD_LIMIT, render_rules
-from exporter.metrics import Metrics
+from exporter.metrics.alerting.objectives import RuleConfig
+from exporter.metrics.alerting.render import render, rules_text
+from exporter.metrics.alerting.rule_groups import render_rules
+from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS, LAG_THRESHOLD_LIMIT
+from exporter.metrics.store import Metrics
 from grafana.build import rules_yaml
 from tests.tools import require_tool
 

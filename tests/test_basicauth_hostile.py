@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from exporter.app import Exporter
-from exporter.basicauth import MAX_WAITING_CHECKS, BasicAuth
 from exporter.config import settings_for
+from exporter.serving.basicauth import MAX_WAITING_CHECKS, BasicAuth
 
 USER = "prometheus"
 PASSWORD = "correct horse battery staple"
@@ -89,7 +89,8 @@ async def test_a_non_ascii_authorization_header_is_401_and_logs_nothing(
     noisy = [
         r
         for r in caplog.records
-        if r.levelno >= logging.ERROR or r.name in ("exporter.web", "exporter.basicauth")
+        if r.levelno >= logging.ERROR
+        or r.name in ("exporter.serving.http_server", "exporter.serving.basicauth")
     ]
     assert noisy == []
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from exporter.exposition import Exemplar, exemplar_suffix
+from exporter.metrics.exposition import Exemplar, exemplar_suffix
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.decode import Node, Skip, Update, decode_update, parse_timestamp
+from exporter.core.updates import Node, Update
+from exporter.requence.decode import Skip, decode_update, parse_timestamp
 
 BASE = {
     "task_id": "t1",

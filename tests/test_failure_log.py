@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from exporter.failure_log import FailureLog, logfmt
-from exporter.failures import Failure, FailureRecorder, FailureRing
-from exporter.logs import JsonFormatter
-from exporter.tracker import Tracker
+from exporter.core.logs import JsonFormatter
+from exporter.core.tracker import Tracker
+from exporter.serving.failure_log import FailureLog, logfmt
+from exporter.serving.failures import Failure, FailureRecorder, FailureRing
 from tests.factories import SERVICE, Script
 
 T = 1_763_805_600.0

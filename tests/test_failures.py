@@ -10,8 +10,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from exporter import __version__
 from exporter.config import settings_for
-from exporter.errors import ConfigError
-from exporter.failures import (
+from exporter.core.errors import ConfigError
+from exporter.core.ids import task_span_id
+from exporter.core.tasks import FinishedTask
+from exporter.core.tracker import Tracker
+from exporter.requence.token import encode_token
+from exporter.serving.failures import (
     FAILURE_OVERHEAD_BYTES,
     MAX_NAME_BYTES,
     MAX_REASON_BYTES,
@@ -20,12 +24,9 @@ from exporter.failures import (
     FailureRing,
     clean_text,
 )
-from exporter.failures_endpoint import failures_response
-from exporter.ids import task_span_id
-from exporter.otlp_wire import SCOPE_NAME, encode_task, export_request, resource_scope
-from exporter.spans import compact
-from exporter.token import encode_token
-from exporter.tracker import FinishedTask, Tracker
+from exporter.serving.failures_endpoint import failures_response
+from exporter.traces.otlp_wire import SCOPE_NAME, encode_task, export_request, resource_scope
+from exporter.traces.spans import compact
 from tests.factories import SERVICE, Script
 
 T = 1_763_805_600.0

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from exporter.alerting.rules import DEFAULT_THRESHOLDS, render_rules
+from exporter.metrics.alerting.rule_groups import render_rules
+from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS
 from grafana import build
 from grafana.build import main, rendered_files
 

@@ -17,12 +17,12 @@ import bcrypt
 import pytest
 import yaml
 
-from exporter.alerting.objectives import THRESHOLDS, RuleConfig
-from exporter.alerting.render import render as render_rule_file
 from exporter.config import settings_for
-from exporter.errors import ConfigError
-from exporter.token import encode_token
-from exporter.webconfig import load_web_config
+from exporter.core.errors import ConfigError
+from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig
+from exporter.metrics.alerting.render import render as render_rule_file
+from exporter.requence.token import encode_token
+from exporter.serving.webconfig import load_web_config
 from grafana import chart_files
 from grafana.chart_files import CHART_THRESHOLDS, THRESHOLD_KINDS, rendered_chart_files
 from grafana.promql_scope import scope_selectors
@@ -738,7 +738,8 @@ def test_service_monitor_scrapes_the_metrics_port(chart: Any) -> None:
     assert endpoint["interval"] == "30s"
 
 
-# --- PrometheusRule from exporter/alerting ------------------------------------------------------
+# --- PrometheusRule from exporter/metrics/alerting
+# ------------------------------------------------------
 
 # An override for each kind of threshold; the regex and the URL carry characters that need
 # escaping in PromQL and YAML strings.
@@ -809,7 +810,8 @@ def alerts_by_name(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_chart_files_are_current_with_grafana() -> None:
-    # Regenerates the rule template from exporter/alerting/rules.py and the dashboards' copies.
+    # Regenerates the rule template from exporter/metrics/alerting/rules.py and the dashboards'
+    # copies.
     for path, content in rendered_chart_files().items():
         data = content.encode() if isinstance(content, str) else content
         assert path.read_bytes() == data, f"{path}: run scripts/sync-chart-files"

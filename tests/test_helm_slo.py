@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exporter.alerting.objectives import RuleConfig, latency_objective
+from exporter.metrics.alerting.objectives import RuleConfig, latency_objective
 from tests.test_helm_chart import (
     CHART_DIR,
     JOB,

@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.ids import (
+from exporter.core.ids import (
     node_span_id,
     node_span_id_bytes,
     task_span_id,

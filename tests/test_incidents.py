@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 
-from exporter.alerting.objectives import THRESHOLDS
+from exporter.metrics.alerting.objectives import THRESHOLDS
 from exporter.simulator.incidents import INCIDENTS, incident_updates, slow_template
 from exporter.simulator.workload import Workload, WorkloadUpdate
 

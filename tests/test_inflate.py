@@ -1,4 +1,4 @@
-"""Bounded inflation of compressed response bodies (`exporter.inflate`)."""
+"""Bounded inflation of compressed response bodies (`exporter.requence.inflate`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from exporter.inflate import PIECE, UnsupportedEncoding, inflater_for
+from exporter.requence.inflate import PIECE, UnsupportedEncoding, inflater_for
 
 
 def test_a_compressed_read_inflates_in_bounded_pieces() -> None:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from exporter.logs import RateLimitedWarning
+from exporter.core.logs import RateLimitedWarning
 
 
 class _Clock:

@@ -7,7 +7,7 @@ import platform
 
 import pytest
 
-from exporter.malloc import pin_mmap_threshold
+from exporter.core.malloc import pin_mmap_threshold
 
 
 def test_operator_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,12 +9,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.decode import Node
-from exporter.exposition import wants_openmetrics
-from exporter.ids import trace_id_hex
-from exporter.metrics import Metrics
-from exporter.status import StreamStatus
-from exporter.tracker import Tracker
+from exporter.core.ids import trace_id_hex
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.core.updates import Node
+from exporter.metrics.exposition import wants_openmetrics
+from exporter.metrics.store import Metrics
 from tests.factories import LOGIC, SERVICE, Script
 from tests.tools import require_tool
 

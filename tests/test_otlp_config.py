@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.errors import ConfigError
-from exporter.otlp_config import TracingSettings
-from exporter.otlp_metrics import build_resource
-from exporter.traces import TraceSink
+from exporter.core.errors import ConfigError
+from exporter.metrics.otlp_push import build_resource
+from exporter.traces.otlp_config import TracingSettings
+from exporter.traces.sink import TraceSink
 from tests.pki import Pki
 from tests.tools import require_tool
 

@@ -23,8 +23,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from exporter import __version__
-from exporter.otlp_config import TracingSettings
-from exporter.otlp_transport import (
+from exporter.core.tracker import Tracker
+from exporter.traces.otlp_config import TracingSettings
+from exporter.traces.otlp_transport import (
     Backoff,
     ExportResult,
     GrpcTransport,
@@ -32,16 +33,9 @@ from exporter.otlp_transport import (
     Transport,
     grpc_target,
 )
-from exporter.otlp_wire import SCOPE_NAME, encode_task, export_request, resource_scope
-from exporter.traces import build_trace_sink
-from exporter.tracker import Tracker
-from tests.otlp_receiver import (
-    Answer,
-    GrpcFailure,
-    dead_endpoint,
-    grpc_receiver,
-    http_receiver,
-)
+from exporter.traces.otlp_wire import SCOPE_NAME, encode_task, export_request, resource_scope
+from exporter.traces.sink import build_trace_sink
+from tests.otlp_receiver import Answer, GrpcFailure, dead_endpoint, grpc_receiver, http_receiver
 from tests.pki import Pki
 from tests.test_traces import simple_tasks, sink_for
 
@@ -90,7 +84,7 @@ def test_http_retries_503_then_delivers() -> None:
 def test_http_gives_up_after_the_attempts_allowed() -> None:
     with http_receiver(status=503) as (url, received), http_transport(url) as transport:
         assert export(transport) == ExportResult(ok=False)
-        assert received.posts == 6  # exporter.otlp_transport.MAX_ATTEMPTS
+        assert received.posts == 6  # exporter.traces.otlp_transport.MAX_ATTEMPTS
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 413, 500])
@@ -165,7 +159,7 @@ def test_http_partial_success_through_the_span_process() -> None:
 
 
 def test_http_dead_endpoint_fails_after_retries(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="exporter.otlp_transport")
+    caplog.set_level(logging.DEBUG, logger="exporter.traces.otlp_transport")
     with dead_endpoint() as url, http_transport(url, timeout=5.0) as transport:
         assert export(transport) == ExportResult(ok=False)
     retries = [r for r in caplog.records if "retrying in" in r.getMessage()]

@@ -21,21 +21,20 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from exporter import __version__
-from exporter.decode import Skip, decode_update
-from exporter.otlp_config import TracingSettings
-from exporter.otlp_wire import (
+from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState
+from exporter.core.tracker import Tracker
+from exporter.requence.decode import Skip, decode_update
+from exporter.simulator.workload import Workload
+from exporter.traces.otlp_config import TracingSettings
+from exporter.traces.otlp_replies import partial_success, retry_delay, status_message
+from exporter.traces.otlp_wire import (
     SCOPE_NAME,
     WireError,
     encode_task,
     export_request,
-    partial_success,
     resource_scope,
-    retry_delay,
-    status_message,
 )
-from exporter.simulator.workload import Workload
-from exporter.spans import CompactAttempt, CompactTask, compact
-from exporter.tracker import FinishedTask, NodeAttempt, TaskState, Tracker
+from exporter.traces.spans import CompactAttempt, CompactTask, compact
 from tests.sdk_spans import sdk_request
 
 RESOURCE = {"deployment.environment": "prod", "service.name": "requence"}

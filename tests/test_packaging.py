@@ -129,7 +129,7 @@ def test_the_sdist_and_wheels_carry_the_license(dist: Dist) -> None:
 def test_the_compiled_wheel_holds_the_extensions_and_the_pure_one_none(dist: Dist) -> None:
     with zipfile.ZipFile(dist.compiled) as archive:
         extensions = [n for n in archive.namelist() if n.endswith(".so")]
-    assert "exporter/tracker" in " ".join(extensions)
+    assert "exporter/core/tracker" in " ".join(extensions)
     with zipfile.ZipFile(dist.wheel) as archive:
         assert not [n for n in archive.namelist() if n.endswith(".so")]
         # The wheel holds the package, not the tests or tools around it.

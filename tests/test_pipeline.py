@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.metrics import Metrics
-from exporter.pipeline import Pipeline, RecentIds, shard_of
-from exporter.sse import RawEvent
-from exporter.status import StreamStatus
-from exporter.tracker import Tracker
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.metrics.store import Metrics
+from exporter.requence.pipeline import Pipeline, RecentIds, shard_of
+from exporter.requence.sse import RawEvent
 
 
 def build(shard: tuple[int, int] | None = None) -> tuple[Pipeline, Metrics, Tracker]:

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from exporter.decode import parse_timestamp
+from exporter.requence.decode import parse_timestamp
 from exporter.simulator.protocol import parse_since
 from exporter.simulator.server import WatchAllSimulator
 from exporter.simulator.workload import Workload

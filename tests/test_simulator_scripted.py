@@ -12,6 +12,7 @@ import orjson
 import pytest
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
+from exporter.requence.token import decode_token
 from exporter.simulator.scripted import (
     Action,
     Close,
@@ -27,7 +28,6 @@ from exporter.simulator.scripted import (
     Send,
     Stall,
 )
-from exporter.token import decode_token
 from tests.sse_client import read_events, watch_body
 
 BEARER = "scripted-secret"

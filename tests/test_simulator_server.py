@@ -17,11 +17,12 @@ import orjson
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
-from exporter.decode import Update, decode_update, parse_timestamp
+from exporter.core.updates import Update
+from exporter.requence.decode import decode_update, parse_timestamp
+from exporter.requence.token import decode_token
 from exporter.simulator.files import localize
 from exporter.simulator.server import WatchAllSimulator, serve_simulator
 from exporter.simulator.workload import Workload, WorkloadUpdate
-from exporter.token import decode_token
 from tests.sse_client import read_events, watch_body
 
 BEARER = "sim-secret"

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from exporter.alerting.objectives import RuleConfig, latency_objective
-from exporter.alerting.render import render
+from exporter.metrics.alerting.objectives import RuleConfig, latency_objective
+from exporter.metrics.alerting.render import render
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = ROOT / "grafana" / "dashboards" / "requence-slos.json"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.alerting.command import build_config
-from exporter.alerting.objectives import THRESHOLDS, RuleConfig, latency_objective
-from exporter.alerting.render import render, rules_text
 from exporter.cli import _parser
+from exporter.metrics.alerting.command import build_config
+from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig, latency_objective
+from exporter.metrics.alerting.render import render, rules_text
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,9 +14,9 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics import Metrics
-from exporter.status import StreamStatus
-from exporter.tracker import Tracker
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.metrics.store import Metrics
 from tests.otlp_receiver import http_receiver, wait_until
 from tests.test_traces import Script, simple_tasks, sink_for
 

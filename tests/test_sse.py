@@ -6,7 +6,7 @@ from httpx_sse._decoders import SSEDecoder as ReferenceDecoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.sse import RawEvent, SSEDecoder
+from exporter.requence.sse import RawEvent, SSEDecoder
 
 
 def decode_all(chunks: list[bytes], max_event_bytes: int = 1 << 20) -> list[RawEvent]:

@@ -7,10 +7,10 @@ import hashlib
 import re
 from html.parser import HTMLParser
 
-from exporter.activity import Activity
-from exporter.failures import Failure
-from exporter.status import StreamStatus
-from exporter.status_page import (
+from exporter.core.status import StreamStatus
+from exporter.serving.activity import Activity
+from exporter.serving.failures import Failure
+from exporter.serving.status_page import (
     CONTENT_SECURITY_POLICY,
     StatusView,
     render_status_page,

@@ -23,14 +23,14 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.checkpoint import SavedState, StateFile
-from exporter.decode import UPDATE_TYPES
-from exporter.metrics import Metrics
-from exporter.pipeline import Pipeline
+from exporter.core.checkpoint import SavedState, StateFile
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.core.updates import UPDATE_TYPES
+from exporter.metrics.store import Metrics
+from exporter.requence.pipeline import Pipeline
+from exporter.requence.sse import RawEvent, SSEDecoder
 from exporter.simulator.protocol import sse_event
-from exporter.sse import RawEvent, SSEDecoder
-from exporter.status import StreamStatus
-from exporter.tracker import Tracker
 
 ARRIVAL = 1795341700.0
 TASKS = ("t-1", "t-2", "t-3", 'quote"and\\slash', "ünïcode\n")

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.config import parse_duration, parse_since, parse_size, settings_for
-from exporter.errors import ConfigError, TokenError
-from exporter.token import decode_token, encode_token
+from exporter.core.errors import ConfigError, TokenError
+from exporter.requence.token import decode_token, encode_token
 
 SECRET = "s3cr3t-bearer"
 

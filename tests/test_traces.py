@@ -9,18 +9,13 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from exporter.decode import Node, Update
-from exporter.ids import node_span_id, task_span_id
-from exporter.otlp_config import TracingSettings
-from exporter.otlp_metrics import build_resource
-from exporter.traces import TraceSink, build_trace_sink
-from exporter.tracker import Tracker
-from tests.otlp_receiver import (
-    ReceivedSpan,
-    dead_endpoint,
-    grpc_receiver,
-    http_receiver,
-)
+from exporter.core.ids import node_span_id, task_span_id
+from exporter.core.tracker import Tracker
+from exporter.core.updates import Node, Update
+from exporter.metrics.otlp_push import build_resource
+from exporter.traces.otlp_config import TracingSettings
+from exporter.traces.sink import TraceSink, build_trace_sink
+from tests.otlp_receiver import ReceivedSpan, dead_endpoint, grpc_receiver, http_receiver
 
 T0_MS = 1_763_805_600_000  # 2025-11-22T10:00:00Z, in milliseconds
 
@@ -422,10 +417,12 @@ def test_a_dead_backend_costs_spans_not_the_stream(
     assert stats["dropped"] == 60
     assert stats["queued"] == 0
     # Many failed batches, few log lines: the sink's once, the transport's once per message.
-    ours = [r for r in caplog.records if r.name == "exporter.traces"]
+    ours = [r for r in caplog.records if r.name == "exporter.traces.sink"]
     assert len(ours) == 1
     assert "spans dropped" in ours[0].getMessage()
-    failures = [r.getMessage() for r in caplog.records if r.name == "exporter.otlp_transport"]
+    failures = [
+        r.getMessage() for r in caplog.records if r.name == "exporter.traces.otlp_transport"
+    ]
     assert len(failures) == 1
     assert "export failed after 1 attempt(s)" in failures[0]
 

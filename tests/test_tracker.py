@@ -8,8 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.decode import Node, Update
-from exporter.tracker import FinishedTask, NodeAttempt, TaskState, Tracker
+from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState
+from exporter.core.tracker import Tracker
+from exporter.core.updates import Node, Update
 from tests.factories import LOGIC, SERVICE, Script
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.web import HTTPServer, Request, Responder, Stream
+from exporter.serving.http_exchange import Request, Responder, Stream
+from exporter.serving.http_server import HTTPServer
 from tests.tools import require_tool
 
 Handler = Callable[[Request, Responder], Awaitable[None]]
@@ -167,7 +168,7 @@ async def test_handler_failure_answers_500_and_logs(
         raise ValueError("boom")
 
     url = await serve(broken)
-    with caplog.at_level(logging.ERROR, logger="exporter.web"):
+    with caplog.at_level(logging.ERROR, logger="exporter.serving.http_server"):
         async with httpx.AsyncClient() as client:
             response = await client.get(f"{url}/x")
     assert response.status_code == 500

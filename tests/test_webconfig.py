@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from exporter.app import Exporter
-from exporter.basicauth import BasicAuth, parse_basic_credentials
 from exporter.config import settings_for
-from exporter.errors import ConfigError
-from exporter.webconfig import load_web_config
+from exporter.core.errors import ConfigError
+from exporter.serving.basicauth import BasicAuth, parse_basic_credentials
+from exporter.serving.webconfig import load_web_config
 from tests.pki import Pki
 
 USER = "prometheus"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from exporter.web import Stream
+from exporter.serving import Stream
 
 __all__ = ["Bomb", "Dribble", "Gzip", "GzipStream"]
 

@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from exporter.token import encode_token
-from exporter.web import AsyncClosing, HTTPServer, Request, Responder
+from exporter.requence import encode_token
+from exporter.serving import AsyncClosing, HTTPServer, Request, Responder
 
 __all__ = [
     "ACK_PREFIX",

@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from exporter.decode import parse_timestamp
+from exporter.requence import parse_timestamp
+from exporter.serving import Request, Responder, Stream
 from exporter.simulator.hostile import Bomb, Dribble, Gzip, GzipStream
 from exporter.simulator.protocol import (
     ACK_PREFIX,
@@ -37,7 +38,6 @@ from exporter.simulator.protocol import (
     sse_event,
 )
 from exporter.simulator.workload import WorkloadUpdate
-from exporter.web import Request, Responder, Stream
 
 __all__ = [
     "Action",

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import orjson
 
+from exporter.serving import Request, Responder, Stream
 from exporter.simulator.files import FILES_PREFIX, localize, serve_file
 from exporter.simulator.protocol import (
     ACK_PREFIX,
@@ -39,7 +40,6 @@ from exporter.simulator.protocol import (
     sse_event,
 )
 from exporter.simulator.workload import Workload, WorkloadUpdate, format_timestamp
-from exporter.web import Request, Responder, Stream
 
 __all__ = ["WatchAllSimulator", "serve_simulator"]
 

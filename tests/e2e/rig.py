@@ -16,15 +16,15 @@ from typing import Any, Self
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.metrics import Metrics
-from exporter.pipeline import Pipeline
-from exporter.server import ExporterEndpoints
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.metrics.store import Metrics
+from exporter.requence.pipeline import Pipeline
+from exporter.requence.stream import Backoff, WatchStream
+from exporter.requence.token import Credentials
+from exporter.serving.endpoints import ExporterEndpoints
 from exporter.simulator.protocol import WATCH_PATH, RecordedRequest
 from exporter.simulator.scripted import Event, ScriptedServer
-from exporter.status import StreamStatus
-from exporter.stream import Backoff, WatchStream
-from exporter.token import Credentials
-from exporter.tracker import Tracker
 
 SINCE = "2026-11-22T09:00:00.000Z"
 BEARER = "rig-bearer"

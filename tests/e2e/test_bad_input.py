@@ -189,13 +189,13 @@ async def test_fifty_bad_updates_log_a_few_lines(caplog: pytest.LogCaptureFixtur
     assert sum(expected.values()) >= 50
     last = events[-1].position
     assert last is not None
-    with caplog.at_level(logging.WARNING, logger="exporter.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="exporter.requence.pipeline"):
         async with ScriptedServer(events, [plan]) as server:
             await server.start()
             async with Rig(server) as rig:
                 await rig.wait_position(last + 3)
                 assert_counted_once(rig, tasks=5, **expected)
-    warnings = [r for r in caplog.records if r.name == "exporter.pipeline"]
+    warnings = [r for r in caplog.records if r.name == "exporter.requence.pipeline"]
     assert 1 <= len(warnings) <= 3, [r.getMessage() for r in warnings]
 
 

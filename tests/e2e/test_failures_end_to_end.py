@@ -15,10 +15,10 @@ import bcrypt
 import orjson
 import pytest
 
-from exporter.ids import trace_id_hex
+from exporter.core.ids import trace_id_hex
+from exporter.requence.token import encode_token
+from exporter.serving.status_page import CONTENT_SECURITY_POLICY
 from exporter.simulator.scripted import Event, ScriptedServer
-from exporter.status_page import CONTENT_SECURITY_POLICY
-from exporter.token import encode_token
 from tests.e2e.process import ExporterProcess
 from tests.e2e.rig import update
 from tests.e2e.servers import LoopThread, serve
@@ -152,7 +152,7 @@ def test_failures_json_page_logs_and_auth_over_the_stream(loop: LoopThread, tmp_
 
     # One JSON log line per failure, all four, with trace and span ids.
     lines = [orjson.loads(line) for line in log.splitlines() if line.startswith("{")]
-    failures = [line for line in lines if line["logger"] == "exporter.failures"]
+    failures = [line for line in lines if line["logger"] == "exporter.serving.failures"]
     assert [(f["kind"], f["task_id"]) for f in failures] == [
         ("nodeError", SUB),
         ("taskError", SUB),

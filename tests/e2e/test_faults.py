@@ -192,7 +192,7 @@ async def test_unauthorized_after_a_working_connection_is_retried(
 ) -> None:
     refused = Respond(401, b'{"error":"unauthorized"}', "application/json")
     server = await started([[Send(4), Drop()], [refused], [Send()]])
-    with caplog.at_level(logging.WARNING, logger="exporter.stream"):
+    with caplog.at_level(logging.WARNING, logger="exporter.requence.stream"):
         async with server, Rig(server) as rig:
             await rig.wait_position(LAST)
             assert rig.reconnects()["unauthorized"] == 1
@@ -257,7 +257,7 @@ def test_process_unauthorized_after_connecting_is_logged_and_retried(loop: LoopT
 
 
 def test_process_status_while_nothing_listens() -> None:
-    from exporter.token import encode_token
+    from exporter.requence.token import encode_token
 
     api = f"http://127.0.0.1:{free_port()}"
     token = encode_token("nobody-listens", api)

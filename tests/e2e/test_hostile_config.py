@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from exporter.requence.token import encode_token
 from exporter.simulator.scripted import ScriptedServer
-from exporter.token import encode_token
 from tests.e2e.process import ROOT
 from tests.e2e.scripts import SCRIPT
 from tests.e2e.servers import LoopThread, serve

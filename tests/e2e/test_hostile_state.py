@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from exporter.checkpoint import SavedState, StateFile
+from exporter.core.checkpoint import SavedState, StateFile
 from exporter.simulator.scripted import Event, ScriptedServer, Send, Stall
 from tests.e2e.process import ExporterProcess
 from tests.e2e.rig import workload

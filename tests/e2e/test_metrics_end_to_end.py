@@ -168,7 +168,7 @@ def test_wrong_token_exits_2_with_one_clear_line(loop: LoopThread) -> None:
     server = serve(loop, lambda: ScriptedServer(SCRIPT, bearer="right"))
     assert isinstance(server, ScriptedServer)
     try:
-        from exporter.token import encode_token
+        from exporter.requence.token import encode_token
 
         token = encode_token("wrong-secret-value", server.base_url)
         with ExporterProcess([], {"REQUENCE_ACCESS_TOKEN": token}) as exporter:

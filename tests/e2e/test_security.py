@@ -18,9 +18,9 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.ids import trace_id_hex
+from exporter.core.ids import trace_id_hex
+from exporter.requence.token import encode_token
 from exporter.simulator.scripted import Action, Drop, Event, Respond, ScriptedServer, Send
-from exporter.token import encode_token
 from tests.e2e.process import ExporterProcess
 from tests.e2e.rig import update
 from tests.e2e.servers import LoopThread, serve

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter.requence.token import encode_token
 from exporter.simulator.scripted import ScriptedServer
-from exporter.token import encode_token
 from tests.browser import browser
 from tests.e2e.process import ROOT, ExporterProcess
 from tests.e2e.servers import LoopThread, serve

@@ -258,7 +258,7 @@ The job every rule of files/alerts.tmpl.yml reads, written inside a single-quote
 {{- $job }}
 {{- end }}
 
-{{/* exporter_job_regex of exporter/alerting/rules.py in the chart: exactly the release's job. */}}
+{{/* exporter_job_regex of exporter/metrics/alerting/rules.py in the chart: exactly the release's job. */}}
 {{- define "requence-exporter.ruleJobRegex" -}}
 {{- include "requence-exporter.rulePromqlString" (regexQuoteMeta (include "requence-exporter.ruleJob" .)) }}
 {{- end }}

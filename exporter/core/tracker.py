@@ -1,0 +1,346 @@
+"""Task and node state: the only place that remembers tasks between updates.
+
+The tracker turns updates into observations for its observers (the sinks): every update as it
+is applied, each node attempt as it finishes, each task as it finishes or is evicted. It does no
+I/O and takes time from the updates' server timestamps, so it is tested with plain values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from exporter.core.tasks import FinishedTask, NodeAttempt, Observer, TaskState, TrackerStats
+from exporter.core.updates import (
+    NODE_DEFER,
+    NODE_END,
+    NODE_ERROR,
+    NODE_START,
+    NODE_UPDATE,
+    TASK_ABORTED,
+    TASK_END,
+    TASK_ERROR,
+    TASK_START,
+    Node,
+    Update,
+)
+
+__all__ = ["Tracker"]
+
+_TASK_OUTCOME: Final = {TASK_END: "ended", TASK_ERROR: "errored", TASK_ABORTED: "aborted"}
+_NODE_OUTCOME: Final = {NODE_END: "ended", NODE_ERROR: "errored", NODE_DEFER: "deferred"}
+# Finished task ids remembered so that a late update (a nodeEnd after its taskEnd) is counted
+# but does not open a task that would never finish.
+RECENTLY_FINISHED: Final = 4096
+SNAPSHOT_VERSION: Final = 1
+# NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
+# without that frame, for the attempt built on every node end.
+_new: Final = tuple.__new__
+
+
+class Tracker:
+    """Applies updates in position order and reports what they mean to its observers."""
+
+    def __init__(
+        self,
+        *,
+        observers: Sequence[Observer] = (),
+        max_tasks: int = 100_000,
+        task_ttl: float = 86_400.0,
+        keep_attempts: bool = True,
+        sweep_interval: float = 60.0,
+    ) -> None:
+        if max_tasks < 1:
+            raise ValueError("max_tasks must be at least 1")
+        self._observers = tuple(observers)
+        self.max_tasks = max_tasks
+        self.task_ttl = task_ttl
+        # Finished attempts are only needed to build spans; without traces they are not kept.
+        self.keep_attempts = keep_attempts
+        self._sweep_interval = sweep_interval
+        self._next_sweep = float("-inf")
+        # Ordered least recently updated first: eviction and expiry take from the front. An
+        # OrderedDict, not a dict: a dict that is popped from the front and appended to at the
+        # back leaves deleted slots at its front that every `next(iter())` scans again, which
+        # made each eviction at the cap cost tens of microseconds.
+        self._tasks: OrderedDict[str, TaskState] = OrderedDict()
+        # An OrderedDict for the same reason: the oldest id is dropped as each task finishes.
+        self._finished_ids: OrderedDict[str, None] = OrderedDict()
+        self.stats = TrackerStats()
+        self.latest_timestamp = 0.0
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._tasks
+
+    def tasks(self) -> Iterable[TaskState]:
+        """The tasks in flight, least recently updated first."""
+        return self._tasks.values()
+
+    def add_observer(self, observer: Observer) -> None:
+        """Register one more sink."""
+        self._observers = (*self._observers, observer)
+
+    # -- applying updates ----------------------------------------------------------------
+
+    def apply(self, update: Update) -> None:
+        """Take in one valid update."""
+        # This runs once per update: the common case (a node update of a task in flight) reads
+        # each attribute once and skips the work that only a new or finishing task needs.
+        ts = update.timestamp
+        if ts > self.latest_timestamp:  # noqa: PLR1730 (max() is a call, this a comparison)
+            self.latest_timestamp = ts
+        task_id = update.task_id
+        tasks = self._tasks
+        task = tasks.get(task_id)
+        kind = update.type
+        if task is None:
+            if task_id in self._finished_ids:
+                self._straggler(update)
+                return
+            task = self._open_task(update)  # takes its name, root and time from the update
+            tasks[task_id] = task
+        else:
+            tasks.move_to_end(task_id)  # most recently updated at the back
+            if kind == TASK_START and task.incomplete and not task.finished and not task.open:
+                # The start arrived after an update of the same task; nothing was timed yet.
+                task.start = ts
+                task.incomplete = False
+            if not task.name and update.name:
+                task.name = update.name
+            if update.root_id and not task.root_id:
+                task.root_id = update.root_id
+            task.last_seen = ts
+
+        node = update.node
+        if node is None and kind in _TASK_OUTCOME:
+            self._end_task(update, task)
+        else:
+            attempt: NodeAttempt | None = None
+            if node is not None:
+                if kind == NODE_START:
+                    attempt = self._start_attempt(task, node, ts)
+                elif kind != NODE_UPDATE:
+                    outcome = _NODE_OUTCOME[kind]
+                    attempt = self._close_attempt(task, node.id, ts, outcome, update.message)
+            for observer in self._observers:
+                observer.on_update(update, task)
+                if attempt is not None:
+                    observer.on_node_attempt(task, attempt)
+        if ts >= self._next_sweep:
+            self._next_sweep = ts + self._sweep_interval
+            self.expire(ts)
+
+    def apply_quietly(self, update: Update) -> None:
+        """Take in an update that was counted before a crash: state changes, observers hear
+        nothing (see `exporter.core.scrapemark`)."""
+        observers = self._observers
+        self._observers = ()
+        try:
+            self.apply(update)
+        finally:
+            self._observers = observers
+
+    def _end_task(self, update: Update, task: TaskState) -> None:
+        """A terminal update: close the task and what it interrupted, and report it all."""
+        task_id = update.task_id
+        outcome = _TASK_OUTCOME[update.type]
+        finished, interrupted = self._finish(task, update.timestamp, outcome, update.message)
+        del self._tasks[task_id]
+        observers = self._observers
+        for observer in observers:
+            observer.on_update(update, task)
+        self._remember_finished(task_id)
+        for observer in observers:
+            for closed in interrupted:
+                observer.on_node_attempt(task, closed)
+            observer.on_task_finished(finished)
+
+    def _straggler(self, update: Update) -> None:
+        # A late update of a task that already finished (a nodeEnd after its taskEnd): it is
+        # counted, but opens no task that would never finish.
+        task = TaskState(update.task_id, update.name, update.root_id, update.timestamp, True)
+        for observer in self._observers:
+            observer.on_update(update, task)
+
+    def _open_task(self, update: Update) -> TaskState:
+        incomplete = update.type != TASK_START
+        task = TaskState(update.task_id, update.name, update.root_id, update.timestamp, incomplete)
+        if incomplete:
+            self.stats.incomplete += 1
+        if len(self._tasks) >= self.max_tasks:
+            self._evict(next(iter(self._tasks)))
+        return task
+
+    def _start_attempt(self, task: TaskState, node: Node, ts: float) -> NodeAttempt | None:
+        node_id = node.id
+        opened = task.open
+        closed = None
+        if node_id in opened:
+            # A second start without an end: the first attempt was cut short by the second.
+            closed = self._close_attempt(task, node_id, ts, "interrupted", None)
+        attempts = task.attempts
+        number = attempts.get(node_id, 0) + 1
+        attempts[node_id] = number
+        opened[node_id] = (node, number, ts)
+        return closed
+
+    def _close_attempt(
+        self, task: TaskState, node_id: str, ts: float, outcome: str, message: str | None
+    ) -> NodeAttempt | None:
+        opened = task.open.pop(node_id, None)
+        if opened is None:
+            return None  # its start was not seen (or it already closed): counted, not timed
+        node, number, start = opened
+        if ts < start:
+            self.stats.clamped += 1
+            ts = start
+        attempt: NodeAttempt = _new(NodeAttempt, (node, number, start, ts, outcome, message))
+        if self.keep_attempts:
+            task.finished.append(attempt)
+        return attempt
+
+    def _finish(
+        self, task: TaskState, ts: float, outcome: str, message: str | None
+    ) -> tuple[FinishedTask, tuple[NodeAttempt, ...]]:
+        """The finished task, and the attempts its end interrupted."""
+        if ts < task.start:
+            self.stats.clamped += 1
+            ts = task.start
+        closed = [
+            self._close_attempt(task, node_id, ts, "interrupted", None)
+            for node_id in list(task.open)
+        ]
+        interrupted = tuple(a for a in closed if a is not None)
+        attempts = tuple(task.finished) if self.keep_attempts else interrupted
+        finished = FinishedTask(
+            task.task_id,
+            task.name,
+            task.root_id,
+            task.start,
+            ts,
+            outcome,
+            message,
+            task.incomplete,
+            attempts,
+        )
+        return finished, interrupted
+
+    def _remember_finished(self, task_id: str) -> None:
+        ids = self._finished_ids
+        ids[task_id] = None
+        if len(ids) > RECENTLY_FINISHED:
+            ids.popitem(last=False)
+
+    # -- eviction ------------------------------------------------------------------------
+
+    def expire(self, now: float) -> int:
+        """Evict tasks not updated within the TTL before `now` (server time); return how many."""
+        cutoff = now - self.task_ttl
+        expired = []
+        for task in self._tasks.values():
+            if task.last_seen >= cutoff:
+                break
+            expired.append(task.task_id)
+        for task_id in expired:
+            self._evict(task_id)
+        return len(expired)
+
+    def _evict(self, task_id: str) -> None:
+        task = self._tasks.pop(task_id)
+        self.stats.evicted += 1
+        end = task.last_seen
+        cut = tuple(
+            NodeAttempt(node, number, start, max(start, end), "interrupted", None)
+            for node, number, start in task.open.values()
+        )
+        task.open.clear()
+        finished = FinishedTask(
+            task.task_id,
+            task.name,
+            task.root_id,
+            task.start,
+            end,
+            "evicted",
+            None,
+            task.incomplete,
+            (*task.finished, *cut),
+        )
+        for observer in self._observers:
+            observer.on_task_finished(finished)
+
+    # -- views for scrapes ---------------------------------------------------------------
+
+    def in_progress(self) -> tuple[Counter[str], Counter[tuple[str, str, str]]]:
+        """Tasks in flight by task name, and open node attempts by (task name, node, node type)."""
+        tasks: Counter[str] = Counter()
+        nodes: Counter[tuple[str, str, str]] = Counter()
+        for task in self._tasks.values():
+            label = task.label
+            tasks[label] += 1
+            for node, _number, _start in task.open.values():
+                nodes[(label, node.label, node.type)] += 1
+        return tasks, nodes
+
+    # -- saving and restoring ------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue after a restart, as JSON-ready data."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "latest_timestamp": self.latest_timestamp,
+            "finished_ids": list(self._finished_ids),
+            "tasks": [
+                {
+                    "id": t.task_id,
+                    "name": t.name,
+                    "root": t.root_id,
+                    "start": t.start,
+                    "incomplete": t.incomplete,
+                    "last_seen": t.last_seen,
+                    "attempts": t.attempts,
+                    "open": [[n.id, n.type, n.alias, k, s] for n, k, s in t.open.values()],
+                    "finished": [
+                        [
+                            a.node.id,
+                            a.node.type,
+                            a.node.alias,
+                            a.attempt,
+                            a.start,
+                            a.end,
+                            a.outcome,
+                            a.message,
+                        ]
+                        for a in t.finished
+                    ],
+                }
+                for t in self._tasks.values()
+            ],
+        }
+
+    def restore(self, data: dict[str, Any]) -> int:
+        """Load a `snapshot()`, checking every field (`exporter.core.snapshot`); return how many
+        tasks beyond `max_tasks` were left out (counted as evicted). Raise ValueError when it
+        is not a snapshot."""
+        from exporter.core.snapshot import parse_snapshot  # here: it imports this module
+
+        tasks, finished_ids, latest, dropped = parse_snapshot(data, self.max_tasks)
+        self.load(tasks, finished_ids, latest, dropped)
+        return dropped
+
+    def load(
+        self,
+        tasks: OrderedDict[str, TaskState],
+        finished_ids: OrderedDict[str, None],
+        latest_timestamp: float,
+        dropped: int,
+    ) -> None:
+        """Take over tasks read by `exporter.core.snapshot.parse_snapshot`; `dropped` were
+        evicted."""
+        self._tasks = tasks
+        self._finished_ids = finished_ids
+        self.latest_timestamp = latest_timestamp
+        self.stats.evicted += dropped

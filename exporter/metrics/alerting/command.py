@@ -1,0 +1,121 @@
+"""`requence-exporter rules`: print the Prometheus rule file, configured without editing Python.
+
+Options apply in order after the defaults: `--config FILE` (the shape of the Helm chart's
+`prometheusRule` values: thresholds, slo.objectives, slo.latency, disabledAlerts), then
+`--slo-window`, `--objective`, `--latency`, `--set`, `--job-regex`, `--enable`, `--disable`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from exporter.metrics.alerting.objectives import RuleConfig, latency_objective
+from exporter.metrics.alerting.render import rules_text
+
+__all__ = ["add_rules_parser", "run_rules"]
+
+_EPILOG = """examples:
+  requence-exporter rules > alerts.yml
+  requence-exporter rules --objective 0.995 --objective invoice-processing=0.999
+  requence-exporter rules --latency image-resize=2.5s:0.95 --job-regex 'requence-exporter-prod'
+  requence-exporter rules --set slo_page_fast_long_window=10m --set slo_page_fast_for=0s
+  requence-exporter rules --config slo.yaml
+"""
+
+
+def add_rules_parser(commands: Any) -> None:
+    """Register `rules` on the CLI's subcommands."""
+    rules = commands.add_parser(
+        "rules",
+        help="print the Prometheus rule file (alerts and SLOs)",
+        description=__doc__,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rules.add_argument("--config", type=Path, help="YAML file shaped like prometheusRule values")
+    rules.add_argument(
+        "--objective",
+        action="append",
+        default=[],
+        metavar="[TASK_NAME=]RATIO",
+        help="availability objective, default or of one task name (0.999 = 99.9 %%)",
+    )
+    rules.add_argument(
+        "--latency",
+        action="append",
+        default=[],
+        metavar="TASK_NAME=THRESHOLD:RATIO",
+        help="latency SLO of a task name, e.g. image-resize=2.5s:0.95 (a duration bucket)",
+    )
+    rules.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any threshold, window, burn-rate factor or `for` (see docs/dashboards-and-alerts.md)",
+    )
+    rules.add_argument(
+        "--slo-window",
+        metavar="DURATION",
+        help="SLO window (default 28d); scales the burn-rate factors to match",
+    )
+    rules.add_argument("--job-regex", help="regex of the exporter's scrape job(s)")
+    rules.add_argument("--enable", action="append", default=[], metavar="ALERT")
+    rules.add_argument("--disable", action="append", default=[], metavar="ALERT")
+
+
+def _split(text: str, sep: str, what: str) -> tuple[str, str]:
+    left, found, right = text.rpartition(sep)
+    if not found or not left or not right:
+        raise ValueError(f"expected {what}, got {text!r}")
+    return left, right
+
+
+def _ratio(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"not a ratio (use e.g. 0.99): {text!r}") from None
+
+
+def build_config(args: argparse.Namespace) -> RuleConfig:
+    """The RuleConfig the options describe; ValueError names the bad option."""
+    config = RuleConfig()
+    if args.config is not None:
+        import yaml
+
+        try:
+            doc = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read {args.config}: {exc}") from None
+        config.update(doc, str(args.config))
+    if args.slo_window is not None:
+        config.set_slo_window(args.slo_window)
+    for item in args.objective:
+        name, sep, ratio = item.rpartition("=")
+        config.set_objective(name if sep else "", _ratio(ratio))
+    for item in args.latency:
+        name, spec = _split(item, "=", "TASK_NAME=THRESHOLD:RATIO")
+        threshold, ratio = _split(spec, ":", "TASK_NAME=THRESHOLD:RATIO")
+        config.latency[name] = latency_objective(name, threshold, _ratio(ratio))
+    for item in args.set:
+        key, value = _split(item, "=", "KEY=VALUE")
+        config.set_threshold(key, value)
+    if args.job_regex is not None:
+        config.set_threshold("exporter_job_regex", args.job_regex)
+    config.disabled = [a for a in config.disabled if a not in args.enable] + args.disable
+    return config
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    """Print the rule file; exit 2 with one line on stderr for bad options."""
+    try:
+        text = rules_text(build_config(args))
+    except ValueError as exc:
+        print(f"requence-exporter rules: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0

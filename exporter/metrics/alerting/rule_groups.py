@@ -1,0 +1,357 @@
+"""The exporter's recording and alerting rule groups, rendered from the thresholds.
+
+`rules` holds the thresholds and the PromQL helpers these are written with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.metrics.alerting.rules import (
+    _BY_NODE,
+    _BY_TASK,
+    DEFAULT_THRESHOLDS,
+    FINISHED_NODE_ATTEMPTS,
+    FINISHED_TASKS,
+    LAG_THRESHOLD_LIMIT,
+    RECORDING_WINDOW,
+    _runbook,
+    duration_seconds,
+    job_selector,
+    sum_rates,
+)
+
+__all__ = ["render_rules"]
+
+
+def _recording_rules(sel: str) -> list[dict[str, Any]]:
+    w = RECORDING_WINDOW
+    return [
+        {
+            "record": f"task_name:requence_tasks_finished:rate{w}",
+            "expr": sum_rates(FINISHED_TASKS, _BY_TASK, w, sel),
+        },
+        {
+            "record": f"task_name:requence_tasks_errored:rate{w}",
+            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_errored_total{sel}[{w}]))",
+        },
+        {
+            "record": f"task_name:requence_tasks_aborted:rate{w}",
+            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_aborted_total{sel}[{w}]))",
+        },
+        {
+            "record": f"task_name:requence_tasks_error_ratio:rate{w}",
+            "expr": (
+                f"task_name:requence_tasks_errored:rate{w}\n"
+                f"  / on ({_BY_TASK})\n"
+                f"(task_name:requence_tasks_finished:rate{w} > 0)"
+            ),
+        },
+        {
+            "record": f"task_name:requence_tasks_abort_ratio:rate{w}",
+            "expr": (
+                f"task_name:requence_tasks_aborted:rate{w}\n"
+                f"  / on ({_BY_TASK})\n"
+                f"(task_name:requence_tasks_finished:rate{w} > 0)"
+            ),
+        },
+        {
+            "record": f"node:requence_node_attempts_finished:rate{w}",
+            "expr": sum_rates(FINISHED_NODE_ATTEMPTS, _BY_NODE, w, sel),
+        },
+        {
+            "record": f"node:requence_nodes_errored:rate{w}",
+            "expr": f"sum by ({_BY_NODE}) (rate(requence_nodes_errored_total{sel}[{w}]))",
+        },
+        {
+            "record": f"node:requence_nodes_error_ratio:rate{w}",
+            "expr": (
+                f"node:requence_nodes_errored:rate{w}\n"
+                f"  / on ({_BY_NODE})\n"
+                f"(node:requence_node_attempts_finished:rate{w} > 0)"
+            ),
+        },
+        {
+            "record": f"node:requence_node_duration_seconds:p95_rate{w}",
+            "expr": (
+                "histogram_quantile(0.95,\n"
+                f"  sum by ({_BY_NODE}, le) "
+                f"(rate(requence_node_duration_seconds_bucket{sel}[{w}]))\n"
+                ")"
+            ),
+        },
+    ]
+
+
+def _alert(
+    name: str,
+    expr: str,
+    *,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+    runbook_base: str,
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr}
+    if for_:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity}
+    rule["annotations"] = {
+        "summary": summary,
+        "description": description,
+        "runbook_url": _runbook(runbook_base, name),
+    }
+    return rule
+
+
+def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
+    w = RECORDING_WINDOW
+    window_s = duration_seconds(w)
+    base = str(t["runbook_base_url"])
+    sel = job_selector(t)
+    stall_s = t["exporter_stall_seconds"]
+    dw = t["spans_dropped_window"]
+    dropped = f"sum by (job, instance) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))"
+    exported = (
+        f"sum by (job, instance) (increase(requence_exporter_spans_exported_total{sel}[{dw}]))"
+    )
+    return [
+        _alert(
+            "RequenceTaskErrorRatioHigh",
+            f"task_name:requence_tasks_error_ratio:rate{w} > {t['task_error_ratio']}\n"
+            f"and on ({_BY_TASK})\n"
+            f"task_name:requence_tasks_finished:rate{w} * {window_s} >= "
+            f"{t['task_error_min_finished']}",
+            for_=str(t["task_error_for"]),
+            severity="critical",
+            summary=(
+                "Requence task {{ $labels.task_name }} errors on "
+                "{{ $value | humanizePercentage }} of its runs"
+            ),
+            description=(
+                "{{ $value | humanizePercentage }} of the {{ $labels.task_name }} tasks that "
+                f"finished in the last {w} (job {{{{ $labels.job }}}}) ended with taskError; "
+                "the threshold is "
+                f"{t['task_error_ratio']} with at least {t['task_error_min_finished']} finished "
+                f"tasks per {w}."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceTaskAbortsSpiking",
+            f"task_name:requence_tasks_abort_ratio:rate{w} > {t['task_abort_ratio']}\n"
+            f"and on ({_BY_TASK})\n"
+            f"task_name:requence_tasks_aborted:rate{w} * {window_s} >= "
+            f"{t['task_abort_min_aborted']}",
+            for_=str(t["task_abort_for"]),
+            severity="warning",
+            summary=(
+                "Requence task {{ $labels.task_name }} is aborted on "
+                "{{ $value | humanizePercentage }} of its runs"
+            ),
+            description=(
+                "{{ $value | humanizePercentage }} of the {{ $labels.task_name }} tasks that "
+                f"finished in the last {w} (job {{{{ $labels.job }}}}) were aborted; "
+                "the threshold is "
+                f"{t['task_abort_ratio']} with at least {t['task_abort_min_aborted']} aborts "
+                f"per {w}."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceNodeErrorsHigh",
+            f"node:requence_nodes_error_ratio:rate{w} > {t['node_error_ratio']}\n"
+            f"and on ({_BY_NODE})\n"
+            f"node:requence_node_attempts_finished:rate{w} * {window_s} >= "
+            f"{t['node_error_min_attempts']}",
+            for_=str(t["node_error_for"]),
+            severity="warning",
+            summary=(
+                "Node {{ $labels.node }} of Requence task {{ $labels.task_name }} fails "
+                "{{ $value | humanizePercentage }} of its attempts"
+            ),
+            description=(
+                "{{ $value | humanizePercentage }} of the finished attempts of node "
+                "{{ $labels.node }} ({{ $labels.node_type }}) in task {{ $labels.task_name }} "
+                f"(job {{{{ $labels.job }}}}) ended with nodeError in the last {w}; "
+                "the threshold is "
+                f"{t['node_error_ratio']} with at least {t['node_error_min_attempts']} finished "
+                f"attempts per {w}."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceTasksStuck",
+            f"sum by ({_BY_TASK}) (requence_tasks_in_progress{sel}) > 0\n"
+            f"unless on ({_BY_TASK})\n"
+            f"{sum_rates(FINISHED_TASKS, _BY_TASK, str(t['tasks_stuck_window']), sel)} > 0\n"
+            "unless on (job)\n"
+            f"min by (job) (requence_exporter_stream_connected{sel}) == 0",
+            for_=str(t["tasks_stuck_for"]),
+            severity="warning",
+            summary=(
+                "{{ $value }} Requence {{ $labels.task_name }} tasks are in progress "
+                "and none finishes"
+            ),
+            description=(
+                "{{ $value }} {{ $labels.task_name }} tasks are in progress "
+                "(job {{ $labels.job }}) "
+                f"but none of them ended, errored or was aborted in the last "
+                f"{t['tasks_stuck_window']}, while the exporter is connected."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterDisconnected",
+            f"requence_exporter_stream_connected{sel} == 0",
+            for_=str(t["exporter_disconnected_for"]),
+            severity="critical",
+            summary=(
+                "Requence exporter {{ $labels.instance }} is not connected to the update stream"
+            ),
+            description=(
+                "The exporter {{ $labels.instance }} (job {{ $labels.job }}) has had no watch-all "
+                f"connection for more than {t['exporter_disconnected_for']}; task and node metrics "
+                "and traces are not being updated (stream_connected = {{ $value }})."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterStalled",
+            # Until an exporter knows of an update (none since it started and none in its
+            # state file) its age counts from the process start, never from 1970; a 0 from
+            # older versions is treated as unknown too.
+            "time() - (\n"
+            f"  requence_exporter_last_update_timestamp_seconds{sel} > 0\n"
+            "  or on (job, instance)\n"
+            f"  process_start_time_seconds{sel}\n"
+            f") > {stall_s}\n"
+            "and on (job, instance)\n"
+            f"requence_exporter_stream_connected{sel} == 1\n"
+            "unless on (job, instance)\n"
+            "sum by (job, instance) "
+            f"(increase(requence_exporter_updates_total{sel}[{stall_s}s])) > 0",
+            for_=str(t["exporter_stall_for"]),
+            severity="warning",
+            summary=(
+                "Requence exporter {{ $labels.instance }} is connected but receives no updates"
+            ),
+            description=(
+                "The exporter {{ $labels.instance }} (job {{ $labels.job }}) is connected, but no "
+                f"update arrived in the last {stall_s}s; the last one is "
+                "{{ $value | humanizeDuration }} old (or, when none arrived since the exporter "
+                "started, it started that long ago)."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterLagging",
+            "histogram_quantile(0.95,\n"
+            "  sum by (job, instance, le) "
+            f"(rate(requence_exporter_update_lag_seconds_bucket{sel}[{w}]))\n"
+            f") > {t['exporter_lag_p95_seconds']}",
+            for_=str(t["exporter_lag_for"]),
+            severity="warning",
+            summary=(
+                "Requence exporter {{ $labels.instance }} sees updates "
+                "{{ $value | humanizeDuration }} late"
+            ),
+            description=(
+                "95 % of the updates that reached the exporter {{ $labels.instance }} "
+                f"(job {{{{ $labels.job }}}}) in the last {w} arrived up to "
+                "{{ $value | humanizeDuration }} after the server recorded them; the threshold is "
+                f"{t['exporter_lag_p95_seconds']}s."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterDown",
+            f"up{sel} == 0",
+            for_=str(t["exporter_down_for"]),
+            severity="critical",
+            summary="Prometheus cannot scrape the Requence exporter {{ $labels.instance }}",
+            description=(
+                "The scrape of {{ $labels.instance }} (job {{ $labels.job }}) has failed for more "
+                f"than {t['exporter_down_for']}; no Requence metrics are collected from it "
+                "(up = {{ $value }})."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterAbsent",
+            f"absent(up{sel})",
+            for_=str(t["exporter_absent_for"]),
+            severity="critical",
+            summary="Prometheus has no Requence exporter target to scrape",
+            description=(
+                "Prometheus has had no scrape target in the exporter's job for "
+                f"{t['exporter_absent_for']} (absent = {{{{ $value }}}}): the pod is not running, "
+                "or no ServiceMonitor or scrape config selects it."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterSpansDropped",
+            f"{dropped}\n/ on (job, instance)\n(\n  {dropped}\n  + on (job, instance)\n  "
+            f"{exported}\n) > {t['spans_dropped_ratio']}",
+            for_=str(t["spans_dropped_for"]),
+            severity="warning",
+            summary=(
+                "Requence exporter {{ $labels.instance }} drops "
+                "{{ $value | humanizePercentage }} of its spans"
+            ),
+            description=(
+                "The exporter {{ $labels.instance }} (job {{ $labels.job }}) could not export "
+                f"{{{{ $value | humanizePercentage }}}} of its spans over the last {dw} (the "
+                f"threshold is {t['spans_dropped_ratio']}, held for {t['spans_dropped_for']}); "
+                "those traces are incomplete."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceExporterStateSaveFailing",
+            "sum by (job, instance) (increase(requence_exporter_state_save_failures_total"
+            f"{sel}[{t['state_save_failures_window']}])) > {t['state_save_failures_max']}",
+            for_="",
+            severity="warning",
+            summary="Requence exporter {{ $labels.instance }} cannot save its state file",
+            description=(
+                "The exporter {{ $labels.instance }} (job {{ $labels.job }}) failed "
+                f"{{{{ $value }}}} state file saves in the last {t['state_save_failures_window']}; "
+                "a restart would resume from an older position."
+            ),
+            runbook_base=base,
+        ),
+    ]
+
+
+def _check_lag_threshold(value: Any) -> None:
+    """Refuse a lag threshold the lag histogram's buckets cannot express (numbers only:
+    a Helm template expression is checked by the chart's values schema instead)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if not 0 <= value < LAG_THRESHOLD_LIMIT:
+        raise ValueError(
+            f"exporter_lag_p95_seconds = {value} can never fire: the update lag histogram's "
+            f"highest bucket is {LAG_THRESHOLD_LIMIT:g}s and histogram_quantile() reports no "
+            f"more than that; use a threshold from 0 to below {LAG_THRESHOLD_LIMIT:g}"
+        )
+
+
+def render_rules(thresholds: dict[str, Any]) -> dict[str, Any]:
+    """The Prometheus rule file (as a dict) for `thresholds` laid over `DEFAULT_THRESHOLDS`."""
+    unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
+    if unknown:
+        raise ValueError(f"unknown threshold keys: {', '.join(unknown)}")
+    merged = {**DEFAULT_THRESHOLDS, **thresholds}
+    _check_lag_threshold(merged["exporter_lag_p95_seconds"])
+    return {
+        "groups": [
+            {
+                "name": "requence-exporter.recording",
+                "rules": _recording_rules(job_selector(merged)),
+            },
+            {"name": "requence-exporter.alerts", "rules": _alerting_rules(merged)},
+        ]
+    }

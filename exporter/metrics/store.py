@@ -1,0 +1,386 @@
+"""The metrics sink: counts and durations from the tracker's observations, rendered for scrapes.
+
+Every metric is defined once in `FAMILIES`; the Prometheus text and OpenMetrics renderings (and
+any other output) are made from those definitions and this store. Values that describe the
+present (in-progress gauges, tracked tasks, connection state) are read at scrape time from
+their owners, never copied.
+"""
+
+from __future__ import annotations
+
+import platform
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import __version__
+from exporter.core import (
+    NODE_START,
+    RECONNECT_REASONS,
+    SKIP_REASONS,
+    TASK_START,
+    UPDATE_TYPES,
+    FinishedTask,
+    NodeAttempt,
+    StreamStatus,
+    TaskState,
+    Tracker,
+    Update,
+    trace_id_hex,
+)
+from exporter.metrics.exposition import (
+    Exemplar,
+    fmt_float,
+    header,
+    histogram_lines,
+    label_string,
+    sample,
+)
+from exporter.metrics.families import (
+    BUILD_INFO,
+    CONNECTED,
+    DEFAULT_LAG_BUCKETS,
+    DEFAULT_NODE_BUCKETS,
+    DEFAULT_TASK_BUCKETS,
+    EVICTED,
+    INCOMPLETE,
+    LAG,
+    LAST_UPDATE,
+    NEGATIVE,
+    NODE,
+    NODE_COUNTERS,
+    NODE_DURATION,
+    NODES_IN_PROGRESS,
+    OVERFLOW,
+    POSITION,
+    RECONNECTS,
+    SKIPPED,
+    SPANS_DROPPED,
+    SPANS_EXPORTED,
+    STATE_SAVE_FAILURES,
+    TASK_COUNTERS,
+    TASK_DURATION,
+    TASKS_IN_PROGRESS,
+    TRACKED,
+    UPDATE_FAMILIES,
+    UPDATES,
+    Family,
+)
+from exporter.metrics.labels import LabelLimiter
+
+__all__ = ["Metrics"]
+
+# fmt: on
+
+
+SpanStats = Callable[[], tuple[int, int]]
+# Renders further families (the process metrics) in the scrape's format: True for OpenMetrics.
+ExtraFamilies = Callable[[bool], str]
+Row = tuple[tuple[str, ...], float]  # label values and the sample value
+
+
+class _Cell:
+    """One counter series: its value and its rendered label set."""
+
+    __slots__ = ("labels", "value", "values")
+
+    def __init__(self, values: tuple[str, ...], names: Sequence[str]) -> None:
+        self.values = values
+        self.labels = label_string(names, values)
+        self.value = 0
+
+
+class _Series:
+    """One histogram series: per-bucket counts (not cumulative), sum, and bucket exemplars."""
+
+    __slots__ = ("counts", "exemplars", "labels", "sum", "values")
+
+    def __init__(self, values: tuple[str, ...], names: Sequence[str], buckets: int) -> None:
+        self.values = values
+        self.labels = label_string(names, values)
+        self.counts = [0] * buckets
+        self.sum = 0.0
+        self.exemplars: list[Exemplar | None] | None = None
+
+
+class _Histogram:
+    """A histogram family's bounds and series."""
+
+    __slots__ = ("bounds", "bounds_text", "family", "series")
+
+    def __init__(self, family: Family, bounds: Sequence[float]) -> None:
+        if list(bounds) != sorted(set(bounds)) or not bounds:
+            raise ValueError(f"{family.name}: buckets must be distinct and increasing")
+        self.family = family
+        self.bounds = tuple(float(b) for b in bounds)
+        self.bounds_text = [*(fmt_float(b) for b in self.bounds), "+Inf"]
+        self.series: dict[tuple[str, ...], _Series] = {}
+
+    def series_for(self, values: tuple[str, ...]) -> _Series:
+        found = self.series.get(values)
+        if found is None:
+            found = _Series(values, self.family.labels, len(self.bounds) + 1)
+            self.series[values] = found
+        return found
+
+    def observe(
+        self, series: _Series, value: float, trace_id: str | None, timestamp: float
+    ) -> None:
+        i = bisect_left(self.bounds, value)
+        series.counts[i] += 1
+        series.sum += value
+        if trace_id is not None:
+            if series.exemplars is None:
+                series.exemplars = [None] * len(series.counts)
+            series.exemplars[i] = Exemplar(trace_id, value, timestamp)
+
+    def lines(self, openmetrics: bool) -> Iterator[str]:
+        name = self.family.name
+        for s in self.series.values():
+            yield from histogram_lines(
+                name,
+                s.labels,
+                bounds_text=self.bounds_text,
+                counts=s.counts,
+                total=s.sum,
+                exemplars=s.exemplars,
+                openmetrics=openmetrics,
+            )
+
+
+class Metrics:
+    """Tracker observer and pipeline hooks; renders the exposition at scrape time."""
+
+    def __init__(
+        self,
+        *,
+        max_label_values: int = 1000,
+        task_buckets: Sequence[float] = DEFAULT_TASK_BUCKETS,
+        node_buckets: Sequence[float] = DEFAULT_NODE_BUCKETS,
+        lag_buckets: Sequence[float] = DEFAULT_LAG_BUCKETS,
+        exemplars: bool = False,
+        tracker: Tracker | None = None,
+        status: StreamStatus | None = None,
+        span_stats: SpanStats | None = None,
+        process: ExtraFamilies | None = None,
+    ) -> None:
+        self.limit = LabelLimiter(max_label_values)
+        self.process = process
+        self.exemplars = exemplars
+        self.tracker = tracker
+        self.status = status
+        self.span_stats = span_stats
+        self.state_save_failures = 0  # counted by the checkpoint job
+        # Raw (type, task label[, node label, node type]) -> the counter cell it adds to. A value
+        # folded into __other__ is not kept as a key, so the map stays bounded.
+        self._cells: dict[tuple[str, ...], _Cell] = {}
+        self._counters: dict[str, dict[tuple[str, ...], _Cell]] = {t: {} for t in UPDATE_TYPES}
+        self._task_duration = _Histogram(TASK_DURATION, task_buckets)
+        self._node_duration = _Histogram(NODE_DURATION, node_buckets)
+        self._lag = _Histogram(LAG, lag_buckets)
+        self._lag_series = self._lag.series_for(())
+        # Raw (task label, node label, node type, outcome) -> its node duration series.
+        self._node_series: dict[tuple[str, str, str, str], _Series] = {}
+        self._skipped = dict.fromkeys(SKIP_REASONS, 0)
+        self._gauge_keys: tuple[set[tuple[str, ...]], set[tuple[str, ...]]] = (set(), set())
+
+    # -- tracker observer ----------------------------------------------------------------
+
+    def on_update(self, update: Update, task: TaskState) -> None:
+        """Count the update literally, by type, task name and node."""
+        node = update.node
+        if node is None:
+            key: tuple[str, ...] = (update.type, task.name or "unnamed")
+        else:
+            key = (update.type, task.name or "unnamed", node.alias or node.id, node.type)
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cell_for(key)
+        cell.value += 1
+
+    def _cell_for(self, key: tuple[str, ...]) -> _Cell:
+        kind, *raw = key
+        family = UPDATE_FAMILIES[kind]
+        values = tuple(self.limit(n, v) for n, v in zip(family.labels, raw, strict=True))
+        cells = self._counters[kind]
+        cell = cells.get(values)
+        if cell is None:
+            cell = cells[values] = _Cell(values, family.labels)
+            self._first_seen(values)
+        if values == tuple(raw):
+            self._cells[key] = cell
+        return cell
+
+    def restored(self, tasks: Iterable[TaskState]) -> None:
+        """Create the zero series of tasks and open node attempts restored from a state file.
+
+        Their outcomes arrive after the restart; a replaced exporter (a new instance to
+        Prometheus) must expose those counters at zero before, or rate() misses the first.
+        """
+        for task in tasks:
+            key: tuple[str, ...] = (TASK_START, task.label)
+            if key not in self._cells:
+                self._cell_for(key)
+            for node, _number, _start in task.open.values():
+                key = (NODE_START, task.label, node.label, node.type)
+                if key not in self._cells:
+                    self._cell_for(key)
+
+    def _first_seen(self, values: tuple[str, ...]) -> None:
+        """Create the zero series of a (folded) label set seen for the first time."""
+        counters = self._counters
+        for kinds, key in ((TASK_COUNTERS, values[:1]), (NODE_COUNTERS, values)):
+            if len(key) != len(UPDATE_FAMILIES[kinds[0]].labels):
+                continue
+            for kind in kinds:
+                cells = counters[kind]
+                if key not in cells:
+                    cells[key] = _Cell(key, UPDATE_FAMILIES[kind].labels)
+        # In-progress gauges show every label set ever seen, at 0 when nothing runs.
+        self._gauge_keys[0].add(values[:1])
+        if len(values) == 3:
+            self._gauge_keys[1].add(values)
+
+    def on_node_attempt(self, task: TaskState, attempt: NodeAttempt) -> None:
+        """Observe one node attempt's duration."""
+        node = attempt.node
+        key = (task.name or "unnamed", node.alias or node.id, node.type, attempt.outcome)
+        series = self._node_series.get(key)
+        if series is None:
+            series = self._node_series_for(key)
+        end = attempt.end
+        seconds = end - attempt.start
+        if self.exemplars:
+            trace = trace_id_hex(task.task_id, task.root_id)
+            self._node_duration.observe(series, seconds, trace, end)
+        else:
+            # `_Histogram.observe` inlined for the case without exemplars: one per node end.
+            series.counts[bisect_left(self._node_duration.bounds, seconds)] += 1
+            series.sum += seconds
+
+    def _node_series_for(self, key: tuple[str, str, str, str]) -> _Series:
+        values = (
+            self.limit("task_name", key[0]),
+            self.limit("node", key[1]),
+            self.limit("node_type", key[2]),
+            key[3],
+        )
+        series = self._node_duration.series_for(values)
+        if values == key:  # as for counters: folded values are not kept as keys
+            self._node_series[key] = series
+        return series
+
+    def on_task_finished(self, task: FinishedTask) -> None:
+        """Observe a task's duration when its start was seen and it really finished."""
+        if task.incomplete or task.evicted:
+            return
+        values = (self.limit("task_name", task.name or "unnamed"), task.outcome)
+        histogram = self._task_duration
+        trace = trace_id_hex(task.task_id, task.root_id) if self.exemplars else None
+        histogram.observe(histogram.series_for(values), task.end - task.start, trace, task.end)
+
+    # -- pipeline hooks ------------------------------------------------------------------
+
+    def skipped(self, reason: str) -> None:
+        """Count an event that was not applied."""
+        self._skipped[reason] = self._skipped.get(reason, 0) + 1
+
+    def observe_lags(self, lags: list[float]) -> None:
+        """Observe arrival time minus server time of updates, in the order they came."""
+        # `_Histogram.observe` inlined: this takes every update's lag and has no exemplar. The
+        # sum is added to in order, as one observation at a time would.
+        series = self._lag_series
+        counts = series.counts
+        bounds = self._lag.bounds
+        total = series.sum
+        for lag in lags:
+            seconds = 0.0 if lag < 0.0 else lag  # max(lag, 0.0) without a call
+            counts[bisect_left(bounds, seconds)] += 1
+            total += seconds
+        series.sum = total
+
+    # -- reading -------------------------------------------------------------------------
+
+    def updates_by_type(self) -> dict[str, int]:
+        """Valid updates counted so far, by type."""
+        return {t: sum(c.value for c in cells.values()) for t, cells in self._counters.items()}
+
+    def render(self, *, openmetrics: bool = False) -> str:
+        """The whole exposition, in Prometheus text format or OpenMetrics."""
+        out: list[str] = []
+        add = out.append
+        for kind, family in UPDATE_FAMILIES.items():
+            add(header(family.name, "counter", family.help, openmetrics))
+            name = f"{family.name}_total"
+            out.extend(sample(name, c.labels, str(c.value)) for c in self._counters[kind].values())
+        for histogram in self.histograms():
+            add(header(histogram.family.name, "histogram", histogram.family.help, openmetrics))
+            out.extend(histogram.lines(openmetrics))
+        for family, rows in (*self._in_progress(), *self._self_scalars()):
+            add(header(family.name, family.kind, family.help, openmetrics))
+            name = f"{family.name}_total" if family.kind == "counter" else family.name
+            for values, value in rows:
+                add(sample(name, label_string(family.labels, values), fmt_float(float(value))))
+        if self.process is not None:
+            add(self.process(openmetrics))
+        if openmetrics:
+            add("# EOF\n")
+        return "".join(out)
+
+    def histograms(self) -> tuple[_Histogram, ...]:
+        """The histogram families, with their series."""
+        return (self._task_duration, self._node_duration, self._lag)
+
+    def scalars(self) -> Iterator[tuple[Family, list[Row]]]:
+        """Every counter and gauge family with its current series, for outputs besides /metrics."""
+        for kind, family in UPDATE_FAMILIES.items():
+            yield family, [(c.values, float(c.value)) for c in self._counters[kind].values()]
+        yield from self._in_progress()
+        yield from self._self_scalars()
+
+    def _in_progress(self) -> Iterator[tuple[Family, list[Row]]]:
+        tasks, nodes = self.tracker.in_progress() if self.tracker is not None else ({}, {})
+        limit = self.limit
+        for family, counts, seen in (
+            (TASKS_IN_PROGRESS, tasks, self._gauge_keys[0]),
+            (NODES_IN_PROGRESS, nodes, self._gauge_keys[1]),
+        ):
+            folded: dict[tuple[str, ...], float] = {}
+            for raw, n in counts.items():
+                raw_values = (raw,) if isinstance(raw, str) else raw
+                key = tuple(limit(ln, v) for ln, v in zip(family.labels, raw_values, strict=True))
+                folded[key] = folded.get(key, 0) + n
+            seen.update(folded)
+            yield family, [(key, folded.get(key, 0.0)) for key in sorted(seen)]
+
+    def _self_scalars(self) -> Iterator[tuple[Family, list[Row]]]:
+        def by(values: Iterable[tuple[str, int]]) -> list[Row]:
+            return [((label,), float(n)) for label, n in values]
+
+        tracker, status = self.tracker, self.status
+        stats = tracker.stats if tracker is not None else None
+        reconnects = status.reconnects if status is not None else {}
+        exported, dropped = self.span_stats() if self.span_stats else (0, 0)
+        yield UPDATES, by(self.updates_by_type().items())
+        yield SKIPPED, by(self._skipped.items())
+        yield INCOMPLETE, [((), stats.incomplete if stats is not None else 0)]
+        yield EVICTED, [((), stats.evicted if stats is not None else 0)]
+        yield NEGATIVE, [((), stats.clamped if stats is not None else 0)]
+        yield TRACKED, [((), len(tracker) if tracker is not None else 0)]
+        yield CONNECTED, [((), 1 if status is not None and status.connected else 0)]
+        yield RECONNECTS, by((r, reconnects.get(r, 0)) for r in RECONNECT_REASONS)
+        yield POSITION, [((), (status.position or 0) if status is not None else 0)]
+        # Absent until known: a 0 would read as an update 57 years old.
+        last = status.last_update_timestamp if status is not None else None
+        yield LAST_UPDATE, [] if last is None else [((), last)]
+        yield OVERFLOW, by((n, self.limit.overflow.get(n, 0)) for n in NODE)
+        yield SPANS_EXPORTED, [((), exported)]
+        yield SPANS_DROPPED, [((), dropped)]
+        yield STATE_SAVE_FAILURES, [((), self.state_save_failures)]
+        yield BUILD_INFO, [((__version__, platform.python_version()), 1)]
+
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client Collector protocol: register a `Metrics` into any registry."""
+        yield from text_string_to_metric_families(self.render())

@@ -1,0 +1,93 @@
+"""The Requence side: from the access token to updates applied in order.
+
+`token` (access tokens), `stream` (the watch-all connection: resume, backoff), `sse`
+(framing), `decode` (events to `Update`s) and `pipeline` (positions, duplicates, skips,
+shards and lag; it applies each update to the tracker).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__all__ = [
+    "ACCEPT_ENCODING",
+    "ALPHABET",
+    "PIECE",
+    "SEPARATOR",
+    "Backoff",
+    "Credentials",
+    "Inflater",
+    "Pipeline",
+    "RawEvent",
+    "RecentIds",
+    "SSEDecoder",
+    "Skip",
+    "UnsupportedEncoding",
+    "WatchStream",
+    "decode_token",
+    "decode_update",
+    "encode_token",
+    "inflater_for",
+    "parse_position",
+    "parse_timestamp",
+    "shard_of",
+    "url_credentials_problem",
+]
+
+if TYPE_CHECKING:
+    from exporter.requence.decode import Skip, decode_update, parse_timestamp
+    from exporter.requence.inflate import (
+        ACCEPT_ENCODING,
+        PIECE,
+        Inflater,
+        UnsupportedEncoding,
+        inflater_for,
+    )
+    from exporter.requence.pipeline import Pipeline, RecentIds, parse_position, shard_of
+    from exporter.requence.sse import RawEvent, SSEDecoder
+    from exporter.requence.stream import Backoff, WatchStream
+    from exporter.requence.token import (
+        ALPHABET,
+        SEPARATOR,
+        Credentials,
+        decode_token,
+        encode_token,
+        url_credentials_problem,
+    )
+else:
+    # Each name is imported from its module on first use, so importing the package
+    # loads only the modules used (the span process, for one, never loads the metrics).
+    _MODULES = {
+        "ACCEPT_ENCODING": "exporter.requence.inflate",
+        "ALPHABET": "exporter.requence.token",
+        "Backoff": "exporter.requence.stream",
+        "Credentials": "exporter.requence.token",
+        "Inflater": "exporter.requence.inflate",
+        "PIECE": "exporter.requence.inflate",
+        "Pipeline": "exporter.requence.pipeline",
+        "RawEvent": "exporter.requence.sse",
+        "RecentIds": "exporter.requence.pipeline",
+        "SEPARATOR": "exporter.requence.token",
+        "SSEDecoder": "exporter.requence.sse",
+        "Skip": "exporter.requence.decode",
+        "UnsupportedEncoding": "exporter.requence.inflate",
+        "WatchStream": "exporter.requence.stream",
+        "decode_token": "exporter.requence.token",
+        "decode_update": "exporter.requence.decode",
+        "encode_token": "exporter.requence.token",
+        "inflater_for": "exporter.requence.inflate",
+        "parse_position": "exporter.requence.pipeline",
+        "parse_timestamp": "exporter.requence.decode",
+        "shard_of": "exporter.requence.pipeline",
+        "url_credentials_problem": "exporter.requence.token",
+    }
+
+    def __getattr__(name: str) -> object:
+        """The public name `name`, imported from its module on first use."""
+        module = _MODULES.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value

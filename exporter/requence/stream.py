@@ -1,0 +1,221 @@
+"""The watch-all connection: request, SSE bytes, resume after the last position, backoff.
+
+One connection attempt at a time inside an outer loop that never ends on transient faults:
+gateways (502/503/504), refused connections, timeouts and drops are retried forever with capped
+exponential backoff and jitter. A wrong token or URL before the first successful connection is
+fatal with a message naming what to fix; after it, it is logged and retried.
+
+`--read-timeout` measures progress, not bytes: a connection that completes no event and no
+comment within it is dropped and resumed, however many bytes trickle in. A compressed body is
+inflated in bounded pieces (`exporter.requence.inflate`), with the event loop free between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from exporter.core import NotFound, StreamError, StreamStatus, Unauthorized, Unreachable
+from exporter.requence.inflate import ACCEPT_ENCODING, UnsupportedEncoding, inflater_for
+from exporter.requence.sse import RawEvent, SSEDecoder
+from exporter.requence.token import Credentials
+
+__all__ = ["Backoff", "WatchStream"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Sequence[RawEvent], float], None]
+
+
+class Backoff:
+    """Capped exponential delays with jitter: half fixed, half random, so replicas spread."""
+
+    def __init__(
+        self, *, initial: float = 0.5, maximum: float = 30.0, rng: random.Random | None = None
+    ) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.failures = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt; each call counts one more failure."""
+        ceiling = min(self.maximum, self.initial * 2.0**self.failures)
+        self.failures = min(self.failures + 1, 32)
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        """A connection worked: start again from the initial delay."""
+        self.failures = 0
+
+
+class _NotSSE(StreamError):
+    """A 200 answer that is not an event stream (a proxy's or captive portal's page)."""
+
+
+class _HTTPStatus(StreamError):
+    """Any other unexpected HTTP status."""
+
+
+class WatchStream:
+    """Follows `POST {api}/task/watch-all` forever, handing each read's events to `handler`."""
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        credentials: Credentials,
+        since: str,
+        status: StreamStatus,
+        handler: Handler,
+        read_timeout: float = 60.0,
+        max_event_bytes: int = 16 * 1024 * 1024,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client = client
+        self._credentials = credentials
+        self._url = f"{credentials.api_url}/task/watch-all"
+        self.status = status
+        status.since = since
+        self._handler = handler
+        self._read_timeout = read_timeout
+        self._max_event_bytes = max_event_bytes
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._sleep = sleep
+        self._ever_connected = False
+        self.alive_at = time.monotonic()  # liveness: the loop touched this recently
+
+    async def run(self) -> None:
+        """Stream until cancelled; raise Unauthorized/NotFound only before the first success."""
+        status = self.status
+        while True:
+            self.alive_at = time.monotonic()
+            try:
+                await self._connect_once()
+                reason, error = "dropped", "the server ended the stream"
+            except Unauthorized as exc:
+                if not self._ever_connected:
+                    raise
+                reason, error = "unauthorized", str(exc)
+            except NotFound as exc:
+                if not self._ever_connected:
+                    raise
+                reason, error = "http_error", str(exc)
+            except Unreachable as exc:
+                reason, error = "unreachable", str(exc)
+            except _NotSSE as exc:
+                reason, error = "not_sse", str(exc)
+            except _HTTPStatus as exc:
+                reason, error = "http_error", str(exc)
+            except httpx.TimeoutException as exc:
+                reason = "timeout" if isinstance(exc, httpx.ReadTimeout) else "unreachable"
+                error = f"{type(exc).__name__}: no data within the timeout"
+            except TimeoutError:
+                reason = "timeout"
+                # Named as httpx names a silent connection: to an operator it is the same fault.
+                error = "ReadTimeout: no complete event or comment within the read timeout"
+            except zlib.error as exc:
+                reason, error = "dropped", f"corrupt compressed body: {exc}"
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                reason, error = "dropped", f"{type(exc).__name__}: {exc}"
+            except (httpx.ConnectError, httpx.NetworkError, OSError) as exc:
+                reason, error = "unreachable", f"{type(exc).__name__}: {exc}"
+            except httpx.HTTPError as exc:
+                reason, error = "http_error", f"{type(exc).__name__}: {exc}"
+            status.reconnected(reason, error)
+            delay = self._backoff.next_delay()
+            log_at = logging.WARNING if self._backoff.failures <= 3 else logging.INFO
+            log.log(
+                log_at,
+                "watch-all stream %s (%s); reconnecting in %.1fs after position %s",
+                reason,
+                error,
+                delay,
+                status.position,
+            )
+            await self._sleep(delay)
+
+    async def _connect_once(self) -> None:
+        status = self.status
+        body: dict[str, object] = {"since": status.since}
+        if status.position is not None:
+            body["lastPosition"] = status.position
+        timeout = httpx.Timeout(10.0, read=self._read_timeout)
+        headers = {
+            "Authorization": f"Bearer {self._credentials.bearer_token}",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
+        async with aconnect_sse(
+            self._client, "POST", self._url, json=body, headers=headers, timeout=timeout
+        ) as source:
+            response = source.response
+            self._check(response)
+            try:
+                inflater = inflater_for(response.headers.get("content-encoding"))
+            except UnsupportedEncoding as exc:
+                raise _HTTPStatus(f"HTTP 200 with {exc}") from None
+            status.connected = True
+            status.connections += 1
+            self._ever_connected = True
+            log.info(
+                "watch-all stream connected (since %s, after position %s)",
+                status.since,
+                status.position,
+            )
+            decoder = SSEDecoder(self._max_event_bytes)
+            handler = self._handler
+            clock = self._clock
+            received = False
+            loop = asyncio.get_running_loop()
+            read_timeout = self._read_timeout
+            progress = decoder.progress
+            async with asyncio.timeout(read_timeout) as deadline:
+                # Raw bytes: httpx would inflate a whole compressed read at once.
+                async for raw in response.aiter_raw():
+                    self.alive_at = time.monotonic()
+                    for chunk in (raw,) if inflater is None else inflater.pieces(raw):
+                        events = decoder.feed(chunk)
+                        if events:
+                            handler(events, clock())
+                            if not received:
+                                received = True
+                                self._backoff.reset()
+                        if inflater is not None:
+                            await asyncio.sleep(0)  # probes and scrapes between pieces
+                    if decoder.progress != progress:
+                        progress = decoder.progress
+                        deadline.reschedule(loop.time() + read_timeout)
+        status.connected = False
+
+    def _check(self, response: httpx.Response) -> None:
+        code = response.status_code
+        if code in (401, 403):
+            raise Unauthorized(
+                f"the Requence API refused the bearer token (HTTP {code}): check the access "
+                "token (--access-token, REQUENCE_ACCESS_TOKEN) or --bearer-token"
+            )
+        if code == 404:
+            raise NotFound(
+                f"no watch-all endpoint at {self._url} (HTTP 404): check the API URL in the "
+                "access token or --api-url"
+            )
+        if code in (502, 503, 504):
+            raise Unreachable(f"HTTP {code} from a gateway in front of Requence")
+        if code != 200:
+            raise _HTTPStatus(f"unexpected HTTP {code} from {self._url}")
+        content_type = response.headers.get("content-type", "")
+        if not content_type.startswith("text/event-stream"):
+            raise _NotSSE(
+                f"HTTP 200 but {content_type or 'no content type'}, not an event "
+                "stream: a proxy in the way?"
+            )

@@ -1,0 +1,170 @@
+"""HTTP basic authentication against bcrypt hashes, in front of the exporter's endpoints.
+
+A bcrypt check is deliberately slow, and Prometheus sends the same credentials every scrape, so
+a successful check is remembered as a keyed digest and later compared in constant time. Unknown
+users still cost one bcrypt check against a dummy hash whose cost is one of the configured users'
+costs, picked by a keyed hash of the name: unknown names answer as fast or as slowly as real
+ones, so response times do not reveal which user names exist. Checks run one at a time and at
+most `MAX_WAITING_CHECKS` wait: a flood of wrong passwords is answered 429 at once instead of
+queueing ahead of a valid scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Final
+
+from exporter.serving.http_exchange import Handler, Request, Responder
+
+__all__ = [
+    "MAX_WAITING_CHECKS",
+    "PROBE_PATHS",
+    "REALM",
+    "BasicAuth",
+    "BasicAuthHandler",
+    "Busy",
+    "parse_basic_credentials",
+]
+
+log = logging.getLogger(__name__)
+
+REALM: Final = "requence-exporter"
+# Kubelet probes cannot easily send credentials, and the probes reveal nothing but "ok":
+# they stay open so an authenticated exporter is not restarted or taken out of service.
+PROBE_PATHS: Final = frozenset({"/healthz", "/readyz"})
+_CHALLENGE: Final = (
+    ("WWW-Authenticate", f'Basic realm="{REALM}"'),
+    ("Content-Type", "text/plain; charset=utf-8"),
+)
+_BUSY: Final = (("Retry-After", "1"), ("Content-Type", "text/plain; charset=utf-8"))
+# Uncached checks that may wait for the one running; more are refused until the queue drains.
+MAX_WAITING_CHECKS: Final = 4
+
+
+class Busy(Exception):
+    """Too many password checks are waiting: try again shortly."""
+
+
+def parse_basic_credentials(header: str | None) -> tuple[str, bytes] | None:
+    """The (user, password) of an `Authorization: Basic ...` header, or None if there is none."""
+    if not header:
+        return None
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(encoded.strip(), validate=True)
+        user_bytes, sep, password = raw.partition(b":")
+        user = user_bytes.decode("utf-8")
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or non-ASCII text for b64decode
+        return None
+    return (user, password) if sep else None
+
+
+class BasicAuth:
+    """Checks user names and passwords against bcrypt hashes (user name -> hash)."""
+
+    def __init__(self, users: Mapping[str, bytes]) -> None:
+        self._users = dict(users)
+        # Digests of verified credentials are keyed by a per-process secret, so what sits in
+        # memory cannot be brute-forced faster than the bcrypt hashes themselves.
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[str, bytes] = {}
+        # One bcrypt at a time: a flood of wrong passwords then costs one core, not all.
+        self._lock = asyncio.Lock()
+        self._waiting = 0
+        # Every configured cost once per user, so unknown names take the costs in proportion.
+        self._costs = sorted(int(h.split(b"$")[2]) for h in self._users.values()) or [10]
+        self._dummies: dict[int, bytes] = {}
+
+    def _digest(self, user: str, password: bytes, stored: bytes) -> bytes:
+        message = b"\0".join((user.encode("utf-8"), stored, password))
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def dummy_cost(self, user: str) -> int:
+        """The bcrypt cost an unknown `user` is checked at: stable per name, unguessable."""
+        pick = hmac.new(self._key, b"cost\0" + user.encode("utf-8"), hashlib.sha256).digest()
+        return self._costs[int.from_bytes(pick[:8], "big") % len(self._costs)]
+
+    async def check(self, user: str, password: bytes) -> bool:
+        """Whether `password` is right for `user`; cheap once the same pair has passed.
+
+        Raise Busy when `MAX_WAITING_CHECKS` bcrypt checks are already waiting.
+        """
+        stored = self._users.get(user)
+        digest = b""
+        if stored is not None:
+            digest = self._digest(user, password, stored)
+            remembered = self._verified.get(user)
+            if remembered is not None and hmac.compare_digest(remembered, digest):
+                return True
+        if self._waiting >= MAX_WAITING_CHECKS:
+            raise Busy
+        self._waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            target = stored if stored is not None else self.dummy_cost(user)
+            matches = await asyncio.to_thread(self._bcrypt_check, password, target)
+        finally:
+            self._lock.release()
+        if matches and stored is not None:
+            self._verified[user] = digest
+            return True
+        return False
+
+    def _bcrypt_check(self, password: bytes, stored: bytes | int) -> bool:
+        """Check against a stored hash, or (given a cost) against a dummy hash of that cost."""
+        import bcrypt
+
+        if isinstance(stored, int):
+            dummy = self._dummies.get(stored)
+            if dummy is None:
+                dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(stored))
+                self._dummies[stored] = dummy
+            stored = dummy
+        try:
+            return bcrypt.checkpw(password, stored)
+        except ValueError:
+            return False  # bcrypt refuses passwords over 72 bytes: no hash can match them
+
+
+class BasicAuthHandler:
+    """Answers 401 unless the request carries valid credentials; `exempt` paths pass freely."""
+
+    def __init__(
+        self, inner: Handler, auth: BasicAuth, *, exempt: frozenset[str] = PROBE_PATHS
+    ) -> None:
+        self._inner = inner
+        self._auth = auth
+        self._exempt = exempt
+
+    async def __call__(self, request: Request, respond: Responder) -> None:
+        """Pass an authenticated (or exempt) request on; challenge any other."""
+        if request.path in self._exempt:
+            await self._inner(request, respond)
+            return
+        credentials = parse_basic_credentials(request.headers.get("authorization"))
+        try:
+            if credentials is not None and await self._auth.check(*credentials):
+                await self._inner(request, respond)
+                return
+        except Busy:
+            respond.send(429, _BUSY, b"Too many password checks waiting; retry shortly\n")
+            return
+        log.debug(
+            "refused %s %s from %s: %s",
+            request.method,
+            request.path,
+            request.peer,
+            "no basic auth credentials" if credentials is None else "wrong user or password",
+        )
+        respond.send(401, _CHALLENGE, b"Unauthorized\n")

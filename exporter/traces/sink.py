@@ -1,0 +1,388 @@
+"""The traces sink: hands finished tasks to a span process that encodes and exports the spans.
+
+The stream's process only flattens each `FinishedTask` into plain tuples (`exporter.traces.spans`),
+marshals them at once (while the task's objects are still in the CPU's caches: marshalling a
+whole batch later costs ten times as much) and sends them in batches over a pipe to a process
+of its own (`exporter.traces.span_process`), which encodes and exports the spans on the other core.
+A full batch goes out from the caller's thread, a partial one after the schedule delay from a
+small sender thread. The span
+process acknowledges every span it exported or lost; spans sent and not yet acknowledged, plus
+the batch being filled, are the queue that `max_queue_size` bounds. A full queue holds the
+caller back for a bounded time (the stream is resumable, so reading slower loses nothing); past
+that bound spans are dropped and counted. If the span process dies, the spans it held are
+counted as dropped and it is started again. Nothing here raises into the caller: a dead
+back-end or span process costs spans, never metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import marshal
+import multiprocessing
+import multiprocessing.util
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Final
+
+from exporter.core import FinishedTask, NodeAttempt, RateLimitedWarning, TaskState, Update
+from exporter.traces.otlp_config import (
+    BSP_EXPORT_TIMEOUT,
+    BSP_MAX_EXPORT_BATCH_SIZE,
+    BSP_MAX_QUEUE_SIZE,
+    BSP_SCHEDULE_DELAY,
+    DEFAULT_BLOCK_TIMEOUT,
+    TracingSettings,
+    env_duration_ms,
+    env_positive_int,
+)
+from exporter.traces.span_child import START_TIMEOUT, SpanChild, start_child
+from exporter.traces.span_process import ACK, LOG, STOP, decode
+from exporter.traces.spans import compact
+
+__all__ = ["TraceSink", "build_trace_sink"]
+
+log = logging.getLogger(__name__)
+
+LOG_INTERVAL: Final = 60.0  # seconds between two warnings about failed or dropped spans
+RESTART_INTERVAL: Final = 1.0  # seconds between two starts of the span process
+
+
+class TraceSink:
+    """A tracker observer that sends finished tasks to a span process for export."""
+
+    def __init__(
+        self,
+        settings: TracingSettings,
+        *,
+        max_queue_size: int | None = None,
+        max_export_batch_size: int | None = None,
+        schedule_delay: float | None = None,
+        export_timeout: float | None = None,
+        block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
+        log_interval: float = LOG_INTERVAL,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._settings = settings
+        self.max_queue_size = max_queue_size or env_positive_int(env, *BSP_MAX_QUEUE_SIZE)
+        batch = max_export_batch_size or env_positive_int(env, *BSP_MAX_EXPORT_BATCH_SIZE)
+        self.max_export_batch_size = min(batch, self.max_queue_size)
+        self.schedule_delay = (
+            env_duration_ms(env, *BSP_SCHEDULE_DELAY) if schedule_delay is None else schedule_delay
+        )
+        self.export_timeout = (
+            env_duration_ms(env, *BSP_EXPORT_TIMEOUT) if export_timeout is None else export_timeout
+        )
+        self.block_timeout = block_timeout
+        self.exported = 0  # spans the back-end accepted
+        self.dropped = 0  # spans lost: queue full past the bound, export failed, or stopped
+        self._batch: list[bytes] = []  # the batch being filled: marshalled compact tasks
+        self._batch_spans = 0
+        self._batch_since = 0.0  # when its first task came
+        self._sending = 0  # spans of batches taken and not yet handed over
+        self._unacked = 0  # spans handed to the span process and not yet acknowledged
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # acknowledgements, the process leaving
+        self._due = threading.Condition(self._lock)  # a batch is waiting for the sender
+        self._send_lock = threading.Lock()  # one message at a time on the pipe
+        # When the current stall's blocking budget runs out; reset once an export succeeds,
+        # so a dead back-end holds the stream back once, not once per task.
+        self._stall_deadline: float | None = None
+        self._closing = False
+        self._stopped = False
+        self._warn_drops = RateLimitedWarning(log, log_interval)
+        self._warn_exits = RateLimitedWarning(log, log_interval, level=logging.ERROR)
+        self._child: SpanChild | None = None
+        self._ready = threading.Event()  # the first span process started, or failed to
+        _LIVE.add(self)
+        self._keeper = threading.Thread(target=self._keep, name="requence-spans", daemon=True)
+        self._keeper.start()
+        # Spans sent before the process is up would wait in the pipe while the caller's
+        # blocking budget runs: start with the process ready.
+        self._ready.wait(START_TIMEOUT + 5.0)
+        self._sender = threading.Thread(target=self._send_due, name="requence-traces", daemon=True)
+        self._sender.start()
+
+    # -- the tracker observer ------------------------------------------------------------
+
+    def on_update(self, update: Update, task: TaskState) -> None:
+        """Spans are built when a task finishes; single updates need nothing."""
+
+    def on_node_attempt(self, task: TaskState, attempt: NodeAttempt) -> None:
+        """Attempts arrive with their finished task."""
+
+    def on_task_finished(self, task: FinishedTask) -> None:
+        """Queue the task; wait a bounded time when the queue is full, else drop."""
+        item = compact(task)
+        count = 1 + len(item[8])
+        data = marshal.dumps(item)
+        out: list[tuple[list[bytes], int]] = []
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closing:
+                self._drop(count, "stopped")
+                return
+            # A task larger than the whole queue still goes in, alone.
+            while (queued := self._batch_spans + self._sending + self._unacked) and (
+                queued + count > self.max_queue_size
+            ):
+                if self._batch:
+                    # The queue may be full below a batch's size: send now, not on schedule.
+                    pending = self._take()
+                    lock.release()
+                    try:
+                        self._send(*pending)
+                    finally:
+                        lock.acquire()
+                    continue
+                now = time.monotonic()
+                if self._stall_deadline is None:
+                    self._stall_deadline = now + self.block_timeout
+                remaining = self._stall_deadline - now
+                if remaining <= 0 or self._closing:
+                    self._drop(count, "queue full")
+                    return
+                self._changed.wait(remaining)
+            if self._batch_spans and self._batch_spans + count > self.max_export_batch_size:
+                out.append(self._take())
+            self._batch.append(data)
+            self._batch_spans += count
+            if self._batch_spans >= self.max_export_batch_size:
+                out.append(self._take())
+            elif len(self._batch) == 1:
+                self._batch_since = time.monotonic()
+                self._due.notify()
+        finally:
+            lock.release()
+        for batch, spans in out:
+            self._send(batch, spans)
+
+    def stats(self) -> dict[str, int]:
+        """Spans exported and dropped so far, and spans queued (batched or being exported)."""
+        with self._lock:
+            return {
+                "exported": self.exported,
+                "dropped": self.dropped,
+                "queued": self._batch_spans + self._sending + self._unacked,
+            }
+
+    @property
+    def pid(self) -> int | None:
+        """The span process's id, while one runs."""
+        with self._lock:
+            child = self._child
+        return None if child is None else child.process.pid
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _take(self) -> tuple[list[bytes], int]:
+        """The batch being filled and its span count; the caller holds the lock."""
+        batch, spans = self._batch, self._batch_spans
+        self._batch = []
+        self._batch_spans = 0
+        self._sending += spans  # still queued until the span process has it
+        return batch, spans
+
+    def _send(self, batch: list[bytes], spans: int) -> None:
+        """Hand a batch to the span process, or count it dropped when there is none."""
+        data = marshal.dumps(batch)
+        with self._send_lock:
+            with self._lock:
+                self._sending -= spans
+                child = self._child
+                if child is None:
+                    self._drop(spans, "no span process")
+                    self._changed.notify_all()
+                    return
+                self._unacked += spans
+            try:
+                child.tasks.send_bytes(data)
+            except (OSError, ValueError):
+                with self._lock:
+                    # Unless its leaving was handled first, which counted these spans already.
+                    if self._child is child:
+                        self._unacked -= spans
+                        self._drop(spans, "span process gone")
+                        self._changed.notify_all()
+
+    def _send_due(self) -> None:
+        """The sender thread: a partial batch goes out once it waited the schedule delay."""
+        while True:
+            with self._lock:
+                while True:
+                    if self._closing:
+                        return
+                    if self._batch:
+                        wait = self._batch_since + self.schedule_delay - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._due.wait(wait)
+                    else:
+                        self._due.wait()
+                pending = self._take()
+            self._send(*pending)
+
+    # -- the span process ----------------------------------------------------------------
+
+    def _keep(self) -> None:
+        """The keeper thread: runs a span process, reads its replies, starts another if it dies."""
+        while True:
+            child = start_child(self._settings, self.max_export_batch_size)
+            with self._lock:
+                accepted = child is not None and not self._closing
+                if accepted:
+                    self._child = child
+                elif child is None and not self._closing:
+                    self._log_exit("traces: the span process did not start; spans are dropped")
+            self._ready.set()
+            if child is not None and accepted:
+                self._read_replies(child)
+                self._child_gone(child)
+            elif child is not None:  # stopped while it started: it holds nothing
+                child.kill()
+                child.close()
+            with self._lock:
+                # Not at once: a process that dies on start would be restarted in a loop.
+                restart_at = time.monotonic() + RESTART_INTERVAL
+                while not self._closing and (wait := restart_at - time.monotonic()) > 0:
+                    self._changed.wait(wait)
+                if self._closing:
+                    return
+
+    def _read_replies(self, child: SpanChild) -> None:
+        """Acknowledgements and log records from a span process, until it exits."""
+        while True:
+            try:
+                message = decode(child.replies.recv_bytes())
+            except (EOFError, OSError):
+                return
+            if message[0] == ACK:
+                _, exported, dropped, reason = message
+                with self._lock:
+                    self._unacked -= exported + dropped
+                    if exported:
+                        self.exported += exported
+                        self._stall_deadline = None
+                    if dropped:
+                        self._drop(dropped, reason)
+                    self._changed.notify_all()
+            elif message[0] == LOG:
+                logging.getLogger(message[2]).log(message[1], message[3])
+
+    def _child_gone(self, child: SpanChild) -> None:
+        """The span process left: what it held is counted as dropped."""
+        child.process.join(5.0)
+        with self._lock:
+            if self._child is child:
+                self._child = None
+            lost, self._unacked = self._unacked, 0
+            if lost:
+                reason = "stopped before export" if self._closing else "span process exited"
+                self._drop(lost, reason)
+            if not self._closing:
+                self._log_exit(
+                    "traces: the span process exited (code %s) holding %d spans, counted as "
+                    "dropped; starting a new one",
+                    child.process.exitcode,
+                    lost,
+                )
+            self._changed.notify_all()
+        child.close()
+
+    def _log_exit(self, message: str, *args: object) -> None:
+        """Log a span process's failure, at most once per interval. Caller holds the lock."""
+        self._warn_exits("span process", message, *args)
+
+    def _drop(self, count: int, reason: str) -> None:
+        """Count dropped spans and warn at most once per interval. Caller holds the lock."""
+        self.dropped += count
+        self._warn_drops(
+            reason,
+            "traces: %d spans dropped (%s); %d dropped and %d exported since start",
+            count,
+            reason,
+            self.dropped,
+            self.exported,
+            count=count,
+        )
+
+    # -- stopping ------------------------------------------------------------------------
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Export what is queued (up to `timeout`, default the export timeout), then stop."""
+        deadline = time.monotonic() + (self.export_timeout if timeout is None else timeout)
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._closing = True
+            pending = self._take() if self._batch else None
+            self._due.notify_all()
+            self._changed.notify_all()
+        if pending is not None:
+            self._send(*pending)
+        with self._lock:
+            child = self._child
+        if child is not None:
+            # When it is gone already, its reader counts what it held.
+            with self._send_lock, contextlib.suppress(OSError, ValueError):
+                child.tasks.send_bytes(STOP)
+            with self._lock:
+                while self._unacked and self._child is child:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._changed.wait(remaining)
+            child.process.join(max(0.0, deadline - time.monotonic()))
+            # Past the deadline: stop it, which also aborts a retry still waiting in it.
+            child.kill()
+        self._keeper.join(5.0)
+        with self._lock:
+            if self._unacked:
+                lost, self._unacked = self._unacked, 0
+                self._drop(lost, "stopped before export")
+        self._sender.join(1.0)
+        _LIVE.discard(self)
+
+    def _abandon(self) -> None:
+        """At interpreter exit without a shutdown: stop the span process, losing what it holds."""
+        with self._lock:
+            self._closing = True
+            child = self._child
+            self._due.notify_all()
+            self._changed.notify_all()
+        if child is not None:
+            child.kill()
+
+
+_LIVE: Final[weakref.WeakSet[TraceSink]] = weakref.WeakSet()
+
+
+def _abandon_all() -> None:
+    for sink in list(_LIVE):
+        sink._abandon()
+
+
+# multiprocessing's exit handler joins every child process; a span process ignores SIGTERM and
+# waits for its parent's word, so a sink never shut down stops it first (a finalizer with an
+# exit priority runs before those joins).
+multiprocessing.util.Finalize(None, _abandon_all, exitpriority=100)
+
+
+def build_trace_sink(settings: TracingSettings) -> TraceSink | None:
+    """A started trace sink for these settings, or None when tracing is off."""
+    if not settings.enabled:
+        return None
+    return TraceSink(
+        settings,
+        max_queue_size=settings.max_queue_size,
+        max_export_batch_size=settings.max_export_batch_size,
+        schedule_delay=settings.schedule_delay,
+        export_timeout=settings.export_timeout,
+        block_timeout=settings.block_timeout,
+    )
