@@ -7,7 +7,6 @@ observers receive), `checkpoint` (the state file), `status` (the stream's status
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 __all__ = [
@@ -56,6 +55,7 @@ __all__ = [
     "Update",
     "encode_state",
     "last_seen_of",
+    "lazy_exports",
     "node_span_id",
     "node_span_id_bytes",
     "parse_snapshot",
@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         trace_id,
         trace_id_hex,
     )
+    from exporter.core.lazy import lazy_exports
     from exporter.core.logs import JsonFormatter, RateLimitedWarning, setup_logging
     from exporter.core.malloc import pin_mmap_threshold
     from exporter.core.scrapemark import ScrapeMark
@@ -129,7 +130,10 @@ if TYPE_CHECKING:
 else:
     # Each name is imported from its module on first use, so importing the package
     # loads only the modules used (the span process, for one, never loads the metrics).
+    from exporter.core.lazy import lazy_exports
+
     _MODULES = {
+        "lazy_exports": "exporter.core.lazy",
         "BadSnapshot": "exporter.core.snapshot",
         "ConfigError": "exporter.core.errors",
         "ExporterError": "exporter.core.errors",
@@ -187,11 +191,4 @@ else:
         "trace_id_hex": "exporter.core.ids",
     }
 
-    def __getattr__(name: str) -> object:
-        """The public name `name`, imported from its module on first use."""
-        module = _MODULES.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_exports(globals(), _MODULES)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 __all__ = [
@@ -65,6 +64,8 @@ if TYPE_CHECKING:
 else:
     # Each name is imported from its module on first use, so importing the package
     # loads only the modules used (the span process, for one, never loads the metrics).
+    from exporter.core import lazy_exports
+
     _MODULES = {
         "DEFAULT_LAG_BUCKETS": "exporter.metrics.families",
         "DEFAULT_NODE_BUCKETS": "exporter.metrics.families",
@@ -90,11 +91,4 @@ else:
         "wants_openmetrics": "exporter.metrics.exposition",
     }
 
-    def __getattr__(name: str) -> object:
-        """The public name `name`, imported from its module on first use."""
-        module = _MODULES.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_exports(globals(), _MODULES)

@@ -7,7 +7,6 @@ shards and lag; it applies each update to the tracker).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 __all__ = [
@@ -58,6 +57,8 @@ if TYPE_CHECKING:
 else:
     # Each name is imported from its module on first use, so importing the package
     # loads only the modules used (the span process, for one, never loads the metrics).
+    from exporter.core import lazy_exports
+
     _MODULES = {
         "ACCEPT_ENCODING": "exporter.requence.inflate",
         "ALPHABET": "exporter.requence.token",
@@ -83,11 +84,4 @@ else:
         "url_credentials_problem": "exporter.requence.token",
     }
 
-    def __getattr__(name: str) -> object:
-        """The public name `name`, imported from its module on first use."""
-        module = _MODULES.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_exports(globals(), _MODULES)

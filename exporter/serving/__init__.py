@@ -7,7 +7,6 @@ simulator), `endpoints` (/metrics, /healthz, /readyz, /status, the landing page)
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 __all__ = [
@@ -100,6 +99,8 @@ if TYPE_CHECKING:
 else:
     # Each name is imported from its module on first use, so importing the package
     # loads only the modules used (the span process, for one, never loads the metrics).
+    from exporter.core import lazy_exports
+
     _MODULES = {
         "Activity": "exporter.serving.activity",
         "AsyncClosing": "exporter.serving.http_exchange",
@@ -144,11 +145,4 @@ else:
         "trace_url": "exporter.serving.status_page",
     }
 
-    def __getattr__(name: str) -> object:
-        """The public name `name`, imported from its module on first use."""
-        module = _MODULES.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_exports(globals(), _MODULES)

@@ -31,7 +31,6 @@ sends it) meaning the simulator's local time.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 __all__ = [
@@ -50,6 +49,8 @@ if TYPE_CHECKING:
 else:
     # Each name is imported from its module on first use, so importing the package
     # loads only the modules used (the span process, for one, never loads the metrics).
+    from exporter.core import lazy_exports
+
     _MODULES = {
         "Incident": "exporter.simulator.incidents",
         "WatchAllSimulator": "exporter.simulator.server",
@@ -59,11 +60,4 @@ else:
         "run_drill": "exporter.simulator.incidents",
     }
 
-    def __getattr__(name: str) -> object:
-        """The public name `name`, imported from its module on first use."""
-        module = _MODULES.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_exports(globals(), _MODULES)
