@@ -183,21 +183,26 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus scraping the demo and evaluating the rules; yields its base URL."""
-    proc, url = start_prometheus(tmp_path_factory.mktemp("prometheus"), [demo])
+    proc, url = start_prometheus(tmp_path_factory.mktemp("prometheus"), {JOB: [demo]})
     try:
         yield url
     finally:
         _stop(proc)
 
 
-def start_prometheus(workdir: Path, targets: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """A ready Prometheus scraping `targets` as job JOB every second, evaluating the rules every
+def start_prometheus(
+    workdir: Path, jobs: dict[str, list[str]], rules: Path = RULES
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ready Prometheus scraping each job's targets every second, evaluating `rules` every
     second; returns the process (stop it with `_stop`) and its base URL."""
     binary = require_tool("prometheus")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": targets}]}],
+        "rule_files": [str(rules)],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": targets}]}
+            for job, targets in jobs.items()
+        ],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
     address = f"127.0.0.1:{_free_port()}"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-import yaml
 
 from exporter.simulator.incidents import INCIDENTS, LATENCY_OBJECTIVE
 from tests.e2e.test_dashboards_prometheus import (
@@ -31,6 +30,7 @@ from tests.e2e.test_dashboards_prometheus import (
     _substitute,
     _wait_for,
     instant_query,
+    start_prometheus,
 )
 from tests.tools import require_tool
 
@@ -96,7 +96,7 @@ def _render_rules(path: Path) -> None:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     """Start the six demos and Prometheus; stop them all afterwards."""
-    binary = require_tool("prometheus")
+    require_tool("prometheus")
     workdir = tmp_path_factory.mktemp("drills")
     rules = workdir / "alerts.yml"
     _render_rules(rules)
@@ -114,35 +114,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             procs.append(proc)
             drills[name] = Drill(f"drill-{name}", address, log, time.monotonic())
             _wait_for(f"http://{address}/metrics", proc, log)
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules)],
-            "scrape_configs": [
-                {
-                    "job_name": drill.job,
-                    "static_configs": [{"targets": [drill.address]}],
-                }
-                for drill in drills.values()
-            ],
-        }
-        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-        address = f"127.0.0.1:{_free_port()}"
-        log = workdir / "prometheus.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={workdir / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={workdir / 'data'}",
-                    f"--web.listen-address={address}",
-                ],
-                cwd=workdir,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        proc, url = start_prometheus(
+            workdir, {drill.job: [drill.address] for drill in drills.values()}, rules
+        )
         procs.append(proc)
-        _wait_for(f"http://{address}/-/ready", proc, log)
-        yield Rig(f"http://{address}", drills, rules)
+        yield Rig(url, drills, rules)
     finally:
         for proc in reversed(procs):
             _stop(proc)

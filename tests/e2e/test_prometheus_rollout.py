@@ -28,6 +28,7 @@ from tests.e2e.process import ExporterProcess
 from tests.e2e.servers import LoopThread, serve
 from tests.e2e.test_dashboards_prometheus import (
     DASHBOARDS,
+    JOB,
     _free_port,
     _get,
     _stop,
@@ -205,7 +206,7 @@ def test_panels_give_true_counts_through_restart_replacement_and_shards(
         ]
 
     started = time.time()
-    prometheus, url = start_prometheus(tmp_path, [a, b, b2])
+    prometheus, url = start_prometheus(tmp_path, {JOB: [a, b, b2]})
     try:
         with (
             ExporterProcess(args("0/2", a, "0.json"), env) as first_a,
