@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/python -m exporter demo --listen $(LISTEN)
 
-## Install the external tools the tests use (Prometheus and promtool) when they can be had.
+## Install the external tools the tests use (Prometheus, amtool, Chromium) when they can be had.
 tools:
 	@./scripts/ensure-tools
 
