@@ -2,15 +2,20 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two installs into one venv, neither editable: the package with its dependencies (what `make
+# demo` needs, re-installed when the package changes), and that plus the test, lint, bench and
+# release extras (what `make test` needs). The tests import the source tree, not the copy.
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 LISTEN ?= 127.0.0.1:9721
 # A copy of the tree whose hot modules are the mypyc extensions (scripts/compiled-tree).
 COMPILED := build/compiled
-# The sdist, the pure wheel and the compiled wheel built from the sdist (scripts/build-dist):
-# built once, tested by tests/test_packaging.py, and the source of the compiled tree's extensions.
+# The sdist, and the pure and compiled wheels built from it alone in a bare venv as the release
+# builds them (scripts/build-dist): built once, rehearsed by `make release-check`, and the source
+# of the compiled tree's extensions.
 DIST := build/dist
-DIST_INPUTS := setup.py pyproject.toml README.md LICENSE $(shell git ls-files --cached --others \
-	--exclude-standard exporter 2>/dev/null)
+PACKAGE_INPUTS := setup.py pyproject.toml README.md LICENSE $(shell git ls-files --cached \
+	--others --exclude-standard exporter 2>/dev/null)
 COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --others \
 	--exclude-standard exporter tests bench 2>/dev/null)
 # Tests of the rules, dashboards, chart and image: the same files in both builds, run once.
@@ -21,34 +26,46 @@ NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py \
 	--ignore=tests/test_slo_rules.py --ignore=tests/test_helm_slo.py \
 	--ignore=tests/test_slo_dashboard.py --ignore=tests/e2e/test_fire_drills.py \
-	--ignore=tests/test_sdk_interop.py
+	--ignore=tests/test_sdk_interop.py --ignore=tests/test_doc_commands.py
 
 .PHONY: demo test test-pure test-compiled lint bench bench-pure tools dashboards clean
-.PHONY: test-installed bench-smoke
+.PHONY: test-installed bench-smoke release-check
+
+# pip's own output goes to a log, shown whole when an install fails.
+PIP_LOG := $(VENV)/pip.log
+quietly = $(1) >$(PIP_LOG) 2>&1 || { cat $(PIP_LOG) >&2; exit 1; }
+DEV_EXTRAS := .[test,lint,bench,release]
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(call quietly,$(BIN)/python -m pip install --quiet --upgrade pip)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,bench,release]'
-	touch $(STAMP)
+$(RUN_STAMP): $(PACKAGE_INPUTS) | $(BIN)/python
+	@echo "installing requence-exporter and its dependencies into $(VENV) (log: $(PIP_LOG))"
+	@$(call quietly,$(BIN)/python -m pip install --quiet .)
+	@touch $@
+
+# Installs the package too, so the package stamp is current after it.
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
+	@echo "installing requence-exporter with its test, lint, bench and release tools into $(VENV)"
+	@$(call quietly,$(BIN)/python -m pip install --quiet '$(DEV_EXTRAS)')
+	@touch $(RUN_STAMP) $@
 
 ## Run the exporter against the built-in simulator and print where to look.
-demo: $(STAMP)
-	$(BIN)/python -m exporter demo --listen $(LISTEN)
+demo: $(RUN_STAMP)
+	$(BIN)/requence-exporter demo --listen $(LISTEN)
 
 ## Install the external tools the tests use (Prometheus, amtool, Chromium) when they can be had.
 tools:
 	@./scripts/ensure-tools
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench grafana scripts setup.py
-	$(BIN)/ruff format --check exporter tests bench grafana scripts setup.py
+	$(BIN)/ruff check exporter tests bench grafana scripts scripts/build-dist setup.py
+	$(BIN)/ruff format --check exporter tests bench grafana scripts scripts/build-dist setup.py
 	$(BIN)/mypy
 	$(BIN)/python grafana/build.py --check
 
-$(DIST)/.built: $(STAMP) $(DIST_INPUTS)
+$(DIST)/.built: $(STAMP) $(PACKAGE_INPUTS) scripts/build-dist
 	./scripts/build-dist $(BIN)/python $(DIST)
 	touch $@
 
@@ -56,15 +73,22 @@ $(COMPILED)/.built: $(DIST)/.built $(COMPILED_INPUTS)
 	./scripts/compiled-tree $(BIN)/python $(COMPILED) $(wildcard $(DIST)/compiled/*.whl)
 	touch $@
 
-## Every test, against the pure-Python source and against the compiled build.
-test: lint test-pure test-compiled
+## Every test, against the pure-Python source and against the compiled build, and the release
+## rehearsed.
+test: lint test-pure test-compiled release-check
 
-test-pure: $(STAMP) tools $(DIST)/.built
-	REQUENCE_EXPORTER_DIST=$(DIST) $(BIN)/python -m pytest -q
+test-pure: $(STAMP) tools
+	$(BIN)/python -m pytest -q --ignore=tests/test_packaging.py
 
 test-compiled: $(COMPILED)/.built tools
 	cd $(COMPILED) && REQUENCE_EXPORTER_EXPECT_COMPILED=1 \
 		$(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider $(NOT_RUNTIME)
+
+## The release rehearsed: the sdist, both wheels built from it alone in a bare venv as the release
+## workflow builds them, each installed in a bare venv of its own and run (tests/test_packaging.py).
+release-check: $(DIST)/.built
+	REQUENCE_EXPORTER_DIST=$(DIST) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/test_packaging.py
 
 ## The runtime tests against an installed wheel (INSTALLED_PYTHON has it and the test needs),
 ## in a copy of the tree without exporter/: the release workflow runs it on every wheel.

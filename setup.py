@@ -1,16 +1,22 @@
 """The package build; everything else about the package is in pyproject.toml.
 
 With REQUENCE_EXPORTER_COMPILE=1 the modules every update passes through are compiled to C
-extensions with mypyc. That needs a C compiler and, because mypyc type-checks the modules, the
-dependencies installed first: `pip install . && REQUENCE_EXPORTER_COMPILE=1 pip install --no-deps
---force-reinstall .`; the build fails rather than fall back. The compiled and the pure-Python
-package behave the same; the test suite runs against both (`make test`).
+extensions with mypyc: `REQUENCE_EXPORTER_COMPILE=1 pip install .` (needs a C compiler). The
+build fails rather than fall back. The compiled and the pure-Python package behave the same; the
+test suite runs against both (`make test`).
+
+mypyc type-checks the modules, so a compiled build needs mypy, the type stubs the modules import
+(`[tool.requence-exporter] compile-requires` in pyproject.toml) and the package's own
+dependencies. They are this build's requirements, so an isolated build (pip, `python -m build`,
+cibuildwheel) installs them into its build environment: nothing has to be installed first.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tomllib
+from pathlib import Path
 
 from setuptools import setup
 
@@ -34,11 +40,17 @@ COMPILED_MODULES = [
     "exporter/traces/otlp_replies.py",
     "exporter/serving/failures.py",
 ]
-MYPY = "mypy>=1.10"
 
 
 def _compile() -> bool:
     return os.environ.get("REQUENCE_EXPORTER_COMPILE", "") == "1"
+
+
+def compile_requires() -> list[str]:
+    """What a compiled build needs: mypy and the stubs, and the dependencies it type-checks."""
+    pyproject = tomllib.loads((Path(__file__).parent / "pyproject.toml").read_text("utf-8"))
+    own = pyproject["tool"]["requence-exporter"]["compile-requires"]
+    return [*own, *pyproject["project"]["dependencies"]]
 
 
 def _ext_modules() -> list[object]:
@@ -56,7 +68,7 @@ def _ext_modules() -> list[object]:
 
 setup(
     # PEP 517 builds ask setuptools for these before running this file for real; mypy (which
-    # includes mypyc) is only downloaded when compiling.
-    setup_requires=[MYPY] if _compile() else [],
+    # includes mypyc) and the rest are only installed when compiling.
+    setup_requires=compile_requires() if _compile() else [],
     ext_modules=_ext_modules(),
 )

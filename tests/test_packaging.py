@@ -1,10 +1,11 @@
-"""The sdist and wheels a release publishes: built, checked by twine, installed and run.
+"""The release rehearsed (`make release-check`): the sdist and wheels built from nothing, run.
 
-`scripts/build-dist` runs `python -m build` (the sdist and, from it, the pure wheel) and builds
-the compiled wheel from that sdist alone, in a directory with nothing else in it. Each wheel is
-installed in a fresh venv (not this checkout) and runs `demo` over loopback; /status says which
-build runs. The mypyc build takes minutes: `make test` builds once for these tests and the
-compiled test pass (REQUENCE_EXPORTER_DIST); run alone, the tests build once per module.
+`scripts/build-dist` builds the sdist, then both wheels from that sdist alone in a bare venv, the
+compiled one with the release's cibuildwheel settings (pyproject.toml, [tool.cibuildwheel]).
+Here each wheel is installed in a bare venv of its own (`python -m venv`, pip only, outside the
+checkout) and run: `is_compiled()`, `demo` serving /metrics for a few seconds, `rules` printing
+grafana/alerts.yml. `make test` builds once for these tests and the compiled test pass
+(REQUENCE_EXPORTER_DIST); run alone, the module builds once (about two minutes).
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+COMPILE_REQUIRES = PYPROJECT["tool"]["requence-exporter"]["compile-requires"]
 NAME = PROJECT["name"].replace("-", "_")
 VERSION = PROJECT["version"]
-BUILD_TIMEOUT = 1500  # the mypyc build alone takes several minutes on 2 cores
+BUILD_TIMEOUT = 1500  # the mypyc build, on a busy 2-core machine
+ALERTS = ROOT / "grafana" / "alerts.yml"
 
 
 @dataclass(frozen=True)
@@ -219,27 +223,51 @@ def install(tmp_path: Path, wheel: Path) -> Path:
     return bin_dir
 
 
-def test_the_pure_wheel_installs_and_runs_demo(dist: Dist, tmp_path: Path, demo_of: Any) -> None:
-    bin_dir = install(tmp_path, dist.wheel)
+def python_says(bin_dir: Path, code: str, cwd: Path) -> str:
+    return run(bin_dir / "python", "-I", "-c", code, cwd=cwd, env=clean_env()).strip()
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["pure", "compiled"])
+def test_each_wheel_installs_in_a_bare_venv_and_runs(
+    dist: Dist, tmp_path: Path, demo_of: Any, compiled: bool
+) -> None:
+    bin_dir = install(tmp_path, dist.compiled if compiled else dist.wheel)
+    where, version, built = python_says(
+        bin_dir,
+        "import exporter; print(exporter.__file__, exporter.__version__, exporter.is_compiled())",
+        tmp_path,
+    ).split()
+    assert Path(where).is_relative_to(tmp_path / "venv"), where
+    assert version == VERSION
+    assert built == str(compiled)
+    # The rule file the package prints is the one the repository ships.
+    rules = run(bin_dir / "requence-exporter", "rules", cwd=tmp_path, env=clean_env())
+    assert rules == ALERTS.read_text()
+    # A few seconds of the demo: tasks counted on /metrics, then a clean stop.
     demo = demo_of(bin_dir, tmp_path)
     status = status_with_tasks(demo.base_url())
-    assert status["compiled"] is False
+    assert status["compiled"] is compiled
     assert status["version"] == VERSION
     assert status["connected"] is True
     assert demo.stop() == 0, "".join(demo.lines)
+    build = "compiled" if compiled else "pure Python"
+    assert any(f"({build}) starting" in line for line in demo.lines), "".join(demo.lines)
 
 
-def test_the_compiled_wheel_from_the_sdist_installs_and_reports_compiled(
-    dist: Dist, tmp_path: Path, demo_of: Any
-) -> None:
-    bin_dir = install(tmp_path, dist.compiled)
-    demo = demo_of(bin_dir, tmp_path)
-    status = status_with_tasks(demo.base_url())
-    assert status["compiled"] is True
-    assert status["version"] == VERSION
-    assert demo.stop() == 0, "".join(demo.lines)
-    # The start-up log says so too.
-    assert any("compiled" in line for line in demo.lines), "".join(demo.lines)
+def test_the_compiled_build_got_its_requirements_from_the_package(dist: Dist) -> None:
+    # The compiled wheel was built in an isolated environment holding what setup.py declares
+    # (mypy, the stubs, the dependencies), not in a venv someone prepared.
+    log = (dist.sdist.parent / "build.log").read_text()
+    compiled_step = log[log.index("=== compiled wheel") :]
+    for requirement in COMPILE_REQUIRES:
+        assert f"  - {requirement}\n" in compiled_step, requirement
+    for requirement in PROJECT["dependencies"]:
+        assert f"  - {requirement}\n" in compiled_step, requirement
+
+
+def test_the_lint_tools_type_check_as_the_compiled_build_does() -> None:
+    # `make lint`'s mypy and stubs are those mypyc compiles with, so lint passes when it does.
+    assert set(COMPILE_REQUIRES) <= set(PROJECT["optional-dependencies"]["lint"])
 
 
 def test_installed_tests_import_the_installed_package_not_the_checkout(
