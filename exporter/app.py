@@ -275,10 +275,10 @@ class Exporter:
         if self.server is None:
             await self.start_server()
         log.info(
-            "requence-exporter %s (%s) starting: %s",
+            "requence-exporter %s (%s) starting",
             __version__,
             "compiled" if is_compiled() else "pure Python",
-            describe(settings),
+            extra={"fields": describe(settings)},
         )
         async with httpx.AsyncClient(trust_env=True) as client:
             self._stream = WatchStream(

@@ -7,12 +7,13 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from exporter import __version__
-from exporter.config import add_options, resolve
+from exporter.config import OPTIONS, add_options, resolve
 from exporter.core import ConfigError, pin_mmap_threshold, setup_logging
 from exporter.metrics import add_rules_parser, run_rules
+from exporter.options import HelpFormatter, bind_environment
 from exporter.simulator import add_incident_options, chosen_incident
 
 __all__ = ["main"]
@@ -20,35 +21,101 @@ __all__ = ["main"]
 log = logging.getLogger("exporter")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    env = os.environ if env is None else env
     parser = argparse.ArgumentParser(
         prog="requence-exporter",
         description="Prometheus metrics and OpenTelemetry traces from Requence's task stream.",
+        epilog="Each command's options: requence-exporter COMMAND --help. Every option can "
+        "also be set by its environment variable, shown in that help.",
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="follow a Requence account and serve its metrics")
-    add_options(run, os.environ)
-    simulate = commands.add_parser("simulate", help="serve a simulated Requence watch-all stream")
-    simulate.add_argument("--listen", default="127.0.0.1:8780", help="HOST:PORT to serve on")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__}",
+        help="Show the version and exit.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="Follow a Requence account and serve its metrics.",
+        description="Follow a Requence account's tasks through the watch-all stream; serve "
+        "Prometheus metrics, the status page and, with OTLP set up, send traces.",
+    )
+    add_options(run, env)
+    simulate = commands.add_parser(
+        "simulate",
+        help="Serve a simulated Requence account.",
+        description="Serve a simulated Requence account's watch-all stream and print the "
+        "REQUENCE_ACCESS_TOKEN that reads it.",
+    )
     simulate.add_argument(
-        "--seed", type=int, default=1, help="workload seed (same seed, same updates)"
+        "--listen", metavar="HOST:PORT", default="127.0.0.1:8780", help="Address to serve on."
     )
-    simulate.add_argument("--rate", type=float, default=50.0, help="updates per second")
-    add_incident_options(simulate)
-    demo = commands.add_parser("demo", help="the simulator and the exporter in one process")
-    demo.add_argument("--listen", default="127.0.0.1:9721", help="HOST:PORT for the exporter")
-    demo.add_argument("--seed", type=int, default=1, help="workload seed")
-    demo.add_argument("--rate", type=float, default=50.0, help="updates per second")
+    _workload_options(simulate)
+    bind_environment(simulate, env)
+    demo = commands.add_parser(
+        "demo",
+        help="Run the simulator and the exporter reading it, in one process.",
+        description="A simulated Requence account and the exporter reading it, in one process: "
+        "prints where to look, then a summary line every few seconds.",
+    )
     demo.add_argument(
-        "--summary-every", type=float, default=5.0, help="seconds between summary lines"
+        "--listen",
+        metavar="HOST:PORT",
+        default="127.0.0.1:9721",
+        help="Address of the exporter's HTTP server.",
     )
+    _workload_options(demo)
     demo.add_argument(
-        "--trace-url-template", help="link failures on the status page to this URL ({trace_id})"
+        "--summary-every",
+        metavar="SECONDS",
+        type=_seconds,
+        default=5.0,
+        help="Seconds between summary lines.",
     )
-    add_incident_options(demo)
+    template = next(o for o in OPTIONS if o.flag == "--trace-url-template")
+    demo.add_argument(template.flag, metavar=template.metavar, help=template.help)
+    bind_environment(demo, env)
     add_rules_parser(commands)
+    bind_environment(commands.choices["rules"], env)
+    bind_environment(parser, env)  # --help and --version only
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"give more than 0 and at most 86400 seconds: {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of updates a second: {text!r}") from None
+    if not 0 < value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"give more than 0 updates a second: {text!r}")
+    return value
+
+
+def _workload_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--seed",
+        metavar="N",
+        type=int,
+        default=1,
+        help="Workload seed: the same seed, the same run.",
+    )
+    parser.add_argument(
+        "--rate", metavar="UPDATES", type=_rate, default=50.0, help="Updates a second, on average."
+    )
+    add_incident_options(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from typing import Any, Final, NamedTuple
 
 from exporter.core import ConfigError
 from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS, otlp_metrics_enabled
+from exporter.options import bind_environment, env_name
 from exporter.requence import Credentials, decode_token, parse_timestamp, url_credentials_problem
 from exporter.traces import TracingSettings, parse_positive_int
 
@@ -46,82 +47,101 @@ _SIZES: Final = {
 
 
 class Option(NamedTuple):
-    """One `run` flag: its name, help, default (as text) and whether it is a switch."""
+    """One `run` flag: its name, metavar, help, default (as text) and whether it is a switch."""
 
     flag: str
+    metavar: str | None
     help: str
     default: str | None = None
-    switch: bool = False
 
 
 OPTIONS: Final = (
     Option(
         "--access-token",
+        "TOKEN",
         "Requence access token (else REQUENCE_TASK_ACCESS_TOKEN, then REQUENCE_ACCESS_TOKEN). "
         "Visible to anyone who can list processes (ps): prefer --access-token-file or a "
         "variable.",
     ),
-    Option("--access-token-file", "File holding the access token."),
-    Option("--api-url", "Requence API base URL, used with --bearer-token instead of a token."),
+    Option("--access-token-file", "FILE", "File holding the access token."),
+    Option(
+        "--api-url", "URL", "Requence API base URL, used with --bearer-token instead of a token."
+    ),
     Option(
         "--bearer-token",
+        "TOKEN",
         "Bearer token, used with --api-url. Visible in ps: prefer --bearer-token-file.",
     ),
-    Option("--bearer-token-file", "File holding the bearer token, used with --api-url."),
+    Option("--bearer-token-file", "FILE", "File holding the bearer token, used with --api-url."),
     Option(
         "--since",
-        "Watch updates after this ISO 8601 time or look-back (15m, 2h); "
-        "default: start-up time, or the state file's.",
+        "TIME",
+        "Watch updates after this ISO 8601 time or look-back (15m, 2h); without it, from the "
+        "state file's position, else from the start-up time.",
     ),
-    Option("--listen", "HOST:PORT to serve /metrics on.", f"0.0.0.0:{DEFAULT_PORT}"),
-    Option("--log-level", "debug, info, warning or error.", "info"),
-    Option("--log-format", "text or json.", "text"),
-    Option("--task-ttl", "Forget a task not updated for this long (e.g. 24h).", "24h"),
+    Option("--listen", "HOST:PORT", "Address of the HTTP server.", f"0.0.0.0:{DEFAULT_PORT}"),
+    Option("--log-level", "LEVEL", "Log level: debug, info, warning or error.", "info"),
+    Option("--log-format", "FORMAT", "Log format: text, or json for one object a line.", "text"),
+    Option("--task-ttl", "DURATION", "Forget a task not updated for this long.", "24h"),
     Option(
         "--max-tracked-tasks",
+        "N",
         "Most tasks held in memory; the least recently updated leave first.",
         "100000",
     ),
-    Option("--max-label-values", "Most distinct values per label; more become __other__.", "1000"),
+    Option(
+        "--max-label-values", "N", "Most distinct values per label; more become __other__.", "1000"
+    ),
     Option(
         "--task-buckets",
-        "Task duration buckets in seconds, comma-separated.",
-        ",".join(str(b) for b in DEFAULT_TASK_BUCKETS),
+        "SECONDS,...",
+        "Task duration histogram buckets, in seconds.",
+        ", ".join(f"{b:g}" for b in DEFAULT_TASK_BUCKETS),
     ),
     Option(
         "--node-buckets",
-        "Node duration buckets in seconds, comma-separated.",
-        ",".join(str(b) for b in DEFAULT_NODE_BUCKETS),
+        "SECONDS,...",
+        "Node duration histogram buckets, in seconds.",
+        ", ".join(f"{b:g}" for b in DEFAULT_NODE_BUCKETS),
     ),
-    Option("--read-timeout", "Reconnect when no event or comment completes within this.", "60s"),
-    Option("--max-event-bytes", "Skip (and count) events larger than this.", "16MiB"),
-    Option("--state-file", "Save position and tasks in flight here; resume from it on start."),
-    Option("--checkpoint-interval", "How often to write the state file.", "5s"),
-    Option("--traces", "Export spans even without OTEL_EXPORTER_OTLP_*ENDPOINT set.", switch=True),
-    Option("--otlp-metrics", "Also push the metrics over OTLP.", switch=True),
+    Option(
+        "--read-timeout",
+        "DURATION",
+        "Reconnect when no event or comment completes within this.",
+        "60s",
+    ),
+    Option("--max-event-bytes", "SIZE", "Skip (and count) events larger than this.", "16MiB"),
+    Option(
+        "--state-file", "FILE", "Save position and tasks in flight here; resume from it on start."
+    ),
+    Option("--checkpoint-interval", "DURATION", "How often to write the state file.", "5s"),
+    Option("--traces", None, "Export spans even without OTEL_EXPORTER_OTLP_*ENDPOINT set."),
+    Option("--otlp-metrics", None, "Also push the metrics over OTLP."),
     Option(
         "--shard",
-        "i/n: process only this share of root tasks (replicas 0..n-1); i may be a pod name"
-        " ending in -i.",
+        "I/N",
+        "Process only this replica's share of root tasks (replicas 0 to N-1); I may be a pod "
+        "name ending in -I.",
     ),
-    Option("--web.config.file", "Exporter-toolkit web config (TLS, basic auth) for the server."),
-    Option("--recent-failures", "Most recent failures kept for / and /failures.", "200"),
+    Option(
+        "--web.config.file",
+        "FILE",
+        "Exporter-toolkit web config (TLS, basic auth) for the HTTP server.",
+    ),
+    Option("--recent-failures", "N", "Most recent failures kept for / and /failures.", "200"),
     Option(
         "--trace-url-template",
-        "URL of a trace, with {trace_id}, to link each failure on the status page to.",
+        "URL",
+        "Link each failure on the status page to its trace: an http(s) URL with {trace_id}.",
     ),
-    Option("--log-failures", "Log one structured line per failure.", switch=True),
+    Option("--log-failures", None, "Log one structured line per failure."),
     Option(
         "--log-failures-per-second",
+        "N",
         "Most failure lines logged a second; the rest are counted as suppressed.",
         "20",
     ),
 )
-
-
-def env_name(flag: str) -> str:
-    """The environment variable that sets `flag`: REQUENCE_EXPORTER_ + upper case."""
-    return "REQUENCE_EXPORTER_" + re.sub(r"[-.]", "_", flag.lstrip("-")).upper()
 
 
 def _dest(flag: str) -> str:
@@ -131,25 +151,17 @@ def _dest(flag: str) -> str:
 def add_options(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     """Add every `run` flag, defaulting to its environment variable, then to its default."""
     for opt in OPTIONS:
-        name = env_name(opt.flag)
-        from_env = env.get(name)
-        if opt.switch:
-            enabled = (from_env or "").lower() in {"1", "true", "yes", "on"}
-            parser.add_argument(
-                opt.flag,
-                dest=_dest(opt.flag),
-                action="store_true",
-                default=enabled,
-                help=f"{opt.help} [{name}]",
-            )
+        if opt.metavar is None:
+            parser.add_argument(opt.flag, dest=_dest(opt.flag), action="store_true", help=opt.help)
         else:
             parser.add_argument(
                 opt.flag,
                 dest=_dest(opt.flag),
-                metavar="VALUE",
-                default=from_env if from_env is not None else opt.default,
-                help=f"{opt.help} [{name}]",
+                metavar=opt.metavar,
+                default=opt.default,
+                help=opt.help,
             )
+    bind_environment(parser, env)
 
 
 def parse_duration(text: str, flag: str) -> float:
@@ -385,7 +397,7 @@ def describe(settings: Settings) -> dict[str, Any]:
     return {
         "api_url": settings.credentials.api_url,
         "listen": f"{settings.listen[0]}:{settings.listen[1]}",
-        "since": settings.since or "(state file or now)",
+        "since": settings.since,  # None: the state file's, else the start-up time
         "state_file": str(settings.state_file) if settings.state_file else None,
         "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
         "max_tracked_tasks": settings.max_tracked_tasks,

@@ -8,7 +8,7 @@ import secrets
 import time
 
 from exporter.app import EXIT_CONFIG, Exporter, install_signal_handlers
-from exporter.config import parse_listen, settings_for
+from exporter.config import Settings, parse_listen, settings_for
 from exporter.core import ConfigError
 from exporter.simulator import Incident, WatchAllSimulator, drill_simulator, run_drill
 
@@ -84,6 +84,34 @@ class _Summary:
         )
 
 
+def _banner(base: str, simulated: str, seed: int, rate: float, settings: Settings) -> str:
+    """Where to look, and what the dashboards need beyond the exporter."""
+    if settings.tracing.enabled:
+        traces = (
+            f"Traces go to {settings.tracing.endpoint}; latency buckets carry their trace ids "
+            "as exemplars (OpenMetrics scrapes)."
+        )
+    else:
+        traces = (
+            "Traces are off, so latency buckets carry no exemplars: set "
+            "OTEL_EXPORTER_OTLP_ENDPOINT (an OTLP endpoint such as Tempo's) to turn them on."
+        )
+    return (
+        f"\nrequence-exporter demo: a simulated Requence account ({simulated}, seed {seed}, "
+        f"~{rate:g} updates/s) followed by the exporter.\n"
+        f"  status page  {base}/\n"
+        f"  metrics      {base}/metrics\n"
+        f"  failures     {base}/failures\n"
+        f"  status JSON  {base}/status\n"
+        "Prometheus: scrape the metrics and load grafana/alerts.yml as a rule file (or the "
+        "output of requence-exporter rules): the alerts, and the recording rules the "
+        "Requence / SLOs dashboard reads.\n"
+        "Grafana: import grafana/dashboards/*.json.\n"
+        f"{traces}\n"
+        "Ctrl-C stops.\n"
+    )
+
+
 async def run_demo(
     listen: str,
     *,
@@ -125,14 +153,8 @@ async def run_demo(
                 "(choose another with --listen, or `make demo LISTEN=127.0.0.1:9000`)"
             )
             return EXIT_CONFIG
-        base = f"http://{host}:{port}"
         print(
-            f"\nrequence-exporter demo: a simulated Requence account ({simulator.base_url}, "
-            f"seed {seed}, ~{rate:g} updates/s) followed by the exporter.\n"
-            f"  status page  {base}/\n  metrics      {base}/metrics\n"
-            f"  failures     {base}/failures\n  status JSON  {base}/status\n"
-            "Point Prometheus at it and import grafana/dashboards/*.json. Ctrl-C stops.\n",
-            flush=True,
+            _banner(f"http://{host}:{port}", simulator.base_url, seed, rate, settings), flush=True
         )
         summary = _Summary(exporter)
 

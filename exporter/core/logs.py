@@ -1,4 +1,8 @@
-"""Logging set-up (text or JSON lines) and a rate-limited warning for per-update problems."""
+"""Logging set-up (text or JSON lines) and a rate-limited warning for per-update problems.
+
+A record's structured fields (`extra={"fields": {...}}`) are fields of the JSON object, and in
+text follow the message as `key=value` pairs.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,37 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonFormatter", "RateLimitedWarning", "setup_logging"]
+__all__ = [
+    "JsonFormatter",
+    "RateLimitedWarning",
+    "TextFormatter",
+    "logfmt",
+    "logfmt_value",
+    "setup_logging",
+]
+
+
+def logfmt_value(value: object) -> str:
+    """One value as logfmt writes it: bare when it can be, else quoted."""
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if text and all(c.isalnum() or c in "-_.:/@" for c in text):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped + '"'
+
+
+def logfmt(fields: dict[str, Any]) -> str:
+    """`key=value` pairs, values quoted where needed."""
+    return " ".join(f"{key}={logfmt_value(value)}" for key, value in fields.items())
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any] | None:
+    fields = getattr(record, "fields", None)
+    return fields if isinstance(fields, dict) else None
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,13 +59,25 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        # Structured fields a caller passed as `extra={"fields": {...}}` (failure events).
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
+        fields = _fields(record)
+        if fields:
             entry.update((k, v) for k, v in fields.items() if k not in entry)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message`, then the record's fields as `key=value` pairs."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The line, with the fields after the message."""
+        line = super().formatMessage(record)
+        fields = _fields(record)
+        return f"{line} {logfmt(fields)}" if fields else line
 
 
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
@@ -41,7 +87,7 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        formatter = TextFormatter()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -137,11 +137,17 @@ class WatchStream:
             log_at = logging.WARNING if self._backoff.failures <= 3 else logging.INFO
             log.log(
                 log_at,
-                "watch-all stream %s (%s); reconnecting in %.1fs after position %s",
+                "watch-all stream %s; reconnecting in %.1fs",
                 reason,
-                error,
                 delay,
-                status.position,
+                extra={
+                    "fields": {
+                        "reason": reason,
+                        "error": error,
+                        "retry_in_seconds": round(delay, 3),
+                        "position": status.position,
+                    }
+                },
             )
             await self._sleep(delay)
 

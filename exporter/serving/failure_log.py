@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from exporter.core.logs import logfmt, logfmt_value
 from exporter.serving.failures import Failure
 
 __all__ = ["DEFAULT_PER_SECOND", "FAILURE_LOGGER", "FailureLog", "failure_fields", "logfmt"]
@@ -27,22 +28,6 @@ def failure_fields(failure: Failure) -> dict[str, Any]:
     fields = failure.as_dict()
     # The log record has a time of its own; the failure's is the server's.
     return {"server_time": fields.pop("time"), **fields, "span_id": failure.span_id}
-
-
-def _quote(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        return repr(value)
-    text = str(value)
-    if text and all(c.isalnum() or c in "-_.:/@" for c in text):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def logfmt(fields: dict[str, Any]) -> str:
-    """`key=value` pairs, values quoted where needed (control characters are already gone)."""
-    return " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
 
 
 class FailureLog:
@@ -80,9 +65,9 @@ class FailureLog:
             return
         self._written += 1
         fields = failure_fields(failure)
-        summary = f"{failure.kind} task_name={_quote(failure.task_name)}"
+        summary = f"{failure.kind} task_name={logfmt_value(failure.task_name)}"
         if failure.node is not None:
-            summary += f" node={_quote(failure.node)}"
+            summary += f" node={logfmt_value(failure.node)}"
         if self._json:
             self._logger.warning("%s", summary, extra={"fields": fields})
         else:

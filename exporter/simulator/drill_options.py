@@ -24,15 +24,17 @@ def add_incident_options(parser: Any) -> None:
     """Add the fire-drill options to a subcommand's parser."""
     parser.add_argument(
         "--incident",
+        metavar="INCIDENT",
         choices=sorted(INCIDENTS),
-        help="run the normal workload, then this incident (a fire drill for the alerts)",
+        help=f"Run the normal workload, then this incident: a fire drill for the alerts "
+        f"({', '.join(sorted(INCIDENTS))}).",
     )
     parser.add_argument(
         "--incident-after",
         type=_delay,
         default=60.0,
         metavar="SECONDS",
-        help="seconds of normal workload before the incident starts (default 60)",
+        help="Seconds of normal workload before the incident starts.",
     )
 
 

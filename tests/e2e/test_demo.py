@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -36,6 +37,8 @@ def test_demo_shows_task_metrics_and_a_summary() -> None:
             "0.5",
         ],
         cwd=ROOT,
+        # Traces off, whatever this shell exports.
+        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -71,3 +74,8 @@ def test_demo_shows_task_metrics_and_a_summary() -> None:
     assert code == 0, output
     assert f"http://127.0.0.1:{port}/metrics" in output
     assert any("updates/s" in x and "tasks started" in x for x in lines), output
+    # The banner says what the SLO dashboard needs, and promises no exemplars with traces off.
+    assert "grafana/alerts.yml" in output
+    assert "recording rules the Requence / SLOs dashboard reads" in output
+    assert "Traces are off, so latency buckets carry no exemplars" in output
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in output

@@ -17,6 +17,14 @@ from exporter.metrics.alerting.render import rules_text
 
 __all__ = ["add_rules_parser", "run_rules"]
 
+_DESCRIPTION = """Print the Prometheus rule file: the alerts, the recording rules and the service
+level objectives. Without options it is grafana/alerts.yml.
+
+The options apply in this order after the defaults: --config (a YAML file shaped like the Helm
+chart's prometheusRule values: thresholds, slo.objectives, slo.latency, disabledAlerts), then
+--slo-window, --objective, --latency, --set, --job-regex, --enable, --disable. A repeatable
+option's variable takes several values separated by spaces.
+"""
 _EPILOG = """examples:
   requence-exporter rules > alerts.yml
   requence-exporter rules --objective 0.995 --objective invoice-processing=0.999
@@ -30,41 +38,63 @@ def add_rules_parser(commands: Any) -> None:
     """Register `rules` on the CLI's subcommands."""
     rules = commands.add_parser(
         "rules",
-        help="print the Prometheus rule file (alerts and SLOs)",
-        description=__doc__,
+        help="Print the Prometheus rule file (alerts and SLOs).",
+        description=_DESCRIPTION,
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rules.add_argument("--config", type=Path, help="YAML file shaped like prometheusRule values")
+    rules.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="YAML file shaped like the Helm chart's prometheusRule values.",
+    )
     rules.add_argument(
         "--objective",
         action="append",
         default=[],
         metavar="[TASK_NAME=]RATIO",
-        help="availability objective, default or of one task name (0.999 = 99.9 %%)",
+        help="Availability objective, of every task name or of one (0.999 = 99.9 %%); repeatable.",
     )
     rules.add_argument(
         "--latency",
         action="append",
         default=[],
         metavar="TASK_NAME=THRESHOLD:RATIO",
-        help="latency SLO of a task name, e.g. image-resize=2.5s:0.95 (a duration bucket)",
+        help="Latency objective of a task name, e.g. image-resize=2.5s:0.95 (the threshold "
+        "is a duration bucket); repeatable.",
     )
     rules.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any threshold, window, burn-rate factor or `for` (see docs/dashboards-and-alerts.md)",
+        help="Any threshold, window, burn-rate factor or for duration, by its name in "
+        "docs/dashboards-and-alerts.md; repeatable.",
     )
     rules.add_argument(
         "--slo-window",
         metavar="DURATION",
-        help="SLO window (default 28d); scales the burn-rate factors to match",
+        help="Window of every SLO, 28d unless --config sets one; the burn-rate factors "
+        "scale to match.",
     )
-    rules.add_argument("--job-regex", help="regex of the exporter's scrape job(s)")
-    rules.add_argument("--enable", action="append", default=[], metavar="ALERT")
-    rules.add_argument("--disable", action="append", default=[], metavar="ALERT")
+    rules.add_argument(
+        "--job-regex", metavar="REGEX", help="Regex matching the exporter's scrape job(s)."
+    )
+    rules.add_argument(
+        "--enable",
+        action="append",
+        default=[],
+        metavar="ALERT",
+        help="Turn on an alert that is off by default, such as RequenceTaskErrorRatioHigh; "
+        "repeatable.",
+    )
+    rules.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="ALERT",
+        help="Turn off an alert, by its name; repeatable.",
+    )
 
 
 def _split(text: str, sep: str, what: str) -> tuple[str, str]:
