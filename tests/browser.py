@@ -88,9 +88,27 @@ class Browser:
         """Run a script in the page (the driver's own, not subject to the page's CSP)."""
         return self._call("POST", "/execute/sync", {"script": script, "args": []})
 
-    def screenshot(self, path: Path) -> bytes:
-        """Save a PNG screenshot of the viewport to `path` and return it."""
-        data = base64.b64decode(self._call("GET", "/screenshot"))
+    def emulate(self, width: int, height: int, *, scale: float = 1, mobile: bool = False) -> None:
+        """Show pages in a viewport of this size, as a phone does with `mobile` (Chromium's own
+        device emulation, over the driver's DevTools endpoint); reload to lay a page out anew."""
+        params = {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile}
+        self._call(
+            "POST",
+            "/goog/cdp/execute",
+            {"cmd": "Emulation.setDeviceMetricsOverride", "params": params},
+        )
+
+    def screenshot(self, path: Path, *, full_page: bool = False) -> bytes:
+        """Save a PNG screenshot of the viewport (or the whole page) to `path` and return it."""
+        if full_page:
+            shot = self._call(
+                "POST",
+                "/goog/cdp/execute",
+                {"cmd": "Page.captureScreenshot", "params": {"captureBeyondViewport": True}},
+            )
+            data = base64.b64decode(shot["data"])
+        else:
+            data = base64.b64decode(self._call("GET", "/screenshot"))
         path.write_bytes(data)
         return data
 

@@ -35,6 +35,9 @@ __all__ = [
 REFRESH_SECONDS: Final = 5
 PAGE_FAILURES: Final = 50  # failures shown in the table; /failures has them all
 TOP: Final = 5
+# From a 360 px phone up: a table wider than the screen scrolls sideways inside its own box
+# (.wide), never the page; the reason column keeps room for words and breaks only a word too
+# long for a line of its own.
 _STYLE: Final = (
     "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d1d1f;background:#fafafa}"
     "h1{font-size:1.4em;margin:0 0 .6em}h2{font-size:1.1em;margin:1.4em 0 .4em}"
@@ -42,13 +45,18 @@ _STYLE: Final = (
     ".card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em .9em;"
     "min-width:9em}.card b{display:block;font-size:1.5em}.card span{color:#666;font-size:.85em}"
     ".ok{color:#1a7f37}.bad{color:#c62828}"
+    ".wide{max-width:100%;overflow-x:auto}"
     "table{border-collapse:collapse;background:#fff;width:100%}"
     "th,td{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}"
     "th{background:#f0f0f0}td.reason{font-family:ui-monospace,monospace;white-space:pre-wrap;"
-    "word-break:break-word;max-width:40em}td.num{text-align:right}td.time{white-space:nowrap}"
+    "overflow-wrap:break-word;min-width:14em;max-width:40em}td.num{text-align:right}"
+    "td.time{white-space:nowrap}td.task,td.node{min-width:10em}"
     "a.trace,code{font-family:ui-monospace,monospace;font-size:.9em}"
-    ".side{display:flex;flex-wrap:wrap;gap:2em}.side table{width:auto}"
-    "footer{margin-top:1.5em;color:#666}"
+    ".side{display:flex;flex-wrap:wrap;gap:0 2em}.side>div{max-width:100%}"
+    ".side table{width:auto}"
+    "h2 span,footer{color:#666;overflow-wrap:anywhere}footer{margin-top:1.5em}"
+    "@media (max-width:600px){body{margin:.8em}"
+    ".cards{display:grid;grid-template-columns:1fr 1fr}.card{min-width:0}}"
 )
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 # Nothing but the one inline style: no script at all, no images, frames, forms or plugins.
@@ -195,11 +203,12 @@ def _top_tables(failures: Sequence[Failure]) -> str:
         or "<tr><td colspan='3'>none</td></tr>"
     )
     return (
-        "<div class='side'><div><h2>Top failing task names</h2><table id='top-tasks'>"
-        f"<tr><th>task name</th><th>task failures</th></tr>{task_rows}</table></div>"
-        "<div><h2>Top failing nodes</h2><table id='top-nodes'>"
-        f"<tr><th>node</th><th>task name</th><th>node errors</th></tr>{node_rows}</table></div>"
-        "</div>"
+        "<div class='side'><div><h2>Top failing task names</h2><div class='wide'>"
+        "<table id='top-tasks'>"
+        f"<tr><th>task name</th><th>task failures</th></tr>{task_rows}</table></div></div>"
+        "<div><h2>Top failing nodes</h2><div class='wide'><table id='top-nodes'>"
+        f"<tr><th>node</th><th>task name</th><th>node errors</th></tr>{node_rows}</table>"
+        "</div></div></div>"
     )
 
 
@@ -221,9 +230,9 @@ def render_status_page(view: StatusView) -> bytes:
         f"{_top_tables(view.failures)}"
         f"<h2>Recent failures <span>({len(shown)} newest of {kept} kept, "
         f"{view.failures_total} since start; all as JSON: <a href='/failures'>/failures</a>)"
-        "</span></h2><table id='failures'><tr><th>time (UTC, server)</th><th>kind</th>"
-        "<th>task name</th><th>node</th><th>reason</th><th>duration</th><th>trace</th></tr>"
-        f"{rows}</table>"
+        "</span></h2><div class='wide'><table id='failures'><tr><th>time (UTC, server)</th>"
+        "<th>kind</th><th>task name</th><th>node</th><th>reason</th><th>duration</th>"
+        f"<th>trace</th></tr>{rows}</table></div>"
         f"<footer>version {escape(view.version)} ({build}) &middot; "
         "<a href='/metrics'>/metrics</a> &middot; <a href='/failures'>/failures</a> &middot; "
         "<a href='/status'>/status</a> &middot; <a href='/healthz'>/healthz</a> &middot; "

@@ -1,8 +1,10 @@
 """The status page in a real headless Chromium: the running demo, trace links, hostile input.
 
 1. `requence-exporter demo` runs with `--trace-url-template` pointing at a small trace server
-   on loopback; Chromium loads `/`, finds the failures table filled, keeps a screenshot in the
-   test's temporary directory, clicks a trace link and lands on that failure's trace.
+   on loopback; Chromium loads `/` as a phone (390 and 360 px wide) and as a desktop (1280 px):
+   the failures table is filled and nothing scrolls the page sideways. It keeps a screenshot of
+   each in the test's temporary directory (and in $REQUENCE_EXPORTER_SCREENSHOTS when set),
+   clicks a trace link and lands on that failure's trace.
 2. The real exporter reads a stream whose task names and errors hold `<script>` and
    `"><img src=x onerror=...>`; in Chromium they show as text and nothing of theirs runs.
 """
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -21,7 +24,7 @@ import pytest
 
 from exporter.requence.token import encode_token
 from exporter.simulator.scripted import ScriptedServer
-from tests.browser import browser
+from tests.browser import Browser, browser
 from tests.e2e.process import ROOT, ExporterProcess
 from tests.e2e.servers import LoopThread, serve
 from tests.e2e.test_demo import free_port
@@ -61,6 +64,38 @@ def trace_server() -> Iterator[tuple[str, list[str]]]:
         thread.join(5)
 
 
+PHONES = ((390, 844, "status-page-phone.png"), (360, 740, "status-page-360.png"))
+# Set to a directory (docs/) to keep the screenshots there too: how docs/status-page*.png are made.
+SCREENSHOTS = os.environ.get("REQUENCE_EXPORTER_SCREENSHOTS")
+
+
+def screenshot(chrome: Browser, tmp_path: Path, name: str, *, full_page: bool = False) -> None:
+    shot = chrome.screenshot(tmp_path / name, full_page=full_page)
+    assert shot.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(shot) > 10_000
+    if SCREENSHOTS and name in {"status-page.png", "status-page-phone.png"}:
+        (Path(SCREENSHOTS) / name).write_bytes(shot)
+
+
+def fits_without_sideways_scrolling(chrome: Browser, width: int) -> None:
+    """Rows shown; the page is no wider than the screen; a wider table scrolls in its own box."""
+    assert chrome.find_all("#failures tr.failure"), "the failures table is empty"
+    page = chrome.execute(
+        "const box = document.querySelector('#failures').parentElement;"
+        "const reason = document.querySelector('#failures td.reason');"
+        "return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth,"
+        " box: box.clientWidth, overflow: getComputedStyle(box).overflowX,"
+        " reason: reason.getBoundingClientRect().width,"
+        " em: parseFloat(getComputedStyle(reason).fontSize)};"
+    )
+    assert page["inner"] == width, page
+    assert page["scroll"] <= page["inner"], f"the page scrolls sideways at {width} px: {page}"
+    assert page["box"] <= page["inner"], page
+    assert page["overflow"] == "auto", page
+    # Room for words in the reason column: no breaking a reason a few letters to a line.
+    assert page["reason"] >= 12 * page["em"], page
+
+
 def test_demo_status_page_in_chromium(tmp_path: Path, trace_server: tuple[str, list[str]]) -> None:
     template, paths = trace_server
     port = free_port()
@@ -94,16 +129,24 @@ def test_demo_status_page_in_chromium(tmp_path: Path, trace_server: tuple[str, l
                     return []
                 return list(found)
 
-            chrome.wait_for(lambda: len(failures()) >= 3, what="failures in the demo", timeout=60)
+            # Screenshots for the docs wait for a fuller page: the last minute's figures too.
+            wanted = 8 if SCREENSHOTS else 3
+            chrome.wait_for(
+                lambda: len(failures()) >= wanted, what="failures in the demo", timeout=90
+            )
+            # A phone first (390 x 844, the narrowest supported 360 px too), then a desktop.
+            for width, height, name in PHONES:
+                chrome.emulate(width, height, scale=2, mobile=True)
+                chrome.get(f"{base}/")
+                fits_without_sideways_scrolling(chrome, width)
+                screenshot(chrome, tmp_path, name, full_page=True)
+            chrome.emulate(1280, 1000)
             chrome.get(f"{base}/")
-            rows = chrome.find_all("#failures tr.failure")
-            assert rows, "the failures table is empty"
+            fits_without_sideways_scrolling(chrome, 1280)
             cells = chrome.find_all("#failures tr.failure td")
             assert any(chrome.text(c) in {"taskError", "taskAborted", "nodeError"} for c in cells)
             assert "connected" in chrome.text(chrome.find_all(".card b")[0])
-            shot = chrome.screenshot(tmp_path / "status-page.png")
-            assert shot.startswith(b"\x89PNG\r\n\x1a\n")
-            assert (tmp_path / "status-page.png").stat().st_size > 10_000
+            screenshot(chrome, tmp_path, "status-page.png")
             links = chrome.find_all("#failures a.trace")
             assert links
             trace_id = chrome.text(links[0])
