@@ -1,6 +1,6 @@
 """The metric families the exporter serves: names, help, types, labels and buckets.
 
-The names are a contract (the README's Metrics section): add, never rename.
+The names are a contract (docs/metrics.md): add, never rename.
 """
 
 from __future__ import annotations
