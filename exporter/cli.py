@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from exporter import __version__
 from exporter.config import OPTIONS, add_options, resolve
@@ -71,7 +71,7 @@ def _parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     demo.add_argument(
         "--summary-every",
         metavar="SECONDS",
-        type=_seconds,
+        type=_positive("seconds", 86400),
         default=5.0,
         help="Seconds between summary lines.",
     )
@@ -84,24 +84,21 @@ def _parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError(f"give more than 0 and at most 86400 seconds: {text!r}")
-    return value
+def _positive(what: str, most: float) -> Callable[[str], float]:
+    """An option's type: a number above 0 and at most `most`, named `what` in errors."""
 
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of {what}: {text!r}") from None
+        if not 0 < value <= most:
+            raise argparse.ArgumentTypeError(
+                f"give more than 0 and at most {most:,.0f} {what}: {text!r}"
+            )
+        return value
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of updates a second: {text!r}") from None
-    if not 0 < value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"give more than 0 updates a second: {text!r}")
-    return value
+    return parse
 
 
 def _workload_options(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +110,11 @@ def _workload_options(parser: argparse.ArgumentParser) -> None:
         help="Workload seed: the same seed, the same run.",
     )
     parser.add_argument(
-        "--rate", metavar="UPDATES", type=_rate, default=50.0, help="Updates a second, on average."
+        "--rate",
+        metavar="UPDATES",
+        type=_positive("updates a second", 1_000_000),
+        default=50.0,
+        help="Updates a second, on average.",
     )
     add_incident_options(parser)
 
