@@ -14,11 +14,12 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
 from exporter import __version__, is_compiled
-from exporter.config import Settings, describe
+from exporter.config import Settings
 from exporter.core import (
     ConfigError,
     NotFound,
@@ -278,7 +279,7 @@ class Exporter:
             "requence-exporter %s (%s) starting",
             __version__,
             "compiled" if is_compiled() else "pure Python",
-            extra={"fields": describe(settings)},
+            extra={"fields": _startup_fields(settings)},
         )
         async with httpx.AsyncClient(trust_env=True) as client:
             self._stream = WatchStream(
@@ -361,3 +362,16 @@ async def run_exporter(settings: Settings) -> int:
     scheme = "https" if exporter.server is not None and exporter.server.tls else "http"
     log.info("serving metrics on %s://%s:%s/metrics", scheme, host, port)
     return await exporter.run(stop)
+
+
+def _startup_fields(settings: Settings) -> dict[str, Any]:
+    """Settings for the start-up log line, secrets left out."""
+    return {
+        "api_url": settings.credentials.api_url,
+        "listen": f"{settings.listen[0]}:{settings.listen[1]}",
+        "since": settings.since,  # None: the state file's, else the start-up time
+        "state_file": str(settings.state_file) if settings.state_file else None,
+        "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
+        "max_tracked_tasks": settings.max_tracked_tasks,
+        "traces": settings.tracing.endpoint if settings.tracing.enabled else "off",
+    }

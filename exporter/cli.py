@@ -11,9 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from exporter import __version__
 from exporter.config import OPTIONS, add_options, resolve
-from exporter.core import ConfigError, pin_mmap_threshold, setup_logging
+from exporter.core import (
+    ConfigError,
+    HelpFormatter,
+    bind_environment,
+    pin_mmap_threshold,
+    setup_logging,
+)
 from exporter.metrics import add_rules_parser, run_rules
-from exporter.options import HelpFormatter, bind_environment
 from exporter.simulator import add_incident_options, chosen_incident
 
 __all__ = ["main"]

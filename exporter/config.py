@@ -12,11 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
-from exporter.core import ConfigError
+from exporter.core import ConfigError, bind_environment, env_name
 from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS, otlp_metrics_enabled
-from exporter.options import bind_environment, env_name
 from exporter.requence import Credentials, decode_token, parse_timestamp, url_credentials_problem
 from exporter.traces import TracingSettings, parse_positive_int
 
@@ -390,16 +389,3 @@ def settings_for(argv: Sequence[str], env: Mapping[str, str] | None = None) -> S
     parser = argparse.ArgumentParser()
     add_options(parser, env)
     return resolve(parser.parse_args(list(argv)), env)
-
-
-def describe(settings: Settings) -> dict[str, Any]:
-    """Settings for the start-up log line, secrets left out."""
-    return {
-        "api_url": settings.credentials.api_url,
-        "listen": f"{settings.listen[0]}:{settings.listen[1]}",
-        "since": settings.since,  # None: the state file's, else the start-up time
-        "state_file": str(settings.state_file) if settings.state_file else None,
-        "shard": "/".join(map(str, settings.shard)) if settings.shard else None,
-        "max_tracked_tasks": settings.max_tracked_tasks,
-        "traces": settings.tracing.endpoint if settings.tracing.enabled else "off",
-    }

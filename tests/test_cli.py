@@ -12,7 +12,7 @@ import pytest
 
 from exporter.cli import _parser, main
 from exporter.core.logs import JsonFormatter, TextFormatter
-from exporter.options import env_name
+from exporter.core.options import env_name
 
 COMMANDS = ("run", "simulate", "demo", "rules")
 
@@ -88,6 +88,13 @@ def test_a_bad_variable_stops_with_its_name(
         _parser({name: value}).parse_args([command])
     assert stopped.value.code == 2
     assert name in capsys.readouterr().err
+
+
+def test_one_commands_bad_variable_never_stops_another() -> None:
+    env = {"REQUENCE_EXPORTER_RATE": "fast", "REQUENCE_EXPORTER_TRACES": "maybe"}
+    assert _parser(env).parse_args(["rules"]).command == "rules"
+    assert _parser(env).parse_args(["simulate", "--rate", "5"]).rate == 5.0
+    assert _parser(env).parse_args(["run", "--traces"]).traces is True
 
 
 def test_help_never_shows_a_variables_value(

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from exporter.config import OPTIONS, Option
+from exporter.core.options import env_name
 from exporter.metrics.families import FAMILIES
-from exporter.options import env_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -2,7 +2,8 @@
 
 `updates` (the update model), `tasks` and `tracker` (the only task state and what its
 observers receive), `checkpoint` (the state file), `status` (the stream's status),
-`errors`, `logs`, `ids` (trace and span ids) and `malloc` (the allocator setting).
+`errors`, `logs`, `ids` (trace and span ids), `malloc` (the allocator setting) and `options`
+(every command's flags in one style: variables, metavars, defaults in the help).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "ExporterError",
     "FinishedTask",
+    "HelpFormatter",
     "JsonFormatter",
     "LoadedState",
     "Node",
@@ -47,15 +49,20 @@ __all__ = [
     "StreamError",
     "StreamStatus",
     "TaskState",
+    "TextFormatter",
     "TokenError",
     "Tracker",
     "TrackerStats",
     "Unauthorized",
     "Unreachable",
     "Update",
+    "bind_environment",
     "encode_state",
+    "env_name",
     "last_seen_of",
     "lazy_exports",
+    "logfmt",
+    "logfmt_value",
     "node_span_id",
     "node_span_id_bytes",
     "parse_snapshot",
@@ -66,6 +73,7 @@ __all__ = [
     "task_span_id_bytes",
     "trace_id",
     "trace_id_hex",
+    "truthy",
 ]
 
 if TYPE_CHECKING:
@@ -88,8 +96,16 @@ if TYPE_CHECKING:
         trace_id_hex,
     )
     from exporter.core.lazy import lazy_exports
-    from exporter.core.logs import JsonFormatter, RateLimitedWarning, setup_logging
+    from exporter.core.logs import (
+        JsonFormatter,
+        RateLimitedWarning,
+        TextFormatter,
+        logfmt,
+        logfmt_value,
+        setup_logging,
+    )
     from exporter.core.malloc import pin_mmap_threshold
+    from exporter.core.options import HelpFormatter, bind_environment, env_name, truthy
     from exporter.core.scrapemark import ScrapeMark
     from exporter.core.snapshot import (
         SNAPSHOT_VERSION,
@@ -139,6 +155,7 @@ else:
         "ExporterError": "exporter.core.errors",
         "FOREIGN_LIMIT": "exporter.core.statelayout",
         "FinishedTask": "exporter.core.tasks",
+        "HelpFormatter": "exporter.core.options",
         "JsonFormatter": "exporter.core.logs",
         "LoadedState": "exporter.core.checkpoint",
         "MAX_POSITION": "exporter.core.updates",
@@ -169,6 +186,7 @@ else:
         "TASK_START": "exporter.core.updates",
         "TASK_TERMINAL_TYPES": "exporter.core.updates",
         "TaskState": "exporter.core.tasks",
+        "TextFormatter": "exporter.core.logs",
         "TokenError": "exporter.core.errors",
         "Tracker": "exporter.core.tracker",
         "TrackerStats": "exporter.core.tasks",
@@ -177,8 +195,12 @@ else:
         "Unauthorized": "exporter.core.errors",
         "Unreachable": "exporter.core.errors",
         "Update": "exporter.core.updates",
+        "bind_environment": "exporter.core.options",
         "encode_state": "exporter.core.statelayout",
+        "env_name": "exporter.core.options",
         "last_seen_of": "exporter.core.snapshot",
+        "logfmt": "exporter.core.logs",
+        "logfmt_value": "exporter.core.logs",
         "node_span_id": "exporter.core.ids",
         "node_span_id_bytes": "exporter.core.ids",
         "parse_snapshot": "exporter.core.snapshot",
@@ -189,6 +211,7 @@ else:
         "task_span_id_bytes": "exporter.core.ids",
         "trace_id": "exporter.core.ids",
         "trace_id_hex": "exporter.core.ids",
+        "truthy": "exporter.core.options",
     }
 
     __getattr__ = lazy_exports(globals(), _MODULES)

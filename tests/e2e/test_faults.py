@@ -200,8 +200,12 @@ async def test_unauthorized_after_a_working_connection_is_retried(
             assert not rig.task.done()
             assert_resumed(rig, [None, 4, 4])
             assert_counted_once(rig)
+    # The reason is in the message; the reason and the error are the record's fields.
     assert any(
-        "unauthorized" in r.getMessage() and "HTTP 401" in r.getMessage() for r in caplog.records
+        "unauthorized" in r.getMessage()
+        and getattr(r, "fields", {}).get("reason") == "unauthorized"
+        and "HTTP 401" in getattr(r, "fields", {}).get("error", "")
+        for r in caplog.records
     )
 
 

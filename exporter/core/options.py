@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 __all__ = ["ENV_PREFIX", "HelpFormatter", "bind_environment", "env_name", "truthy"]
@@ -71,33 +71,39 @@ def _shown(default: Any) -> str | None:
     return f"{default:g}" if isinstance(default, float) else str(default)
 
 
-def _from_env(
-    parser: argparse.ArgumentParser, action: argparse.Action, name: str, text: str
-) -> Any:
+def _switch(text: str) -> bool:
+    value = truthy(text)
+    if value is None:
+        raise ValueError(f"give true or false (1/0, yes/no, on/off), not {text!r}")
+    return value
+
+
+def _checked(action: argparse.Action, name: str, raw: str) -> Callable[[str], Any]:
+    """The action's type, checking its choices too, naming the variable when the text is its."""
     if isinstance(action, argparse._StoreTrueAction):
-        value = truthy(text)
-        if value is None:
-            parser.error(f"{name}: give true or false (1/0, yes/no, on/off), not {text!r}")
-        return value
-    if isinstance(action, argparse._AppendAction):
-        return text.split()  # a repeatable flag: its values separated by spaces
-    if action.type is None or not callable(action.type):
-        converted: Any = text
+        convert: Callable[[str], Any] = _switch
     else:
+        convert = action.type if callable(action.type) else str
+    choices = action.choices
+
+    def parse(text: str) -> Any:
         try:
-            converted = action.type(text)
+            value = convert(text)
+            if choices is not None and value not in choices:
+                raise ValueError(f"give one of {', '.join(map(str, choices))}")
         except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
-            parser.error(f"{name}: {exc or f'{text!r} is not valid'}")
-    if action.choices is not None and converted not in action.choices:
-        parser.error(f"{name}: give one of {', '.join(map(str, action.choices))}, not {text!r}")
-    return converted
+            where = f"{name}={text!r}" if text == raw else repr(text)
+            raise argparse.ArgumentTypeError(f"{where}: {exc}") from None
+        return value
+
+    return parse
 
 
 def bind_environment(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     """Give each flag of `parser` its variable, and note its default and variable in its help.
 
-    Call it once the flags are added. A variable that does not parse stops here with a message
-    naming it (exit 2).
+    Call it once the flags are added. A variable that does not parse stops the command it belongs
+    to, with a message naming it (exit 2).
     """
     parser.formatter_class = HelpFormatter
     for action in parser._actions:
@@ -112,5 +118,14 @@ def bind_environment(parser: argparse.ArgumentParser, env: Mapping[str, str]) ->
         if shown is not None:
             notes.insert(0, "default: " + shown.replace("%", "%%"))
         action.help = f"{action.help or ''} [{'; '.join(notes)}]".lstrip()
-        if name in env:
-            action.default = _from_env(parser, action, name, env[name])
+        if name not in env:
+            continue
+        raw = env[name]
+        if isinstance(action, argparse._AppendAction):
+            action.default = raw.split()  # a repeatable flag: its values separated by spaces
+            continue
+        # A text default is converted by `type` only when this command is the one parsed and
+        # the flag is not given, so one command's bad variable never stops another command.
+        action.default = raw
+        if action.type is not None or action.choices is not None or action.nargs == 0:
+            action.type = _checked(action, name, raw)
