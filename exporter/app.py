@@ -163,7 +163,10 @@ class Exporter:
             web = load_web_config(self.settings.web_config_file)
         # wrap() leaves /healthz and /readyz open: kubelet probes cannot easily send credentials.
         self.server = HTTPServer(
-            web.wrap(endpoints), ssl_context=web.ssl_context, headers=web.headers
+            web.wrap(endpoints),
+            ssl_context=web.ssl_context,
+            headers=web.headers,
+            limits=self.settings.server_limits,
         )
         self.address = await self.server.start(*self.settings.listen)
         return self.address

@@ -2,7 +2,8 @@
 
 `updates` (the update model), `tasks` and `tracker` (the only task state and what its
 observers receive), `checkpoint` (the state file), `status` (the stream's status),
-`errors`, `logs`, `ids` (trace and span ids) and `malloc` (the allocator setting).
+`errors`, `logs`, `headers` (values bound for HTTP headers, secrets among them), `ids` (trace
+and span ids) and `malloc` (the allocator setting).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ __all__ = [
     "Unreachable",
     "Update",
     "encode_state",
+    "env_name",
+    "header_value_problem",
     "last_seen_of",
     "lazy_exports",
     "node_span_id",
@@ -78,7 +81,9 @@ if TYPE_CHECKING:
         TokenError,
         Unauthorized,
         Unreachable,
+        env_name,
     )
+    from exporter.core.headers import header_value_problem
     from exporter.core.ids import (
         node_span_id,
         node_span_id_bytes,
@@ -136,6 +141,8 @@ else:
         "lazy_exports": "exporter.core.lazy",
         "BadSnapshot": "exporter.core.snapshot",
         "ConfigError": "exporter.core.errors",
+        "env_name": "exporter.core.errors",
+        "header_value_problem": "exporter.core.headers",
         "ExporterError": "exporter.core.errors",
         "FOREIGN_LIMIT": "exporter.core.statelayout",
         "FinishedTask": "exporter.core.tasks",
