@@ -1,12 +1,14 @@
 """HTTP basic authentication against bcrypt hashes, in front of the exporter's endpoints.
 
 A bcrypt check is deliberately slow, and Prometheus sends the same credentials every scrape, so
-a successful check is remembered as a keyed digest and later compared in constant time. Unknown
-users still cost one bcrypt check against a dummy hash whose cost is one of the configured users'
-costs, picked by a keyed hash of the name: unknown names answer as fast or as slowly as real
-ones, so response times do not reveal which user names exist. Checks run one at a time and at
-most `MAX_WAITING_CHECKS` wait: a flood of wrong passwords is answered 429 at once instead of
-queueing ahead of a valid scrape.
+the outcome of a check is remembered as a keyed digest of the user name and password: verified
+credentials, and (up to `MAX_REMEMBERED_FAILURES`) ones that failed, are answered at once without
+waiting for any check. Unknown users still cost one bcrypt check against a dummy hash whose cost
+is one of the configured users' costs, picked by a keyed hash of the name: unknown names answer
+as fast or as slowly as real ones, so response times do not reveal which user names exist.
+Checks run one at a time; each client address may have one waiting and at most
+`MAX_WAITING_CHECKS` wait in all, so a flood of wrong passwords from one address, repeated or
+new, never queues ahead of a valid scrape from another: excess requests get 429 at once.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from typing import Final
 
 from exporter.serving.http_exchange import Handler, Request, Responder
 
 __all__ = [
+    "MAX_REMEMBERED_FAILURES",
     "MAX_WAITING_CHECKS",
     "PROBE_PATHS",
     "REALM",
@@ -43,8 +47,10 @@ _CHALLENGE: Final = (
     ("Content-Type", "text/plain; charset=utf-8"),
 )
 _BUSY: Final = (("Retry-After", "1"), ("Content-Type", "text/plain; charset=utf-8"))
-# Uncached checks that may wait for the one running; more are refused until the queue drains.
-MAX_WAITING_CHECKS: Final = 4
+# Checks that may wait for the one running, one per client address; more are refused (429).
+MAX_WAITING_CHECKS: Final = 16
+# Credentials remembered as wrong (keyed digests, least recently seen forgotten first).
+MAX_REMEMBERED_FAILURES: Final = 4096
 
 
 class Busy(Exception):
@@ -72,13 +78,14 @@ class BasicAuth:
 
     def __init__(self, users: Mapping[str, bytes]) -> None:
         self._users = dict(users)
-        # Digests of verified credentials are keyed by a per-process secret, so what sits in
+        # Digests of checked credentials are keyed by a per-process secret, so what sits in
         # memory cannot be brute-forced faster than the bcrypt hashes themselves.
         self._key = secrets.token_bytes(32)
         self._verified: dict[str, bytes] = {}
+        self._failed: OrderedDict[bytes, None] = OrderedDict()
         # One bcrypt at a time: a flood of wrong passwords then costs one core, not all.
         self._lock = asyncio.Lock()
-        self._waiting = 0
+        self._waiting: Counter[str] = Counter()  # checks waiting, by client address
         # Every configured cost once per user, so unknown names take the costs in proportion.
         self._costs = sorted(int(h.split(b"$")[2]) for h in self._users.values()) or [10]
         self._dummies: dict[int, bytes] = {}
@@ -92,25 +99,29 @@ class BasicAuth:
         pick = hmac.new(self._key, b"cost\0" + user.encode("utf-8"), hashlib.sha256).digest()
         return self._costs[int.from_bytes(pick[:8], "big") % len(self._costs)]
 
-    async def check(self, user: str, password: bytes) -> bool:
-        """Whether `password` is right for `user`; cheap once the same pair has passed.
+    async def check(self, user: str, password: bytes, client: str = "") -> bool:
+        """Whether `password` is right for `user`; cheap once the same pair was checked.
 
-        Raise Busy when `MAX_WAITING_CHECKS` bcrypt checks are already waiting.
+        Raise Busy when a check from `client` is already waiting, or `MAX_WAITING_CHECKS` are.
         """
         stored = self._users.get(user)
-        digest = b""
+        digest = self._digest(user, password, stored or b"")
         if stored is not None:
-            digest = self._digest(user, password, stored)
             remembered = self._verified.get(user)
             if remembered is not None and hmac.compare_digest(remembered, digest):
                 return True
-        if self._waiting >= MAX_WAITING_CHECKS:
+        if digest in self._failed:
+            self._failed.move_to_end(digest)
+            return False
+        if self._waiting[client] or self._waiting.total() >= MAX_WAITING_CHECKS:
             raise Busy
-        self._waiting += 1
+        self._waiting[client] += 1
         try:
             await self._lock.acquire()
         finally:
-            self._waiting -= 1
+            self._waiting[client] -= 1
+            if not self._waiting[client]:
+                del self._waiting[client]
         try:
             target = stored if stored is not None else self.dummy_cost(user)
             matches = await asyncio.to_thread(self._bcrypt_check, password, target)
@@ -119,6 +130,9 @@ class BasicAuth:
         if matches and stored is not None:
             self._verified[user] = digest
             return True
+        self._failed[digest] = None
+        if len(self._failed) > MAX_REMEMBERED_FAILURES:
+            self._failed.popitem(last=False)
         return False
 
     def _bcrypt_check(self, password: bytes, stored: bytes | int) -> bool:
@@ -153,8 +167,9 @@ class BasicAuthHandler:
             await self._inner(request, respond)
             return
         credentials = parse_basic_credentials(request.headers.get("authorization"))
+        client = request.peer.rpartition(":")[0]
         try:
-            if credentials is not None and await self._auth.check(*credentials):
+            if credentials is not None and await self._auth.check(*credentials, client):
                 await self._inner(request, respond)
                 return
         except Busy:
