@@ -69,6 +69,7 @@ __all__ = [
     "task_span_id_bytes",
     "trace_id",
     "trace_id_hex",
+    "transport_failure",
 ]
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ if TYPE_CHECKING:
         Unreachable,
         env_name,
     )
-    from exporter.core.headers import header_value_problem
+    from exporter.core.headers import header_value_problem, transport_failure
     from exporter.core.ids import (
         node_span_id,
         node_span_id_bytes,
@@ -143,6 +144,7 @@ else:
         "ConfigError": "exporter.core.errors",
         "env_name": "exporter.core.errors",
         "header_value_problem": "exporter.core.headers",
+        "transport_failure": "exporter.core.headers",
         "ExporterError": "exporter.core.errors",
         "FOREIGN_LIMIT": "exporter.core.statelayout",
         "FinishedTask": "exporter.core.tasks",

@@ -1,13 +1,37 @@
-"""Secrets and other values bound for HTTP headers, checked where they enter.
+"""Secrets and HTTP headers: values checked before they go into one, failures told without one.
 
 A bearer token, an OTLP header or a basic auth user name with a line break, a control or a
 non-ASCII character would be refused later by the HTTP stack, whose message quotes the whole
 header, token included; checked at start-up instead, the problem is named and the value is not.
+The HTTP stack's messages also quote what a server sent back, which may be our own header
+echoed: `transport_failure` describes a failure by its class and the system's own words only.
 """
 
 from __future__ import annotations
 
-__all__ = ["header_value_problem"]
+import ssl
+from typing import Final
+
+__all__ = ["header_value_problem", "transport_failure"]
+
+# What each of the HTTP stack's failures means, in words of our own (httpx and h11 names).
+_MEANINGS: Final = {
+    "ConnectError": "could not connect",
+    "ConnectTimeout": "connecting timed out",
+    "ReadTimeout": "no data within the timeout",
+    "WriteTimeout": "sending timed out",
+    "PoolTimeout": "no free connection within the timeout",
+    "ReadError": "reading the response failed",
+    "WriteError": "sending the request failed",
+    "CloseError": "closing the connection failed",
+    "RemoteProtocolError": "the server broke the HTTP protocol",
+    "LocalProtocolError": "the HTTP stack refused to send the request (a malformed header?)",
+    "ProxyError": "the proxy refused the request",
+    "UnsupportedProtocol": "the URL's scheme is not supported",
+    "DecodingError": "the response could not be decoded",
+    "TooManyRedirects": "too many redirects",
+    "InvalidURL": "the URL is malformed",
+}
 
 
 def _kind(char: str) -> str:
@@ -36,3 +60,19 @@ def header_value_problem(value: str, *, inner_spaces: bool = False) -> str | Non
             continue
         return f"holds {_kind(char)} (character {index + 1} of {len(value)})"
     return None
+
+
+def transport_failure(exc: BaseException) -> str:
+    """`exc`, a failure of the HTTP stack, told without its message: its class, and the TLS
+    library's or the system's reason when one caused it (those never quote request bytes)."""
+    name = type(exc).__name__
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLError):
+            return f"{name}: TLS failed ({cause.reason or 'handshake'})"
+        if isinstance(cause, OSError) and cause.strerror:
+            return f"{name}: {cause.strerror}"
+        cause = cause.__cause__ or cause.__context__
+    return f"{name}: {_MEANINGS.get(name, 'the request failed')}"

@@ -33,7 +33,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from exporter import __version__
 from exporter.core import ConfigError
 from exporter.metrics.store import Metrics
-from exporter.traces import TracingSettings, env_duration_ms
+from exporter.traces import TracingSettings, env_duration_ms, parse_headers
 
 __all__ = ["OtlpMetricsPusher", "build_resource", "metrics_data", "otlp_metrics_enabled"]
 
@@ -95,6 +95,9 @@ def metrics_data(metrics: Metrics, resource: Resource, start_ns: int, now_ns: in
 
 def build_metric_exporter(environ: Mapping[str, str]) -> MetricExporter:
     """The OTLP metric exporter for OTEL_EXPORTER_OTLP_[METRICS_]PROTOCOL (it reads the rest)."""
+    for name in ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
+        if environ.get(name, "").strip():
+            parse_headers(environ[name], name)  # checked here: the SDK would quote a bad one
     protocol = (
         environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
         or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")

@@ -186,6 +186,13 @@ class Responder:
         self.started = self.aborted = True
         self._writer.transport.abort()
 
+    async def write_raw(self, data: bytes) -> None:
+        """Write bytes that need not be HTTP at all, then wait until they are taken (for fault
+        injection: a hostile server's answer); the connection is dropped afterwards."""
+        self.started = self.aborted = True
+        self._writer.write(data)
+        await drain(self._writer, self._write_timeout)
+
     def _begin(self) -> None:
         if self.started:
             raise RuntimeError("a response was already started for this request")

@@ -9,13 +9,14 @@ malformed one stops the exporter with a message naming its variable (never its c
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote
 
-from exporter.core import ConfigError
+from exporter.core import ConfigError, header_value_problem
 
 __all__ = [
     "BSP_EXPORT_TIMEOUT",
@@ -27,6 +28,7 @@ __all__ = [
     "TracingSettings",
     "env_duration_ms",
     "env_positive_int",
+    "parse_headers",
     "parse_positive_int",
 ]
 
@@ -165,6 +167,26 @@ def _parse_pairs(raw: str, name: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs.items())
 
 
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def parse_headers(raw: str, name: str) -> tuple[tuple[str, str], ...]:
+    """The `key=value` pairs of an `OTEL_EXPORTER_OTLP_*HEADERS` variable, names in lower case.
+
+    Each must be sendable as it is: values carry credentials, and the HTTP stack's refusal of a
+    malformed one would quote it. Errors name the variable and the header, never the value.
+    """
+    headers = []
+    for key, value in _parse_pairs(raw, name):
+        if not _HEADER_NAME.fullmatch(key):
+            raise ConfigError(f"{name}: a header name holds a character no header name may hold")
+        problem = header_value_problem(value, inner_spaces=True)
+        if problem is not None:
+            raise ConfigError(f"{name}: the value of header {key} {problem}")
+        headers.append((key.lower(), value))
+    return tuple(headers)
+
+
 @dataclass(frozen=True, slots=True)
 class TracingSettings:
     """Everything the trace sink needs, resolved from flags and `OTEL_*` variables."""
@@ -241,8 +263,7 @@ class TracingSettings:
             raise ConfigError(f"{var}={endpoint!r} must be an http:// or https:// URL")
 
         headers_var = _first(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
-        headers = _parse_pairs(headers_var[1], headers_var[0]) if headers_var else ()
-        headers = tuple((k.lower(), v) for k, v in headers)
+        headers = parse_headers(headers_var[1], headers_var[0]) if headers_var else ()
 
         timeout_var = _first(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
         timeout = 10.0
