@@ -21,6 +21,8 @@ from exporter.serving.status_page import CONTENT_SECURITY_POLICY, StatusView, re
 __all__ = ["ExporterEndpoints"]
 
 _GZIP_MIN_BYTES = 4096
+# Pages with task names and error texts: no shared or browser cache may keep a copy.
+_NO_STORE = ("Cache-Control", "no-store")
 
 
 class ExporterEndpoints:
@@ -125,14 +127,18 @@ class ExporterEndpoints:
     def _status_page(self, _request: Request, respond: Responder) -> None:
         respond.send(
             200,
-            [("Content-Type", "application/json")],
+            [("Content-Type", "application/json"), _NO_STORE],
             orjson.dumps(self.status(), option=orjson.OPT_INDENT_2),
         )
 
     def _failures_page(self, request: Request, respond: Responder) -> None:
         status, body = failures_response(self._failures, request.query)
         # The body holds text from the stream: never let a browser take it for HTML.
-        headers = [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")]
+        headers = [
+            ("Content-Type", "application/json"),
+            ("X-Content-Type-Options", "nosniff"),
+            _NO_STORE,
+        ]
         respond.send(status, headers, body)
 
     def status_view(self) -> StatusView:
@@ -165,6 +171,6 @@ class ExporterEndpoints:
             ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
             ("X-Content-Type-Options", "nosniff"),
             ("Referrer-Policy", "no-referrer"),
-            ("Cache-Control", "no-store"),
+            _NO_STORE,
         ]
         respond.send(200, headers, render_status_page(self.status_view()))
