@@ -293,6 +293,7 @@ class Exporter:
                 read_timeout=settings.read_timeout,
                 max_event_bytes=settings.max_event_bytes,
                 clock=self._clock,
+                backpressure=self.traces.backpressure if self.traces is not None else None,
             )
             self._ready = True
             code = EXIT_OK

@@ -103,6 +103,7 @@ class WatchStream:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        backpressure: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
         self._client = client
         self._credentials = credentials
@@ -115,6 +116,8 @@ class WatchStream:
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._sleep = sleep
+        # Asked after each read: something to await while a sink's queue is full (the traces').
+        self._backpressure = backpressure
         self._ever_connected = False
         self.alive_at = time.monotonic()  # liveness: the loop touched this recently
 
@@ -220,6 +223,7 @@ class WatchStream:
         decoder = SSEDecoder(self._max_event_bytes)
         handler = self._handler
         clock = self._clock
+        backpressure = self._backpressure
         received = False
         progress = decoder.progress
         deadline.reschedule(loop.time() + read_timeout)
@@ -235,6 +239,10 @@ class WatchStream:
                         self._backoff.reset()
                 if inflater is not None:
                     await asyncio.sleep(0)  # probes and scrapes between pieces
+            if backpressure is not None and (wait := backpressure()) is not None:
+                deadline.reschedule(None)  # our own wait: not the server's silence
+                await wait
+                deadline.reschedule(loop.time() + read_timeout)
             if decoder.progress != progress:
                 progress = decoder.progress
                 deadline.reschedule(loop.time() + read_timeout)
