@@ -117,7 +117,11 @@ class _Retrying:
         *,
         backoff: Backoff | None,
         stop: threading.Event | None,
+        signal: str = "traces",
     ) -> None:
+        # What the logs call it and what it holds: "traces" of spans or "metrics" of points.
+        self._signal = signal
+        self._items = "spans" if signal == "traces" else "data points"
         self._timeout = settings.timeout
         self._backoff = backoff or Backoff()
         self._stop = stop or threading.Event()  # set: give up waiting for a retry
@@ -143,14 +147,16 @@ class _Retrying:
             try:
                 outcome = self._attempt(body, max(0.001, deadline - time.monotonic()))
             except Exception:  # a bug or an unforeseen error costs this export, not the process
-                log.exception("traces: export failed unexpectedly")
+                log.exception("%s: export failed unexpectedly", self._signal)
                 return _FAILED
             if isinstance(outcome, ExportResult):
                 if outcome.rejected or outcome.message:
                     log.warning(
-                        "traces: the back-end rejected %d of %d spans: %r",
+                        "%s: the back-end rejected %d of %d %s: %r",
+                        self._signal,
                         outcome.rejected,
                         spans,
+                        self._items,
                         self._redacted(outcome.message),
                     )
                 return outcome
@@ -159,13 +165,18 @@ class _Retrying:
                 delay = self._backoff.delay(attempt)
             if attempt >= MAX_ATTEMPTS or delay > deadline - time.monotonic():
                 log.warning(
-                    "traces: export failed after %d attempt(s), the last one with %s",
+                    "%s: export failed after %d attempt(s), the last one with %s",
+                    self._signal,
                     attempt,
                     outcome.why,
                 )
                 return _FAILED
             log.debug(
-                "traces: export attempt %d: %s; retrying in %.2fs", attempt, outcome.why, delay
+                "%s: export attempt %d: %s; retrying in %.2fs",
+                self._signal,
+                attempt,
+                outcome.why,
+                delay,
             )
             if self._stop.wait(delay):
                 return _FAILED
@@ -221,7 +232,7 @@ def _ssl_context(settings: TracingSettings) -> ssl.SSLContext | bool:
 
 
 class HttpTransport(_Retrying):
-    """OTLP/HTTP with protobuf bodies, on one reused connection."""
+    """OTLP/HTTP with protobuf bodies, on one reused connection (spans, or metrics)."""
 
     def __init__(
         self,
@@ -229,8 +240,9 @@ class HttpTransport(_Retrying):
         *,
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
+        signal: str = "traces",
     ) -> None:
-        super().__init__(settings, backoff=backoff, stop=stop)
+        super().__init__(settings, backoff=backoff, stop=stop, signal=signal)
         self._url = settings.endpoint
         self._gzip = settings.compression == "gzip"
         headers = {"user-agent": USER_AGENT, **dict(settings.headers)}
@@ -270,7 +282,10 @@ class HttpTransport(_Retrying):
                 except WireError:
                     detail = ""
         log.warning(
-            "traces: the back-end refused the export: HTTP %d %r", code, self._redacted(detail)
+            "%s: the back-end refused the export: HTTP %d %r",
+            self._signal,
+            code,
+            self._redacted(detail),
         )
         return _FAILED
 
@@ -347,7 +362,8 @@ class GrpcTransport(_Retrying):
             if name in RETRYABLE_GRPC or (name == "RESOURCE_EXHAUSTED" and delay is not None):
                 return _Transient(f"gRPC {name}", delay)
             log.warning(
-                "traces: the back-end refused the export: gRPC %s %r",
+                "%s: the back-end refused the export: gRPC %s %r",
+                self._signal,
                 name,
                 self._redacted(str(error.details())),
             )
