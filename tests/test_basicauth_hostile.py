@@ -21,7 +21,12 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.config import settings_for
-from exporter.serving.basicauth import BasicAuth, Busy
+from exporter.serving.basicauth import (
+    MAX_WAITING_CHECKS,
+    MAX_WAITING_SUSPECT,
+    BasicAuth,
+    Busy,
+)
 
 USER = "prometheus"
 PASSWORD = "correct horse battery staple"
@@ -136,43 +141,72 @@ async def test_a_repeated_wrong_password_costs_one_bcrypt_check() -> None:
 
 async def test_each_address_has_one_check_waiting_at_most() -> None:
     auth = BasicAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))})
-    async with auth._lock:  # a check is running: the next ones wait
-        first = asyncio.create_task(auth.check(USER, b"guess-1", "10.0.0.9"))
-        await asyncio.sleep(0)
-        with pytest.raises(Busy):
-            await auth.check(USER, b"guess-2", "10.0.0.9")
-        valid = asyncio.create_task(auth.check(USER, PASSWORD.encode(), "10.0.0.1"))
-        await asyncio.sleep(0)
+    await auth._turns.take(0)  # a check is running: the next ones wait
+    first = asyncio.create_task(auth.check(USER, b"guess-1", "10.0.0.9"))
+    await asyncio.sleep(0)
+    with pytest.raises(Busy):
+        await auth.check(USER, b"guess-2", "10.0.0.9")
+    valid = asyncio.create_task(auth.check(USER, PASSWORD.encode(), "10.0.0.1"))
+    await asyncio.sleep(0)
+    auth._turns.give_back()
     assert not await first
     assert await valid
 
 
+async def test_addresses_that_failed_wait_behind_those_that_have_not() -> None:
+    auth = RecordingAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))})
+    flooders = [f"10.0.1.{i}" for i in range(MAX_WAITING_CHECKS + 4)]
+    for i, address in enumerate(flooders):
+        assert not await auth.check(USER, f"first-{i}".encode(), address)
+        assert auth.suspect(address)
+    await auth._turns.take(0)  # a check is running
+    waiting = [
+        asyncio.create_task(auth.check(USER, f"second-{i}".encode(), address))
+        for i, address in enumerate(flooders[:MAX_WAITING_SUSPECT])
+    ]
+    await asyncio.sleep(0)
+    # Their lane is full: more suspects are refused, a clean address is not, and goes first.
+    with pytest.raises(Busy):
+        await auth.check(USER, b"third", flooders[-1])
+    valid = asyncio.create_task(auth.check(USER, PASSWORD.encode(), "10.0.0.1"))
+    await asyncio.sleep(0)
+    checked = len(auth.costs)
+    auth._turns.give_back()
+    assert await valid
+    assert len(auth.costs) == checked + 1  # the valid one was checked next
+    assert not any(await asyncio.gather(*waiting))
+
+
 async def test_a_wrong_password_flood_never_locks_a_fresh_process_out(start: Start) -> None:
-    # A fresh process has verified nothing yet: valid scrapes must still pass the flood.
-    # At cost 10 a check takes long enough for the flood to keep any queue full.
+    # A fresh process has verified nothing yet, and more addresses guess than may wait: once
+    # each has failed, valid scrapes from another address still pass the flood every time.
+    # At cost 10 a check takes long enough for the flood to keep a queue full.
     url = await start({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10))})
+    addresses = [f"127.0.0.{2 + i}" for i in range(MAX_WAITING_CHECKS + 4)]
     stop = asyncio.Event()
-    flooding = asyncio.Event()
+    failed_once: set[str] = set()
+    all_failed = asyncio.Event()
     flood_codes: list[int] = []
 
-    async def flood(i: int) -> None:
-        # Ten addresses: some repeat one wrong password, others guess a new one each time.
-        transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{2 + i % 10}")
+    async def flood(address: str) -> None:
+        transport = httpx.AsyncHTTPTransport(local_address=address)
         async with httpx.AsyncClient(transport=transport, timeout=60.0) as client:
             n = 0
             while not stop.is_set():
-                n += 1
-                guess = "old password" if i % 2 else f"guess-{i}-{n}"
-                response = await client.get(f"{url}/metrics", headers=basic(USER, guess))
+                n += 1  # a new guess every time: nothing is answered from memory
+                guess = basic(USER, f"guess-{address}-{n}")
+                response = await client.get(f"{url}/metrics", headers=guess)
                 flood_codes.append(response.status_code)
-                if len(flood_codes) >= 50:
-                    flooding.set()
+                if response.status_code == 401:
+                    failed_once.add(address)
+                    if len(failed_once) == len(addresses):
+                        all_failed.set()
 
-    flooders = [asyncio.create_task(flood(i)) for i in range(20)]
+    flooders = [asyncio.create_task(flood(address)) for address in addresses]
     valid: list[int] = []
     try:
-        async with asyncio.timeout(60):
-            await flooding.wait()
+        async with asyncio.timeout(120):
+            await all_failed.wait()
             async with httpx.AsyncClient(timeout=30.0) as client:
                 for _ in range(10):
                     response = await client.get(f"{url}/metrics", headers=basic(USER, PASSWORD))

@@ -80,17 +80,36 @@ async def get(server: HTTPServer, path: str = "/", source: str = "127.0.0.1") ->
         return (await client.get(f"http://127.0.0.1:{port_of(server)}{path}")).status_code
 
 
-async def test_connections_past_the_total_cap_are_refused_at_once(start) -> None:
+async def test_when_full_the_longest_waiting_connection_makes_room(start) -> None:
+    # Slow clients fill every place: a probe, which asks at once, still gets one.
     server = await start(Limits(max_connections=3, max_connections_per_client=100))
-    held = [await connect(server) for _ in range(3)]
-    await until(lambda: server.connections == 3, "three connections")
+    held = []
+    for count in range(1, 4):  # one after the other: the first waits longest
+        held.append(await connect(server))
+        await until(lambda n=count: server.connections == n, "the connection")
+    assert await get(server, "/", source="127.0.0.1") == 200
+    assert await closed_by_server(held[0]) == b""  # the one that waited longest
+    assert server.refused["dropped for a newer connection"] == 1
+    for sock in held:
+        sock.close()
+
+
+async def test_when_full_of_busy_connections_new_ones_are_refused_at_once(start) -> None:
+    server = await start(
+        Limits(max_connections=2, max_connections_per_client=100, write_timeout=60.0)
+    )
+    loop = asyncio.get_running_loop()
+    busy = []
+    for _ in range(2):  # each is being sent a page it does not read: none waits for a request
+        sock = await connect(server)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        await loop.sock_sendall(sock, b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        busy.append(sock)
+    await until(lambda: not server._waiting and server.connections == 2, "two busy connections")
     extra = await connect(server)
     assert (await closed_by_server(extra)).startswith(b"HTTP/1.1 503 ")
     assert server.refused["too many connections"] == 1
-    held.pop().close()
-    await until(lambda: server.connections == 2, "a slot to free up")
-    assert await get(server) == 200
-    for sock in [*held, extra]:
+    for sock in [*busy, extra]:
         sock.close()
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "MAX_REASON_BYTES",
     "MAX_REMEMBERED_FAILURES",
     "MAX_WAITING_CHECKS",
+    "MAX_WAITING_SUSPECT",
     "PAGE_FAILURES",
     "PROBE_PATHS",
     "REALM",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from exporter.serving.basicauth import (
         MAX_REMEMBERED_FAILURES,
         MAX_WAITING_CHECKS,
+        MAX_WAITING_SUSPECT,
         PROBE_PATHS,
         REALM,
         BasicAuth,
@@ -129,6 +131,7 @@ else:
         "MAX_REASON_BYTES": "exporter.serving.failures",
         "MAX_REMEMBERED_FAILURES": "exporter.serving.basicauth",
         "MAX_WAITING_CHECKS": "exporter.serving.basicauth",
+        "MAX_WAITING_SUSPECT": "exporter.serving.basicauth",
         "PAGE_FAILURES": "exporter.serving.status_page",
         "PROBE_PATHS": "exporter.serving.basicauth",
         "REALM": "exporter.serving.basicauth",

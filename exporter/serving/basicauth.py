@@ -6,9 +6,13 @@ credentials, and (up to `MAX_REMEMBERED_FAILURES`) ones that failed, are answere
 waiting for any check. Unknown users still cost one bcrypt check against a dummy hash whose cost
 is one of the configured users' costs, picked by a keyed hash of the name: unknown names answer
 as fast or as slowly as real ones, so response times do not reveal which user names exist.
-Checks run one at a time; each client address may have one waiting and at most
-`MAX_WAITING_CHECKS` wait in all, so a flood of wrong passwords from one address, repeated or
-new, never queues ahead of a valid scrape from another: excess requests get 429 at once.
+
+Checks run one at a time, each client address with at most one waiting. Addresses whose
+credentials failed within `SUSPECT_SECONDS` wait in a lane of their own, served only when no
+other address waits and at most `MAX_WAITING_SUSPECT` long; the others at most
+`MAX_WAITING_CHECKS` long; excess requests get 429 at once. So a flood of wrong passwords, from
+however many addresses, never keeps a valid scrape from another address waiting for long, not
+even right after a restart, when nothing is verified yet.
 """
 
 from __future__ import annotations
@@ -17,17 +21,20 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
-from collections import Counter, OrderedDict
+import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, TypeVar
 
 from exporter.serving.http_exchange import Handler, Request, Responder
 
 __all__ = [
     "MAX_REMEMBERED_FAILURES",
     "MAX_WAITING_CHECKS",
+    "MAX_WAITING_SUSPECT",
     "PROBE_PATHS",
     "REALM",
     "BasicAuth",
@@ -37,6 +44,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 REALM: Final = "requence-exporter"
 # Kubelet probes cannot easily send credentials, and the probes reveal nothing but "ok":
@@ -49,8 +58,57 @@ _CHALLENGE: Final = (
 _BUSY: Final = (("Retry-After", "1"), ("Content-Type", "text/plain; charset=utf-8"))
 # Checks that may wait for the one running, one per client address; more are refused (429).
 MAX_WAITING_CHECKS: Final = 16
-# Credentials remembered as wrong (keyed digests, least recently seen forgotten first).
+MAX_WAITING_SUSPECT: Final = 4  # from addresses whose credentials failed lately
+SUSPECT_SECONDS: Final = 600.0
+# Credentials remembered as wrong (keyed digests), and suspect addresses: the most kept, least
+# recently seen forgotten first.
 MAX_REMEMBERED_FAILURES: Final = 4096
+
+
+class _Turns:
+    """One check at a time; waiters of the first lane go before those of the second."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._lanes: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+
+    def waiting(self, lane: int) -> int:
+        """How many wait in `lane`."""
+        return len(self._lanes[lane])
+
+    async def take(self, lane: int) -> None:
+        """Wait for the turn; `give_back()` when done."""
+        if not self._busy:
+            self._busy = True
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._lanes[lane].append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.give_back()  # the turn came just as the request was given up
+            else:
+                self._lanes[lane].remove(future)
+            raise
+
+    def give_back(self) -> None:
+        """End a turn: the next waiter, first lane first, has it."""
+        for lane in self._lanes:
+            if lane:
+                lane.popleft().set_result(None)
+                return
+        self._busy = False
+
+
+def _address(client: str) -> str:
+    """The address a client is known by: an IPv6 client by its /64, which one host holds."""
+    if ":" not in client:
+        return client
+    try:
+        return str(ipaddress.ip_network(f"{client}/64", strict=False))
+    except ValueError:
+        return client
 
 
 class Busy(Exception):
@@ -84,8 +142,9 @@ class BasicAuth:
         self._verified: dict[str, bytes] = {}
         self._failed: OrderedDict[bytes, None] = OrderedDict()
         # One bcrypt at a time: a flood of wrong passwords then costs one core, not all.
-        self._lock = asyncio.Lock()
+        self._turns = _Turns()
         self._waiting: Counter[str] = Counter()  # checks waiting, by client address
+        self._suspects: OrderedDict[str, float] = OrderedDict()  # address -> its last failure
         # Every configured cost once per user, so unknown names take the costs in proportion.
         self._costs = sorted(int(h.split(b"$")[2]) for h in self._users.values()) or [10]
         self._dummies: dict[int, bytes] = {}
@@ -99,10 +158,15 @@ class BasicAuth:
         pick = hmac.new(self._key, b"cost\0" + user.encode("utf-8"), hashlib.sha256).digest()
         return self._costs[int.from_bytes(pick[:8], "big") % len(self._costs)]
 
+    def suspect(self, client: str) -> bool:
+        """Whether credentials from `client`'s address failed within `SUSPECT_SECONDS`."""
+        failed_at = self._suspects.get(_address(client))
+        return failed_at is not None and time.monotonic() - failed_at < SUSPECT_SECONDS
+
     async def check(self, user: str, password: bytes, client: str = "") -> bool:
         """Whether `password` is right for `user`; cheap once the same pair was checked.
 
-        Raise Busy when a check from `client` is already waiting, or `MAX_WAITING_CHECKS` are.
+        Raise Busy when a check from `client` is already waiting, or its lane is full.
         """
         stored = self._users.get(user)
         digest = self._digest(user, password, stored or b"")
@@ -113,26 +177,29 @@ class BasicAuth:
         if digest in self._failed:
             self._failed.move_to_end(digest)
             return False
-        if self._waiting[client] or self._waiting.total() >= MAX_WAITING_CHECKS:
+        address = _address(client)
+        lane = int(self.suspect(client))
+        room = (MAX_WAITING_CHECKS, MAX_WAITING_SUSPECT)[lane]
+        if self._waiting[address] or self._turns.waiting(lane) >= room:
             raise Busy
-        self._waiting[client] += 1
+        self._waiting[address] += 1
         try:
-            await self._lock.acquire()
+            await self._turns.take(lane)
         finally:
-            self._waiting[client] -= 1
-            if not self._waiting[client]:
-                del self._waiting[client]
+            self._waiting[address] -= 1
+            if not self._waiting[address]:
+                del self._waiting[address]
         try:
             target = stored if stored is not None else self.dummy_cost(user)
             matches = await asyncio.to_thread(self._bcrypt_check, password, target)
         finally:
-            self._lock.release()
+            self._turns.give_back()
         if matches and stored is not None:
             self._verified[user] = digest
+            self._suspects.pop(address, None)
             return True
-        self._failed[digest] = None
-        if len(self._failed) > MAX_REMEMBERED_FAILURES:
-            self._failed.popitem(last=False)
+        _remember(self._failed, digest, None)
+        _remember(self._suspects, address, time.monotonic())
         return False
 
     def _bcrypt_check(self, password: bytes, stored: bytes | int) -> bool:
@@ -149,6 +216,14 @@ class BasicAuth:
             return bcrypt.checkpw(password, stored)
         except ValueError:
             return False  # bcrypt refuses passwords over 72 bytes: no hash can match them
+
+
+def _remember(memory: OrderedDict[_K, _V], key: _K, value: _V) -> None:
+    """Keep `key` as the most recent, forgetting the least recent past the bound."""
+    memory[key] = value
+    memory.move_to_end(key)
+    if len(memory) > MAX_REMEMBERED_FAILURES:
+        memory.popitem(last=False)
 
 
 class BasicAuthHandler:

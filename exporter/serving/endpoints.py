@@ -52,6 +52,7 @@ class ExporterEndpoints:
         self._is_alive = is_alive
         self._is_ready = is_ready
         self._clock = clock
+        self._page_bytes = 0  # the last /metrics page's size, before compression
 
     async def __call__(self, request: Request, respond: Responder) -> None:
         """Answer one request."""
@@ -76,8 +77,13 @@ class ExporterEndpoints:
         route(request, respond)
 
     def _metrics_page(self, request: Request, respond: Responder) -> None:
+        if not respond.may_send(self._page_bytes):
+            # Clients are not reading what they asked for: refuse before rendering again.
+            respond.send(503, [("Retry-After", "1")], b"busy: too many responses not yet read\n")
+            return
         openmetrics = wants_openmetrics(request.headers.get("accept"))
         body = self._metrics.render(openmetrics=openmetrics).encode()
+        self._page_bytes = len(body)
         if self._on_scrape is not None:
             self._on_scrape()
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE

@@ -141,13 +141,18 @@ class Responder:
         self.started = False
         self.aborted = False
 
+    def may_send(self, size: int) -> bool:
+        """Whether a body of `size` bytes would go out now: a large one waits for the server's
+        budget of unsent bytes (so a page need not be built only to be refused)."""
+        return self._head or size <= ALWAYS_SENT or self._room(size)
+
     def send(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
         """Send a complete response; Content-Length is set here.
 
         A large body while the server holds too many unsent bytes becomes a 503 instead.
         """
         self._begin()
-        if not self._head and len(body) > ALWAYS_SENT and not self._room(len(body)):
+        if not self.may_send(len(body)):
             status, headers, body = 503, _BUSY, b"busy: too many responses not yet read\n"
         response = h11.Response(
             status_code=status,

@@ -89,6 +89,9 @@ class HTTPServer(AsyncClosing):
         self._accepting: list[asyncio.Task[None]] = []
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._per_client: Counter[str] = Counter()
+        # Connections waiting for a request, longest first; and those dropped, not yet gone.
+        self._waiting: dict[asyncio.Task[None], None] = {}
+        self._evicted: set[asyncio.Task[None]] = set()
         self.refused: Counter[str] = Counter()  # connections refused, by reason
         self._warn = RateLimitedWarning(logger)
         self._closing = False
@@ -180,7 +183,20 @@ class HTTPServer(AsyncClosing):
 
     def _admit(self, sock: socket.socket, address: object) -> None:
         client = str(address[0]) if isinstance(address, tuple) else str(address)
-        if len(self._connections) >= self.max_connections:
+        open_now = len(self._connections) - len(self._evicted)
+        if open_now >= self.max_connections and self._waiting:
+            # Full: the connection that has waited longest for a request makes room, so slow
+            # clients cannot keep out a probe or a scrape, which asks at once.
+            oldest = next(iter(self._waiting))
+            del self._waiting[oldest]
+            self._evicted.add(oldest)
+            writer = self._connections[oldest].writer
+            if writer is not None:
+                writer.transport.abort()
+            oldest.cancel()
+            self.refused["dropped for a newer connection"] += 1
+            open_now -= 1
+        if open_now >= self.max_connections:
             reason = "too many connections"
         elif self._per_client[client] >= self.limits.max_connections_per_client:
             reason = "too many connections from one address"
@@ -195,6 +211,7 @@ class HTTPServer(AsyncClosing):
             peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else client
             task = asyncio.create_task(self._serve(connection, peer))
             self._connections[task] = connection
+            self._waiting[task] = None
             task.add_done_callback(self._forget)
             return
         self.refused[reason] += 1
@@ -210,6 +227,8 @@ class HTTPServer(AsyncClosing):
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         connection = self._connections.pop(task)
+        self._waiting.pop(task, None)
+        self._evicted.discard(task)
         if connection.writer is None:
             connection.sock.close()  # stopped before its transport took the socket over
         self._per_client[connection.client] -= 1
@@ -261,7 +280,11 @@ class HTTPServer(AsyncClosing):
     ) -> None:
         limits = self.limits
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        me = asyncio.current_task()
+        assert me is not None
         while not self._closing:
+            self._waiting.pop(me, None)
+            self._waiting[me] = None  # waiting for a request from now on: last in line
             try:
                 request = await read_request(connection, reader, writer, limits, peer)
             except BadRequest as bad:
@@ -270,6 +293,7 @@ class HTTPServer(AsyncClosing):
                 return
             if request is None:
                 return
+            self._waiting.pop(me, None)
             respond = Responder(
                 reader,
                 writer,
