@@ -588,7 +588,7 @@ def test_by_default_only_prometheus_pods_reach_the_pages(chart: Any) -> None:
 
 def test_an_empty_ingress_list_admits_no_one_so_the_render_fails(chart: Any) -> None:
     # An ingress rule without `from` would admit every source: [] must not mean that.
-    with pytest.raises(helm.HelmRenderError, match="networkPolicy.ingressFrom is empty"):
+    with pytest.raises(helm.HelmRenderError, match=r"networkPolicy\.ingressFrom is empty"):
         render(chart, {"networkPolicy": {"ingressFrom": []}})
 
 
