@@ -350,8 +350,10 @@ def _basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def auth_flood(valid_scrapes: int = 44, flood: int = 100) -> dict:
-    """A fresh process (nothing verified yet): a wrong-password flood and valid scrapes."""
+def auth_flood(valid_scrapes: int = 44, flood: int = 100, warmup: float = 5.0) -> dict:
+    """A fresh process (nothing verified yet): `flood` addresses guessing a new password at
+    every request, and, from `warmup` seconds in, valid scrapes from another address every
+    0.25 s."""
     with tempfile.TemporaryDirectory() as directory:
         config = Path(directory) / "web.yml"
         hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(10)).decode()
@@ -365,27 +367,36 @@ def auth_flood(valid_scrapes: int = 44, flood: int = 100) -> dict:
             async def wrong(i: int) -> None:
                 transport = httpx.AsyncHTTPTransport(local_address=_attacker(i)[0])
                 async with httpx.AsyncClient(transport=transport, timeout=60) as client:
+                    n = 0
                     while not stop.is_set():
+                        n += 1  # a new guess each time: none is answered from memory
+                        guess = _basic("prometheus", f"g{i}-{n}")
                         try:
-                            r = await client.get(
-                                exporter.url + "/metrics", headers=_basic("prometheus", f"g{i}")
-                            )
+                            r = await client.get(exporter.url + "/metrics", headers=guess)
                             codes[r.status_code] = codes.get(r.status_code, 0) + 1
                         except httpx.HTTPError:
                             codes[0] = codes.get(0, 0) + 1
 
             flooders = [asyncio.create_task(wrong(i)) for i in range(flood)]
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(warmup)
             valid: list[int] = []
             slowest = 0.0
-            async with httpx.AsyncClient(timeout=30) as client:
+            last_refused = None
+            began = time.monotonic()
+            async with httpx.AsyncClient(timeout=10) as client:  # a scrape timeout
                 for _ in range(valid_scrapes):
                     start = time.monotonic()
-                    r = await client.get(
-                        exporter.url + "/metrics", headers=_basic("prometheus", "pw")
-                    )
+                    try:
+                        r = await client.get(
+                            exporter.url + "/metrics", headers=_basic("prometheus", "pw")
+                        )
+                        code = r.status_code
+                    except httpx.TimeoutException:
+                        code = 0  # gave up, as Prometheus does after its scrape timeout
                     slowest = max(slowest, time.monotonic() - start)
-                    valid.append(r.status_code)
+                    valid.append(code)
+                    if code != 200:
+                        last_refused = round(time.monotonic() - began, 1)
                     await asyncio.sleep(0.25)
             stop.set()
             await asyncio.gather(*flooders, return_exceptions=True)
@@ -394,6 +405,7 @@ def auth_flood(valid_scrapes: int = 44, flood: int = 100) -> dict:
                 "valid_scrapes": len(valid),
                 "valid_codes": {str(c): valid.count(c) for c in sorted(set(valid))},
                 "slowest_valid_s": round(slowest, 3),
+                "last_valid_refused_after_s": last_refused,
                 "flood_codes": {str(c): n for c, n in sorted(codes.items())},
             }
 

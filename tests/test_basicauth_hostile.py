@@ -177,6 +177,22 @@ async def test_addresses_that_failed_wait_behind_those_that_have_not() -> None:
     assert not any(await asyncio.gather(*waiting))
 
 
+async def test_an_address_that_asks_again_and_again_while_refused_is_suspect() -> None:
+    # A scraper refused once asks again a scrape interval later; a flood asks at once.
+    auth = BasicAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))})
+    await auth._turns.take(0)
+    waiting = asyncio.create_task(auth.check(USER, b"guess", "10.0.2.1"))
+    await asyncio.sleep(0)
+    for attempt in range(3):
+        assert not auth.suspect("10.0.2.1"), attempt
+        with pytest.raises(Busy):
+            await auth.check(USER, f"again-{attempt}".encode(), "10.0.2.1")
+    assert auth.suspect("10.0.2.1")
+    assert not auth.suspect("10.0.2.2")
+    auth._turns.give_back()
+    assert not await waiting
+
+
 async def test_a_wrong_password_flood_never_locks_a_fresh_process_out(start: Start) -> None:
     # A fresh process has verified nothing yet, and more addresses guess than may wait: once
     # each has failed, valid scrapes from another address still pass the flood every time.

@@ -7,12 +7,13 @@ waiting for any check. Unknown users still cost one bcrypt check against a dummy
 is one of the configured users' costs, picked by a keyed hash of the name: unknown names answer
 as fast or as slowly as real ones, so response times do not reveal which user names exist.
 
-Checks run one at a time, each client address with at most one waiting. Addresses whose
-credentials failed within `SUSPECT_SECONDS` wait in a lane of their own, served only when no
-other address waits and at most `MAX_WAITING_SUSPECT` long; the others at most
-`MAX_WAITING_CHECKS` long; excess requests get 429 at once. So a flood of wrong passwords, from
-however many addresses, never keeps a valid scrape from another address waiting for long, not
-even right after a restart, when nothing is verified yet.
+Checks run one at a time, each client address with at most one waiting. Suspect addresses
+(credentials failed within `SUSPECT_SECONDS`, or refused again and again within seconds) wait
+in a lane of their own, served only when no other address waits and at most
+`MAX_WAITING_SUSPECT` long; the others at most `MAX_WAITING_CHECKS` long; excess requests get
+429 at once. So a flood of wrong passwords, from however many addresses, never keeps a valid
+scrape from another address waiting for long, not even right after a restart, when nothing is
+verified yet.
 """
 
 from __future__ import annotations
@@ -57,9 +58,13 @@ _CHALLENGE: Final = (
 )
 _BUSY: Final = (("Retry-After", "1"), ("Content-Type", "text/plain; charset=utf-8"))
 # Checks that may wait for the one running, one per client address; more are refused (429).
-MAX_WAITING_CHECKS: Final = 16
-MAX_WAITING_SUSPECT: Final = 4  # from addresses whose credentials failed lately
+MAX_WAITING_CHECKS: Final = 8  # eight checks at cost 10 take a second or two
+MAX_WAITING_SUSPECT: Final = 4
+# Suspect: an address whose credentials failed in the last ten minutes, or that asked again
+# and again while refused (a scraper asks once an interval; a flood at once).
 SUSPECT_SECONDS: Final = 600.0
+_PUSHY_REFUSALS: Final = 3
+_PUSHY_SECONDS: Final = 10.0
 # Credentials remembered as wrong (keyed digests), and suspect addresses: the most kept, least
 # recently seen forgotten first.
 MAX_REMEMBERED_FAILURES: Final = 4096
@@ -145,6 +150,7 @@ class BasicAuth:
         self._turns = _Turns()
         self._waiting: Counter[str] = Counter()  # checks waiting, by client address
         self._suspects: OrderedDict[str, float] = OrderedDict()  # address -> its last failure
+        self._refusals: OrderedDict[str, tuple[float, int]] = OrderedDict()  # since, how many
         # Every configured cost once per user, so unknown names take the costs in proportion.
         self._costs = sorted(int(h.split(b"$")[2]) for h in self._users.values()) or [10]
         self._dummies: dict[int, bytes] = {}
@@ -159,9 +165,23 @@ class BasicAuth:
         return self._costs[int.from_bytes(pick[:8], "big") % len(self._costs)]
 
     def suspect(self, client: str) -> bool:
-        """Whether credentials from `client`'s address failed within `SUSPECT_SECONDS`."""
-        failed_at = self._suspects.get(_address(client))
-        return failed_at is not None and time.monotonic() - failed_at < SUSPECT_SECONDS
+        """Whether credentials from `client`'s address failed within `SUSPECT_SECONDS`, or it
+        was refused `_PUSHY_REFUSALS` times within `_PUSHY_SECONDS`."""
+        address = _address(client)
+        now = time.monotonic()
+        failed_at = self._suspects.get(address)
+        if failed_at is not None and now - failed_at < SUSPECT_SECONDS:
+            return True
+        since, refusals = self._refusals.get(address, (now, 0))
+        return refusals >= _PUSHY_REFUSALS and now - since < _PUSHY_SECONDS
+
+    def _refuse(self, address: str) -> Busy:
+        now = time.monotonic()
+        since, refusals = self._refusals.get(address, (now, 0))
+        if now - since >= _PUSHY_SECONDS:
+            since, refusals = now, 0
+        _remember(self._refusals, address, (since, refusals + 1))
+        return Busy()
 
     async def check(self, user: str, password: bytes, client: str = "") -> bool:
         """Whether `password` is right for `user`; cheap once the same pair was checked.
@@ -181,7 +201,7 @@ class BasicAuth:
         lane = int(self.suspect(client))
         room = (MAX_WAITING_CHECKS, MAX_WAITING_SUSPECT)[lane]
         if self._waiting[address] or self._turns.waiting(lane) >= room:
-            raise Busy
+            raise self._refuse(address)
         self._waiting[address] += 1
         try:
             await self._turns.take(lane)
