@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 _FD_RESERVE: Final = 64  # descriptors kept for the stream, the state file, logs and spans
 _OUT_OF_DESCRIPTORS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_LISTENER_GONE: Final = frozenset({errno.EBADF, errno.EINVAL, errno.ENOTSOCK})
 _FIRST_PAUSE: Final = 0.05  # seconds accept() rests after running out of descriptors, doubling
 _LONGEST_PAUSE: Final = 1.0
 _REFUSED: Final = (
@@ -165,6 +166,9 @@ class HTTPServer(AsyncClosing):
             try:
                 sock, address = await loop.sock_accept(listener)
             except OSError as exc:
+                if exc.errno in _LISTENER_GONE:
+                    logger.error("stopped accepting connections: %s", os.strerror(exc.errno or 0))
+                    return
                 if exc.errno not in _OUT_OF_DESCRIPTORS:
                     continue  # the client gave up before it was accepted
                 self.refused["out of file descriptors"] += 1
