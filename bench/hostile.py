@@ -3,7 +3,8 @@
 Cases: `restore` (a state file of 850,000 tasks with --max-tracked-tasks 1000; `restore-compact`
 the same file on one line), `bomb` (a gzip
 body of 1 GiB of blank lines), `auth` (basic auth timing by user cost, and a flood of wrong
-passwords ahead of a valid scrape) and `decode` (SSE decoding of 1 MiB and 15 MiB events). Each
+passwords ahead of a valid scrape) and `decode` (SSE decoding of 1 MiB and 15 MiB events); the
+hostile network peers of `bench.hostile_net` (connections, auth, upstream headers, OTLP). Each
 prints one JSON line: peak resident memory, the slowest /healthz answer while it ran, exit codes.
 Figures, not pass/fail: the tests assert the behaviour.
 """
@@ -63,6 +64,7 @@ class _Exporter:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=self._limits,  # noqa: PLW1509 - only sets resource limits
         )
         self.lines: list[str] = []
         self.url = ""
@@ -70,6 +72,9 @@ class _Exporter:
         deadline = time.monotonic() + 30
         while not self.url and self.proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
+
+    def _limits(self) -> None:
+        """Runs in the child before exec: resource limits of a case."""
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -288,8 +293,11 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
 
 def main() -> None:
     """Run the cases named on the command line (all by default)."""
-    for name in sys.argv[1:] or list(CASES):
-        print(json.dumps(CASES[name]()), flush=True)
+    from bench.hostile_net import CASES as NETWORK_CASES
+
+    cases = {**CASES, **NETWORK_CASES}
+    for name in sys.argv[1:] or list(cases):
+        print(json.dumps(cases[name]()), flush=True)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,7 @@ async def exporter_run(
             handler=handler,
             read_timeout=settings.read_timeout,
             max_event_bytes=settings.max_event_bytes,
+            backpressure=exporter.traces.backpressure if exporter.traces is not None else None,
         )
         start = time.perf_counter()
         task = asyncio.create_task(stream.run())

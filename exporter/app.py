@@ -164,7 +164,10 @@ class Exporter:
             web = load_web_config(self.settings.web_config_file)
         # wrap() leaves /healthz and /readyz open: kubelet probes cannot easily send credentials.
         self.server = HTTPServer(
-            web.wrap(endpoints), ssl_context=web.ssl_context, headers=web.headers
+            web.wrap(endpoints),
+            ssl_context=web.ssl_context,
+            headers=web.headers,
+            limits=self.settings.server_limits,
         )
         self.address = await self.server.start(*self.settings.listen)
         return self.address
@@ -291,6 +294,7 @@ class Exporter:
                 read_timeout=settings.read_timeout,
                 max_event_bytes=settings.max_event_bytes,
                 clock=self._clock,
+                backpressure=self.traces.backpressure if self.traces is not None else None,
             )
             self._ready = True
             code = EXIT_OK

@@ -8,15 +8,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, NamedTuple
 
 from exporter.core import ConfigError, bind_environment, env_name
 from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS, otlp_metrics_enabled
-from exporter.requence import Credentials, decode_token, parse_timestamp, url_credentials_problem
+from exporter.requence import Credentials, credentials_from, parse_timestamp
+from exporter.serving import Limits
 from exporter.traces import TracingSettings, parse_positive_int
 
 __all__ = [
@@ -128,6 +129,10 @@ OPTIONS: Final = (
         "Exporter-toolkit web config (TLS, basic auth) for the HTTP server.",
     ),
     Option("--recent-failures", "N", "Most recent failures kept for / and /failures.", "200"),
+    Option("--web.max-connections", "N", "Most HTTP connections open at once.", "512"),
+    Option(
+        "--web.max-connections-per-client", "N", "Most HTTP connections per client address.", "32"
+    ),
     Option(
         "--trace-url-template",
         "URL",
@@ -239,69 +244,6 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
-def _read_secret(path: str, flag: str) -> str:
-    try:
-        value = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"{flag} ({env_name(flag)}): cannot read {path}: {exc.strerror}"
-        ) from None
-    if not value:
-        raise ConfigError(f"{flag} ({env_name(flag)}): {path} is empty")
-    return value
-
-
-_NO_CREDENTIALS: Final = (
-    "no Requence credentials: set --access-token or --access-token-file "
-    "(REQUENCE_EXPORTER_ACCESS_TOKEN, REQUENCE_TASK_ACCESS_TOKEN or REQUENCE_ACCESS_TOKEN), "
-    "or --api-url with --bearer-token or --bearer-token-file"
-)
-
-
-def credentials_from(args: argparse.Namespace, env: Mapping[str, str]) -> Credentials:
-    """Find the credentials in the documented order; raise ConfigError naming what to set."""
-    if args.api_url:
-        bearer = args.bearer_token or (
-            _read_secret(args.bearer_token_file, "--bearer-token-file")
-            if args.bearer_token_file
-            else None
-        )
-        if not bearer:
-            raise ConfigError(
-                "--api-url needs --bearer-token or --bearer-token-file "
-                "(REQUENCE_EXPORTER_BEARER_TOKEN[_FILE])"
-            )
-        if not args.api_url.startswith(("http://", "https://")):
-            raise ConfigError("--api-url (REQUENCE_EXPORTER_API_URL): give an http(s):// URL")
-        problem = url_credentials_problem(args.api_url)
-        if problem:
-            raise ConfigError(f"--api-url (REQUENCE_EXPORTER_API_URL): {problem}")
-        return Credentials(args.api_url.rstrip("/"), bearer)
-    sources: list[tuple[str, Callable[[], str | None]]] = [
-        ("--access-token", lambda: args.access_token),
-        (
-            "--access-token-file",
-            lambda: (
-                _read_secret(args.access_token_file, "--access-token-file")
-                if args.access_token_file
-                else None
-            ),
-        ),
-        ("REQUENCE_TASK_ACCESS_TOKEN", lambda: env.get("REQUENCE_TASK_ACCESS_TOKEN")),
-        ("REQUENCE_ACCESS_TOKEN", lambda: env.get("REQUENCE_ACCESS_TOKEN")),
-    ]
-    for source, read in sources:
-        token = read()
-        if token:
-            try:
-                return decode_token(token)
-            except ConfigError as exc:
-                raise ConfigError(
-                    f"{exc} (from {source}); copy the token again from Requence"
-                ) from None
-    raise ConfigError(_NO_CREDENTIALS)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything `run` needs, validated."""
@@ -328,6 +270,7 @@ class Settings:
     trace_url_template: str | None = None
     log_failures: bool = False
     log_failures_per_second: int = 20
+    server_limits: Limits = field(default_factory=Limits)
 
 
 def _trace_url_template(text: str | None) -> str | None:
@@ -379,6 +322,12 @@ def resolve(
         log_failures=bool(args.log_failures),
         log_failures_per_second=_positive_int(
             args.log_failures_per_second, "--log-failures-per-second"
+        ),
+        server_limits=Limits(
+            max_connections=_positive_int(args.web_max_connections, "--web.max-connections"),
+            max_connections_per_client=_positive_int(
+                args.web_max_connections_per_client, "--web.max-connections-per-client"
+            ),
         ),
     )
 

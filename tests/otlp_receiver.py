@@ -33,7 +33,9 @@ __all__ = [
     "ReceivedSpan",
     "dead_endpoint",
     "grpc_receiver",
+    "hostile_endpoint",
     "http_receiver",
+    "hung_endpoint",
     "plain_value",
     "wait_until",
 ]
@@ -287,6 +289,58 @@ def dead_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         sock.close()
+
+
+@contextmanager
+def hung_endpoint() -> Iterator[str]:
+    """A base URL that takes connections and requests and never answers (nothing accepts them;
+    the kernel completes the handshakes and buffers the requests)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+@contextmanager
+def hostile_endpoint(head: bytes, body: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A base URL whose every request is answered with `head`, then `body(connection)` writes
+    what it likes (an endless body, for one) until the client leaves."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                conn.sendall(head)
+                body(conn)
+            except OSError:
+                pass  # the client left
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        listener.close()
+        thread.join(5)
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -2,7 +2,8 @@
 
 Hostile `Authorization` headers get a plain 401, never a 500 and a traceback; unknown user names
 are checked at the costs real users have, so timing does not single out the real ones; and a
-flood of wrong passwords cannot queue without bound ahead of a valid scrape.
+flood of wrong passwords, repeated or new, never locks valid scrapes out, even of a process that
+has verified nothing yet.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ import pytest
 
 from exporter.app import Exporter
 from exporter.config import settings_for
-from exporter.serving.basicauth import MAX_WAITING_CHECKS, BasicAuth
+from exporter.serving.basicauth import (
+    MAX_WAITING_CHECKS,
+    MAX_WAITING_SUSPECT,
+    BasicAuth,
+    Busy,
+)
 
 USER = "prometheus"
 PASSWORD = "correct horse battery staple"
@@ -123,33 +129,108 @@ async def test_unknown_names_are_checked_at_the_costs_real_users_have() -> None:
     assert [auth.dummy_cost(name) for name in names] == strangers
 
 
-async def test_a_flood_of_wrong_passwords_does_not_queue_ahead_of_a_valid_scrape(
-    start: Start,
-) -> None:
-    url = await start({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(8))})
-    finished: list[str] = []
+async def test_a_repeated_wrong_password_costs_one_bcrypt_check() -> None:
+    auth = RecordingAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))})
+    for _ in range(50):
+        assert not await auth.check(USER, b"old password")
+        assert not await auth.check("stranger", b"x")
+    assert len(auth.costs) == 2
+    assert await auth.check(USER, PASSWORD.encode())
+    assert len(auth.costs) == 3
 
-    async def get(label: str, headers: dict[str, str]) -> int:
-        response = await client.get(f"{url}/metrics", headers=headers)
-        finished.append(f"{label}:{response.status_code}")
-        return response.status_code
 
-    limits = httpx.Limits(max_connections=200)
-    async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
-        flood = [asyncio.create_task(get("wrong", basic(USER, f"guess-{i}"))) for i in range(100)]
-        await asyncio.sleep(0.3)  # let the flood arrive first
-        # While four checks wait, a new one is told to retry (429): retry until it is taken.
-        for _ in range(200):  # bounded: 20 s at most
-            finished.append("valid sent")
-            if await get("valid", basic(USER, PASSWORD)) != 429:
-                break
-            await asyncio.sleep(0.1)
-        codes = await asyncio.gather(*flood)
-    assert "valid:200" in finished
-    accepted = len(finished) - 1 - finished[::-1].index("valid sent")
-    between = finished[accepted : finished.index("valid:200")]
-    checked_before = between.count("wrong:401")
-    # Those running or waiting when the valid scrape was taken, and no more.
-    assert checked_before <= MAX_WAITING_CHECKS + 1
-    assert set(codes) == {401, 429}
-    assert codes.count(401) >= 1
+async def test_each_address_has_one_check_waiting_at_most() -> None:
+    auth = BasicAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))})
+    await auth._turns.take(0)  # a check is running: the next ones wait
+    first = asyncio.create_task(auth.check(USER, b"guess-1", "10.0.0.9"))
+    await asyncio.sleep(0)
+    with pytest.raises(Busy):
+        await auth.check(USER, b"guess-2", "10.0.0.9")
+    valid = asyncio.create_task(auth.check(USER, PASSWORD.encode(), "10.0.0.1"))
+    await asyncio.sleep(0)
+    auth._turns.give_back()
+    assert not await first
+    assert await valid
+
+
+async def test_addresses_that_failed_wait_behind_those_that_have_not() -> None:
+    auth = RecordingAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))})
+    flooders = [f"10.0.1.{i}" for i in range(MAX_WAITING_CHECKS + 4)]
+    for i, address in enumerate(flooders):
+        assert not await auth.check(USER, f"first-{i}".encode(), address)
+        assert auth.suspect(address)
+    await auth._turns.take(0)  # a check is running
+    waiting = [
+        asyncio.create_task(auth.check(USER, f"second-{i}".encode(), address))
+        for i, address in enumerate(flooders[:MAX_WAITING_SUSPECT])
+    ]
+    await asyncio.sleep(0)
+    # Their lane is full: more suspects are refused, a clean address is not, and goes first.
+    with pytest.raises(Busy):
+        await auth.check(USER, b"third", flooders[-1])
+    valid = asyncio.create_task(auth.check(USER, PASSWORD.encode(), "10.0.0.1"))
+    await asyncio.sleep(0)
+    checked = len(auth.costs)
+    auth._turns.give_back()
+    assert await valid
+    assert len(auth.costs) == checked + 1  # the valid one was checked next
+    assert not any(await asyncio.gather(*waiting))
+
+
+async def test_an_address_that_asks_again_and_again_while_refused_is_suspect() -> None:
+    # A scraper refused once asks again a scrape interval later; a flood asks at once.
+    auth = BasicAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))})
+    await auth._turns.take(0)
+    waiting = asyncio.create_task(auth.check(USER, b"guess", "10.0.2.1"))
+    await asyncio.sleep(0)
+    for attempt in range(3):
+        assert not auth.suspect("10.0.2.1"), attempt
+        with pytest.raises(Busy):
+            await auth.check(USER, f"again-{attempt}".encode(), "10.0.2.1")
+    assert auth.suspect("10.0.2.1")
+    assert not auth.suspect("10.0.2.2")
+    auth._turns.give_back()
+    assert not await waiting
+
+
+async def test_a_wrong_password_flood_never_locks_a_fresh_process_out(start: Start) -> None:
+    # A fresh process has verified nothing yet, and more addresses guess than may wait: once
+    # each has failed, valid scrapes from another address still pass the flood every time.
+    # At cost 10 a check takes long enough for the flood to keep a queue full.
+    url = await start({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10))})
+    addresses = [f"127.0.0.{2 + i}" for i in range(MAX_WAITING_CHECKS + 4)]
+    stop = asyncio.Event()
+    failed_once: set[str] = set()
+    all_failed = asyncio.Event()
+    flood_codes: list[int] = []
+
+    async def flood(address: str) -> None:
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        async with httpx.AsyncClient(transport=transport, timeout=60.0) as client:
+            n = 0
+            while not stop.is_set():
+                n += 1  # a new guess every time: nothing is answered from memory
+                guess = basic(USER, f"guess-{address}-{n}")
+                response = await client.get(f"{url}/metrics", headers=guess)
+                flood_codes.append(response.status_code)
+                if response.status_code == 401:
+                    failed_once.add(address)
+                    if len(failed_once) == len(addresses):
+                        all_failed.set()
+
+    flooders = [asyncio.create_task(flood(address)) for address in addresses]
+    valid: list[int] = []
+    try:
+        async with asyncio.timeout(120):
+            await all_failed.wait()
+            async with httpx.AsyncClient(timeout=30.0) as client:
+                for _ in range(10):
+                    response = await client.get(f"{url}/metrics", headers=basic(USER, PASSWORD))
+                    valid.append(response.status_code)
+                    await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*flooders, return_exceptions=True)
+    assert valid == [200] * 10
+    assert set(flood_codes) <= {401, 429}
+    assert 429 in flood_codes  # the flood was refused, not queued

@@ -270,7 +270,8 @@ def test_strict_validation_catches_a_misplaced_field(chart: Any) -> None:
 
 def test_defaults_render_one_exporter_and_no_optional_parts(chart: Any) -> None:
     objects = render(chart)
-    assert sorted(o["kind"] for o in objects) == ["Deployment", "Service", "ServiceAccount"]
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == ["Deployment", "NetworkPolicy", "Service", "ServiceAccount"]
     assert only(objects, "Deployment")["spec"]["replicas"] == 1
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(objects)
 
@@ -565,6 +566,38 @@ def test_network_policy_admits_scrapes_and_reaches_dns_requence_and_otlp(chart: 
         p["port"] for r in only(no_otlp, "NetworkPolicy")["spec"]["egress"] for p in r["ports"]
     }
     assert 4317 not in ports
+
+
+PROMETHEUS_PODS = {
+    "namespaceSelector": {},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+
+
+def test_by_default_only_prometheus_pods_reach_the_pages(chart: Any) -> None:
+    objects = render(chart)
+    policy = only(objects, "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    [ingress] = policy["ingress"]
+    assert ingress["ports"] == [{"port": "http-metrics", "protocol": "TCP"}]
+    assert ingress["from"] == [PROMETHEUS_PODS]
+    # The port the policy names is the one the pages are served on.
+    [port] = container(objects)["ports"]
+    assert port["name"] == "http-metrics"
+
+
+def test_an_empty_ingress_list_admits_no_one_so_the_render_fails(chart: Any) -> None:
+    # An ingress rule without `from` would admit every source: [] must not mean that.
+    with pytest.raises(helm.HelmRenderError, match=r"networkPolicy\.ingressFrom is empty"):
+        render(chart, {"networkPolicy": {"ingressFrom": []}})
+
+
+def test_allow_all_ingress_is_said_out_loud(chart: Any) -> None:
+    objects = render(chart, {"networkPolicy": {"allowAllIngress": True, "ingressFrom": []}})
+    [ingress] = only(objects, "NetworkPolicy")["spec"]["ingress"]
+    assert "from" not in ingress
+    assert not [o for o in render(chart, {"networkPolicy": {"enabled": False}})
+                if o["kind"] == "NetworkPolicy"]  # fmt: skip
 
 
 def test_disruption_budget_allows_a_drain_by_default(chart: Any) -> None:

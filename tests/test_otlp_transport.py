@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import logging
+import socket
 import ssl
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,8 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status as RpcStatus
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
@@ -32,10 +36,18 @@ from exporter.traces.otlp_transport import (
     HttpTransport,
     Transport,
     grpc_target,
+    retry_after,
 )
 from exporter.traces.otlp_wire import SCOPE_NAME, encode_task, export_request, resource_scope
 from exporter.traces.sink import build_trace_sink
-from tests.otlp_receiver import Answer, GrpcFailure, dead_endpoint, grpc_receiver, http_receiver
+from tests.otlp_receiver import (
+    Answer,
+    GrpcFailure,
+    dead_endpoint,
+    grpc_receiver,
+    hostile_endpoint,
+    http_receiver,
+)
 from tests.pki import Pki
 from tests.test_traces import simple_tasks, sink_for
 
@@ -93,7 +105,7 @@ def test_http_other_errors_are_not_retried(status: int, caplog: pytest.LogCaptur
     with http_receiver(answers=[refusal]) as (url, received), http_transport(url) as transport:
         assert export(transport) == ExportResult(ok=False)
         assert received.posts == 1
-    assert f"HTTP {status} span too large" in caplog.text
+    assert f"HTTP {status} 'span too large'" in caplog.text
 
 
 def test_http_retry_after_beyond_the_timeout_gives_up_at_once() -> None:
@@ -116,6 +128,56 @@ def test_http_retry_after_replaces_the_backoff(retry_after: str) -> None:
         finally:
             transport.close()
         assert received.posts == 2
+
+
+@given(
+    st.text(max_size=30) | st.sampled_from(["\u00b2", "1" * 5000, "Sun, 06 Nov 0000 08:49:37 GMT"])
+)
+def test_any_retry_after_gives_seconds_or_none(value: str) -> None:
+    delay = retry_after(value)
+    assert delay is None or 0 <= delay < float("inf")
+
+
+def test_http_junk_retry_after_falls_back_to_the_backoff(caplog: pytest.LogCaptureFixture) -> None:
+    junk = Answer(503, {"Retry-After": "\u00b2"})
+    with http_receiver(answers=[junk]) as (url, received), http_transport(url) as transport:
+        assert export(transport) == ExportResult(ok=True)
+        assert received.posts == 2
+    assert "unexpectedly" not in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+def test_http_an_endless_answer_is_read_no_further_than_the_cap() -> None:
+    sent = 0
+
+    def endless(conn: socket.socket) -> None:
+        nonlocal sent
+        while True:
+            conn.sendall(b"\0" * 65536)
+            sent += 65536
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\r\n"
+    with hostile_endpoint(head, endless) as url, http_transport(url) as transport:
+        outcome: list[ExportResult] = []
+        exporting = threading.Thread(target=lambda: outcome.append(export(transport)))
+        exporting.start()
+        exporting.join(30)
+        assert not exporting.is_alive(), "the transport kept reading an endless answer"
+    assert outcome == [ExportResult(ok=True)]  # a 200 is a delivery, whatever follows it
+    assert sent < 16 * 1024 * 1024  # what the socket buffers took, no more
+
+
+def test_http_a_refusal_echoing_our_header_is_logged_without_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "OTLP-5ecret-4b1d"
+    message = f"bad header authorization: Bearer {secret}"
+    echo = Answer(400, body=RpcStatus(code=3, message=message).SerializeToString())
+    headers = (("authorization", f"Bearer {secret}"),)
+    with http_receiver(answers=[echo]) as (url, _), http_transport(url, headers=headers) as t:
+        assert export(t) == ExportResult(ok=False)
+    assert "HTTP 400 'bad header authorization: ***'" in caplog.text
+    assert secret not in caplog.text
 
 
 def test_http_gzip_headers_and_content_type_arrive() -> None:
@@ -141,7 +203,7 @@ def test_http_partial_success_reports_the_rejected_spans(caplog: pytest.LogCaptu
         with http_transport(url) as transport:
             assert export(transport) == ExportResult(ok=True, rejected=1, message="too old")
         assert received.posts == 1
-    assert "rejected 1 of 2 spans: too old" in caplog.text
+    assert "rejected 1 of 2 spans: 'too old'" in caplog.text
 
 
 def test_http_partial_success_through_the_span_process() -> None:

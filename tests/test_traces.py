@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -15,7 +17,13 @@ from exporter.core.updates import Node, Update
 from exporter.metrics.otlp_push import build_resource
 from exporter.traces.otlp_config import TracingSettings
 from exporter.traces.sink import TraceSink, build_trace_sink
-from tests.otlp_receiver import ReceivedSpan, dead_endpoint, grpc_receiver, http_receiver
+from tests.otlp_receiver import (
+    ReceivedSpan,
+    dead_endpoint,
+    grpc_receiver,
+    http_receiver,
+    hung_endpoint,
+)
 
 T0_MS = 1_763_805_600_000  # 2025-11-22T10:00:00Z, in milliseconds
 
@@ -427,26 +435,33 @@ def test_a_dead_backend_costs_spans_not_the_stream(
     assert "export failed after 1 attempt(s)" in failures[0]
 
 
-def test_a_slow_backend_holds_the_stream_back_and_loses_nothing() -> None:
+async def feed_like_the_stream(sink: TraceSink, tracker: Tracker, updates: list[Update]) -> None:
+    """Apply updates one read at a time, awaiting the sink's backpressure after each read."""
+    for update in updates:
+        tracker.apply(update)
+        wait = sink.backpressure()
+        if wait is not None:
+            await wait
+
+
+async def test_a_slow_backend_holds_the_stream_back_and_loses_nothing() -> None:
     # Each request takes 0.05 s and the queue holds one task: the feeding waits about 2 s in
     # all, each wait far below the 1 s bound, which every successful export renews.
     with http_receiver(delay=0.05) as (url, received):
         sink = sink_for(
             url, schedule_delay=0.0, max_queue_size=2, max_export_batch_size=2, block_timeout=1.0
         )
-        tracker = Tracker(observers=[sink])
-        for update in simple_tasks(40):
-            tracker.apply(update)
-        sink.shutdown(timeout=30.0)
+        await feed_like_the_stream(sink, Tracker(observers=[sink]), simple_tasks(40))
+        await asyncio.to_thread(sink.shutdown, 30.0)
         spans = received.snapshot()
     assert sink.stats() == {"exported": 80, "dropped": 0, "queued": 0}
     assert len({s.span.span_id for s in spans}) == len(spans) == 80
     assert received.requests == 40  # the queue of two spans forced one batch per task
 
 
-def test_a_full_queue_below_a_batch_exports_without_waiting_for_the_schedule() -> None:
-    # Three spans per task and room for four: the second task finds the queue full while it
-    # holds less than a batch, an hour before the schedule would export it.
+async def test_a_half_full_queue_below_a_batch_is_sent_without_waiting_for_the_schedule() -> None:
+    # Three spans per task and room for four: after the first task the queue is half full
+    # while it holds less than a batch, an hour before the schedule would export it.
     with http_receiver() as (url, received):
         sink = sink_for(
             url, schedule_delay=3600.0, max_queue_size=4, max_export_batch_size=4, block_timeout=10
@@ -455,17 +470,64 @@ def test_a_full_queue_below_a_batch_exports_without_waiting_for_the_schedule() -
         for _ in range(3):
             script = Script(str(uuid.uuid4()), "pair")
             first, second = node("first"), node("second")
-            for update in (
+            updates = [
                 script("taskStart", 0),
                 script("nodeStart", 1, first),
                 script("nodeStart", 1, second),
                 script("taskEnd", 3),
-            ):
-                tracker.apply(update)
+            ]
+            await feed_like_the_stream(sink, tracker, updates)
         assert sink.stats()["dropped"] == 0
-        assert len(received.wait_for(6)) == 6  # two tasks went out before the shutdown
-        sink.shutdown()
+        # Every task went out before the shutdown, each as soon as it made the queue half full.
+        assert len(received.wait_for(9)) == 9
+        await asyncio.to_thread(sink.shutdown)
     assert sink.stats() == {"exported": 9, "dropped": 0, "queued": 0}
+
+
+def test_handing_tasks_over_never_waits_for_a_hung_backend() -> None:
+    # A collector that never answers, and a stall budget of an hour: the old hand-off waited
+    # out the budget on a threading.Condition, in the event loop's thread.
+    with hung_endpoint() as url:
+        sink = sink_for(
+            url, schedule_delay=0.0, max_queue_size=4, max_export_batch_size=2, block_timeout=3600
+        )
+        tracker = Tracker(observers=[sink])
+        feeding = threading.Thread(target=lambda: [tracker.apply(u) for u in simple_tasks(50)])
+        feeding.start()
+        feeding.join(30)
+        assert not feeding.is_alive(), "handing a task over waited for the span process"
+        stats = sink.stats()
+        sink.shutdown(timeout=0.5)
+    assert stats["queued"] <= 4
+    assert stats["dropped"] + stats["queued"] == 100  # what did not fit is counted, not held
+
+
+async def test_backpressure_waits_with_the_event_loop_free() -> None:
+    with hung_endpoint() as url:
+        sink = sink_for(
+            url, schedule_delay=0.0, max_queue_size=4, max_export_batch_size=2, block_timeout=0.3
+        )
+        tracker = Tracker(observers=[sink])
+        for update in simple_tasks(2):
+            tracker.apply(update)
+        wait = sink.backpressure()
+        assert wait is not None  # half full, nothing acknowledged: the stream should wait
+        beats = 0
+
+        async def heartbeat() -> None:
+            nonlocal beats
+            while True:
+                beats += 1
+                await asyncio.sleep(0.01)
+
+        beating = asyncio.create_task(heartbeat())
+        await wait  # ends with the stall budget: the collector never answers
+        beating.cancel()
+        assert beats > 1  # other tasks (probes, scrapes) ran meanwhile
+        again = sink.backpressure()
+        assert again is not None
+        await again  # the budget is spent until an export succeeds: no second wait
+        await asyncio.to_thread(sink.shutdown, 0.5)
 
 
 def test_a_slow_backend_past_the_bound_drops_and_counts() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter.serving import HTTPServer, Limits
 from exporter.serving.http_exchange import Request, Responder, Stream
-from exporter.serving.http_server import HTTPServer
 from tests.tools import require_tool
 
 Handler = Callable[[Request, Responder], Awaitable[None]]
@@ -25,7 +25,8 @@ async def serve() -> AsyncIterator[ServerFactory]:
     servers: list[HTTPServer] = []
 
     async def start(handler: Handler, **options: object) -> str:
-        server = HTTPServer(handler, **options)  # type: ignore[arg-type]
+        limits = options.pop("limits", None)
+        server = HTTPServer(handler, limits=limits, **options)  # type: ignore[arg-type]
         servers.append(server)
         host, port = await server.start("127.0.0.1", 0)
         return f"http://{host}:{port}"
@@ -125,13 +126,18 @@ async def test_expect_continue_gets_an_interim_response(serve: ServerFactory) ->
     "payload",
     [
         b"GARBAGE\r\n\r\n",
-        b"GET / HTTP/2.0\r\n\r\n",
         b"GET /\r\n\r\n",
         b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
         b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: ten\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ten\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        # What a hand-written parser let through: int() takes a superscript digit (byte
+        # 0xb2 read as Latin-1 is "²"), and a chunk size in Python's 0x notation.
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \xb2\r\n\r\nab",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nab\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
     ],
 )
 async def test_malformed_requests_get_400(serve: ServerFactory, payload: bytes) -> None:
@@ -140,8 +146,23 @@ async def test_malformed_requests_get_400(serve: ServerFactory, payload: bytes) 
     assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n")
 
 
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", b"505 HTTP Version Not Supported"),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", b"501 "),
+    ],
+)
+async def test_unsupported_versions_and_encodings(
+    serve: ServerFactory, payload: bytes, status: bytes
+) -> None:
+    url = await serve(echo)
+    reply = await raw_exchange(url, payload)
+    assert reply.startswith(b"HTTP/1.1 " + status)
+
+
 async def test_oversized_body_gets_413(serve: ServerFactory) -> None:
-    url = await serve(echo, max_body=100)
+    url = await serve(echo, limits=Limits(max_body_bytes=100))
     async with httpx.AsyncClient() as client:
         too_big = await client.post(url, content=b"x" * 101)
         fits = await client.post(url, content=b"x" * 100)
@@ -156,7 +177,7 @@ async def test_oversized_head_gets_431(serve: ServerFactory) -> None:
 
 
 async def test_header_timeout_closes_a_silent_connection(serve: ServerFactory) -> None:
-    url = await serve(echo, header_timeout=0.2)
+    url = await serve(echo, limits=Limits(header_timeout=0.2))
     reply = await raw_exchange(url, b"GET / HTTP/1.1\r\nHost: a\r\n")
     assert reply == b""
 

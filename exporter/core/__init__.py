@@ -2,8 +2,9 @@
 
 `updates` (the update model), `tasks` and `tracker` (the only task state and what its
 observers receive), `checkpoint` (the state file), `status` (the stream's status),
-`errors`, `logs`, `ids` (trace and span ids), `malloc` (the allocator setting) and `options`
-(every command's flags in one style: variables, metavars, defaults in the help).
+`errors`, `logs`, `headers` (values bound for HTTP headers, secrets among them), `ids` (trace
+and span ids), `malloc` (the allocator setting) and `options` (every command's flags in one
+style: variables, metavars, defaults in the help).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ __all__ = [
     "bind_environment",
     "encode_state",
     "env_name",
+    "header_value_problem",
     "last_seen_of",
     "lazy_exports",
     "logfmt",
@@ -74,6 +76,7 @@ __all__ = [
     "trace_id",
     "trace_id_hex",
     "truthy",
+    "transport_failure",
 ]
 
 if TYPE_CHECKING:
@@ -86,7 +89,9 @@ if TYPE_CHECKING:
         TokenError,
         Unauthorized,
         Unreachable,
+        env_name,
     )
+    from exporter.core.headers import header_value_problem, transport_failure
     from exporter.core.ids import (
         node_span_id,
         node_span_id_bytes,
@@ -152,6 +157,9 @@ else:
         "lazy_exports": "exporter.core.lazy",
         "BadSnapshot": "exporter.core.snapshot",
         "ConfigError": "exporter.core.errors",
+        "env_name": "exporter.core.errors",
+        "header_value_problem": "exporter.core.headers",
+        "transport_failure": "exporter.core.headers",
         "ExporterError": "exporter.core.errors",
         "FOREIGN_LIMIT": "exporter.core.statelayout",
         "FinishedTask": "exporter.core.tasks",

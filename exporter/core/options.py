@@ -43,8 +43,11 @@ class HelpFormatter(argparse.HelpFormatter):
         super().__init__(prog, max_help_position=32)
 
     def _split_lines(self, text: str, width: int) -> list[str]:
-        # Flags, file names and task names hold hyphens: never break a line inside one.
-        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+        # Flags, file names and task names hold hyphens, and a variable's name can be wider than
+        # the column: never break a line inside one.
+        return textwrap.wrap(
+            " ".join(text.split()), width, break_on_hyphens=False, break_long_words=False
+        )
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paragraphs = []

@@ -1,8 +1,9 @@
 """The Requence side: from the access token to updates applied in order.
 
-`token` (access tokens), `stream` (the watch-all connection: resume, backoff), `sse`
-(framing), `decode` (events to `Update`s) and `pipeline` (positions, duplicates, skips,
-shards and lag; it applies each update to the tracker).
+`token` (access tokens), `credentials` (where they come from, checked), `stream` (the
+watch-all connection: resume, backoff), `sse` (framing), `decode` (events to `Update`s) and
+`pipeline` (positions, duplicates, skips, shards and lag; it applies each update to the
+tracker).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "Skip",
     "UnsupportedEncoding",
     "WatchStream",
+    "credentials_from",
     "decode_token",
     "decode_update",
     "encode_token",
@@ -35,6 +37,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from exporter.requence.credentials import credentials_from
     from exporter.requence.decode import Skip, decode_update, parse_timestamp
     from exporter.requence.inflate import (
         ACCEPT_ENCODING,
@@ -74,6 +77,7 @@ else:
         "Skip": "exporter.requence.decode",
         "UnsupportedEncoding": "exporter.requence.inflate",
         "WatchStream": "exporter.requence.stream",
+        "credentials_from": "exporter.requence.credentials",
         "decode_token": "exporter.requence.token",
         "decode_update": "exporter.requence.decode",
         "encode_token": "exporter.requence.token",

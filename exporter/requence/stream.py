@@ -5,9 +5,13 @@ gateways (502/503/504), refused connections, timeouts and drops are retried fore
 exponential backoff and jitter. A wrong token or URL before the first successful connection is
 fatal with a message naming what to fix; after it, it is logged and retried.
 
-`--read-timeout` measures progress, not bytes: a connection that completes no event and no
-comment within it is dropped and resumed, however many bytes trickle in. A compressed body is
-inflated in bounded pieces (`exporter.requence.inflate`), with the event loop free between them.
+`--read-timeout` measures progress, not bytes: a connection whose response head (status line
+and headers) is not in within it, or that then completes no event and no comment within it, is
+dropped and resumed, however many bytes trickle in. A compressed body is inflated in bounded
+pieces (`exporter.requence.inflate`), with the event loop free between them.
+
+What a failure is logged and shown as never quotes the HTTP stack's messages, which may hold
+the request's headers or a server's echo of them: the bearer token (`core.transport_failure`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,19 @@ import random
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
 
 import httpx
 from httpx_sse import aconnect_sse
 
-from exporter.core import NotFound, StreamError, StreamStatus, Unauthorized, Unreachable
+from exporter.core import (
+    NotFound,
+    StreamError,
+    StreamStatus,
+    Unauthorized,
+    Unreachable,
+    transport_failure,
+)
 from exporter.requence.inflate import ACCEPT_ENCODING, UnsupportedEncoding, inflater_for
 from exporter.requence.sse import RawEvent, SSEDecoder
 from exporter.requence.token import Credentials
@@ -64,6 +76,17 @@ class _HTTPStatus(StreamError):
     """Any other unexpected HTTP status."""
 
 
+class _HeadTimeout(StreamError):
+    """The response's status line and headers did not arrive within the read timeout."""
+
+
+# Content types named in a message; any other is not quoted, since a hostile server could echo
+# a request header (the token) into it.
+_NAMED_TYPES: Final = frozenset(
+    {"text/html", "text/plain", "application/json", "application/xml", "text/xml"}
+)
+
+
 class WatchStream:
     """Follows `POST {api}/task/watch-all` forever, handing each read's events to `handler`."""
 
@@ -80,6 +103,7 @@ class WatchStream:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        backpressure: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
         self._client = client
         self._credentials = credentials
@@ -92,6 +116,8 @@ class WatchStream:
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._sleep = sleep
+        # Asked after each read: something to await while a sink's queue is full (the traces').
+        self._backpressure = backpressure
         self._ever_connected = False
         self.alive_at = time.monotonic()  # liveness: the loop touched this recently
 
@@ -117,6 +143,8 @@ class WatchStream:
                 reason, error = "not_sse", str(exc)
             except _HTTPStatus as exc:
                 reason, error = "http_error", str(exc)
+            except _HeadTimeout as exc:
+                reason, error = "timeout", str(exc)
             except httpx.TimeoutException as exc:
                 reason = "timeout" if isinstance(exc, httpx.ReadTimeout) else "unreachable"
                 error = f"{type(exc).__name__}: no data within the timeout"
@@ -127,11 +155,11 @@ class WatchStream:
             except zlib.error as exc:
                 reason, error = "dropped", f"corrupt compressed body: {exc}"
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                reason, error = "dropped", f"{type(exc).__name__}: {exc}"
+                reason, error = "dropped", transport_failure(exc)
             except (httpx.ConnectError, httpx.NetworkError, OSError) as exc:
-                reason, error = "unreachable", f"{type(exc).__name__}: {exc}"
+                reason, error = "unreachable", transport_failure(exc)
             except httpx.HTTPError as exc:
-                reason, error = "http_error", f"{type(exc).__name__}: {exc}"
+                reason, error = "http_error", transport_failure(exc)
             status.reconnected(reason, error)
             delay = self._backoff.next_delay()
             log_at = logging.WARNING if self._backoff.failures <= 3 else logging.INFO
@@ -161,47 +189,69 @@ class WatchStream:
             "Authorization": f"Bearer {self._credentials.bearer_token}",
             "Accept-Encoding": ACCEPT_ENCODING,
         }
-        async with aconnect_sse(
-            self._client, "POST", self._url, json=body, headers=headers, timeout=timeout
-        ) as source:
-            response = source.response
-            self._check(response)
-            try:
-                inflater = inflater_for(response.headers.get("content-encoding"))
-            except UnsupportedEncoding as exc:
-                raise _HTTPStatus(f"HTTP 200 with {exc}") from None
-            status.connected = True
-            status.connections += 1
-            self._ever_connected = True
-            log.info(
-                "watch-all stream connected (since %s, after position %s)",
-                status.since,
-                status.position,
-            )
-            decoder = SSEDecoder(self._max_event_bytes)
-            handler = self._handler
-            clock = self._clock
-            received = False
-            loop = asyncio.get_running_loop()
-            read_timeout = self._read_timeout
-            progress = decoder.progress
+        read_timeout = self._read_timeout
+        head_in = False
+        try:
+            # httpx's timeouts bound each read, not the whole head: one byte a second would
+            # hold a connection forever. The head must be in within the read timeout too.
             async with asyncio.timeout(read_timeout) as deadline:
-                # Raw bytes: httpx would inflate a whole compressed read at once.
-                async for raw in response.aiter_raw():
-                    self.alive_at = time.monotonic()
-                    for chunk in (raw,) if inflater is None else inflater.pieces(raw):
-                        events = decoder.feed(chunk)
-                        if events:
-                            handler(events, clock())
-                            if not received:
-                                received = True
-                                self._backoff.reset()
-                        if inflater is not None:
-                            await asyncio.sleep(0)  # probes and scrapes between pieces
-                    if decoder.progress != progress:
-                        progress = decoder.progress
-                        deadline.reschedule(loop.time() + read_timeout)
+                async with aconnect_sse(
+                    self._client, "POST", self._url, json=body, headers=headers, timeout=timeout
+                ) as source:
+                    head_in = True
+                    await self._follow(source.response, deadline)
+        except TimeoutError:
+            if head_in:
+                raise
+            raise _HeadTimeout(
+                f"no complete response head within the read timeout ({read_timeout:g}s)"
+            ) from None
         status.connected = False
+
+    async def _follow(self, response: httpx.Response, deadline: asyncio.Timeout) -> None:
+        """Read the event stream of a response whose head is in."""
+        status = self.status
+        loop = asyncio.get_running_loop()
+        read_timeout = self._read_timeout
+        self._check(response)
+        try:
+            inflater = inflater_for(response.headers.get("content-encoding"))
+        except UnsupportedEncoding as exc:
+            raise _HTTPStatus(f"HTTP 200 with {exc}") from None
+        status.connected = True
+        status.connections += 1
+        self._ever_connected = True
+        log.info(
+            "watch-all stream connected (since %s, after position %s)",
+            status.since,
+            status.position,
+        )
+        decoder = SSEDecoder(self._max_event_bytes)
+        handler = self._handler
+        clock = self._clock
+        backpressure = self._backpressure
+        received = False
+        progress = decoder.progress
+        deadline.reschedule(loop.time() + read_timeout)
+        # Raw bytes: httpx would inflate a whole compressed read at once.
+        async for raw in response.aiter_raw():
+            self.alive_at = time.monotonic()
+            for chunk in (raw,) if inflater is None else inflater.pieces(raw):
+                events = decoder.feed(chunk)
+                if events:
+                    handler(events, clock())
+                    if not received:
+                        received = True
+                        self._backoff.reset()
+                if inflater is not None:
+                    await asyncio.sleep(0)  # probes and scrapes between pieces
+            if backpressure is not None and (wait := backpressure()) is not None:
+                deadline.reschedule(None)  # our own wait: not the server's silence
+                await wait
+                deadline.reschedule(loop.time() + read_timeout)
+            if decoder.progress != progress:
+                progress = decoder.progress
+                deadline.reschedule(loop.time() + read_timeout)
 
     def _check(self, response: httpx.Response) -> None:
         code = response.status_code
@@ -221,7 +271,9 @@ class WatchStream:
             raise _HTTPStatus(f"unexpected HTTP {code} from {self._url}")
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("text/event-stream"):
+            media = content_type.partition(";")[0].strip().lower()
+            named = media if media in _NAMED_TYPES else "another content type"
             raise _NotSSE(
-                f"HTTP 200 but {content_type or 'no content type'}, not an event "
+                f"HTTP 200 but {named if content_type else 'no content type'}, not an event "
                 "stream: a proxy in the way?"
             )

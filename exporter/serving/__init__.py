@@ -1,8 +1,8 @@
 """The HTTP side: the server, the exporter's endpoints, TLS and basic auth.
 
-`http_server` and `http_exchange` (a small asyncio HTTP/1.1 server, also used by the
-simulator), `endpoints` (/metrics, /healthz, /readyz, /status, the landing page),
-`webconfig` (the web config file: TLS, headers) and `basicauth`.
+`http_server`, `http_request` and `http_exchange` (a small asyncio HTTP/1.1 server on h11,
+with its limits, also used by the simulator), `endpoints` (/metrics, /healthz, /readyz,
+/status, the landing page), `webconfig` (the web config file: TLS, headers) and `basicauth`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ __all__ = [
     "FAILURE_LOGGER",
     "MAX_NAME_BYTES",
     "MAX_REASON_BYTES",
+    "MAX_REMEMBERED_FAILURES",
     "MAX_WAITING_CHECKS",
+    "MAX_WAITING_SUSPECT",
     "PAGE_FAILURES",
     "PROBE_PATHS",
     "REALM",
@@ -35,6 +37,7 @@ __all__ = [
     "FailureRing",
     "HTTPServer",
     "Handler",
+    "Limits",
     "Request",
     "Responder",
     "StatusView",
@@ -56,7 +59,9 @@ __all__ = [
 if TYPE_CHECKING:
     from exporter.serving.activity import Activity, Window
     from exporter.serving.basicauth import (
+        MAX_REMEMBERED_FAILURES,
         MAX_WAITING_CHECKS,
+        MAX_WAITING_SUSPECT,
         PROBE_PATHS,
         REALM,
         BasicAuth,
@@ -85,6 +90,7 @@ if TYPE_CHECKING:
     )
     from exporter.serving.failures_endpoint import failures_response
     from exporter.serving.http_exchange import AsyncClosing, Handler, Request, Responder, Stream
+    from exporter.serving.http_request import Limits
     from exporter.serving.http_server import HTTPServer
     from exporter.serving.status_page import (
         CONTENT_SECURITY_POLICY,
@@ -120,9 +126,12 @@ else:
         "FailureRing": "exporter.serving.failures",
         "HTTPServer": "exporter.serving.http_server",
         "Handler": "exporter.serving.http_exchange",
+        "Limits": "exporter.serving.http_request",
         "MAX_NAME_BYTES": "exporter.serving.failures",
         "MAX_REASON_BYTES": "exporter.serving.failures",
+        "MAX_REMEMBERED_FAILURES": "exporter.serving.basicauth",
         "MAX_WAITING_CHECKS": "exporter.serving.basicauth",
+        "MAX_WAITING_SUSPECT": "exporter.serving.basicauth",
         "PAGE_FAILURES": "exporter.serving.status_page",
         "PROBE_PATHS": "exporter.serving.basicauth",
         "REALM": "exporter.serving.basicauth",

@@ -21,6 +21,8 @@ from exporter.serving.status_page import CONTENT_SECURITY_POLICY, StatusView, re
 __all__ = ["ExporterEndpoints"]
 
 _GZIP_MIN_BYTES = 4096
+# Pages with task names and error texts: no shared or browser cache may keep a copy.
+_NO_STORE = ("Cache-Control", "no-store")
 
 
 class ExporterEndpoints:
@@ -50,6 +52,7 @@ class ExporterEndpoints:
         self._is_alive = is_alive
         self._is_ready = is_ready
         self._clock = clock
+        self._page_bytes = 0  # the last /metrics page's size, before compression
 
     async def __call__(self, request: Request, respond: Responder) -> None:
         """Answer one request."""
@@ -74,8 +77,13 @@ class ExporterEndpoints:
         route(request, respond)
 
     def _metrics_page(self, request: Request, respond: Responder) -> None:
+        if not respond.may_send(self._page_bytes):
+            # Clients are not reading what they asked for: refuse before rendering again.
+            respond.send(503, [("Retry-After", "1")], b"busy: too many responses not yet read\n")
+            return
         openmetrics = wants_openmetrics(request.headers.get("accept"))
         body = self._metrics.render(openmetrics=openmetrics).encode()
+        self._page_bytes = len(body)
         if self._on_scrape is not None:
             self._on_scrape()
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
@@ -125,14 +133,18 @@ class ExporterEndpoints:
     def _status_page(self, _request: Request, respond: Responder) -> None:
         respond.send(
             200,
-            [("Content-Type", "application/json")],
+            [("Content-Type", "application/json"), _NO_STORE],
             orjson.dumps(self.status(), option=orjson.OPT_INDENT_2),
         )
 
     def _failures_page(self, request: Request, respond: Responder) -> None:
         status, body = failures_response(self._failures, request.query)
         # The body holds text from the stream: never let a browser take it for HTML.
-        headers = [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")]
+        headers = [
+            ("Content-Type", "application/json"),
+            ("X-Content-Type-Options", "nosniff"),
+            _NO_STORE,
+        ]
         respond.send(status, headers, body)
 
     def status_view(self) -> StatusView:
@@ -165,6 +177,6 @@ class ExporterEndpoints:
             ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
             ("X-Content-Type-Options", "nosniff"),
             ("Referrer-Policy", "no-referrer"),
-            ("Cache-Control", "no-store"),
+            _NO_STORE,
         ]
         respond.send(200, headers, render_status_page(self.status_view()))

@@ -1,6 +1,8 @@
 """One HTTP exchange: the parsed `Request` and the `Responder` that answers it.
 
-A complete response or a streamed (chunked) one; `AsyncClosing` for the servers.
+A complete response or a streamed one (chunked, or close-delimited for HTTP/1.0 clients); h11
+frames both, and every wait for the client to take what was written is bounded by the server's
+write timeout. `AsyncClosing` for the servers.
 """
 
 from __future__ import annotations
@@ -10,9 +12,16 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from types import TracebackType
-from typing import NamedTuple, Self
+from typing import Final, NamedTuple, Self
 
-__all__ = ["AsyncClosing", "Handler", "Request", "Responder", "Stream"]
+import h11
+
+__all__ = ["AsyncClosing", "Handler", "Request", "Responder", "Stream", "drain"]
+
+# A response at most this large is always sent; a larger one only while the server's budget of
+# unsent bytes has room for it (else 503), so clients that never read cannot pile up pages.
+ALWAYS_SENT: Final = 64 * 1024
+_BUSY: Final = (("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1"))
 
 
 class Request(NamedTuple):
@@ -29,42 +38,57 @@ class Request(NamedTuple):
 Handler = Callable[[Request, "Responder"], Awaitable[None]]
 
 
-def _head(status: int, headers: Sequence[tuple[str, str]], extra: Sequence[str]) -> bytes:
+def reason_phrase(status: int) -> bytes:
+    """The standard reason phrase of `status` (`Unknown` for codes without one)."""
     try:
-        reason = HTTPStatus(status).phrase
+        return HTTPStatus(status).phrase.encode("ascii")
     except ValueError:
-        reason = "Unknown"
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    lines.extend(extra)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return b"Unknown"
+
+
+async def drain(writer: asyncio.StreamWriter, within: float) -> None:
+    """Wait until the client has taken what was written; drop the connection after `within`.
+
+    Raise `ConnectionError` when the client is gone or too slow, so callers stop writing.
+    """
+    try:
+        async with asyncio.timeout(within):
+            await writer.drain()
+    except TimeoutError:
+        writer.transport.abort()
+        raise ConnectionAbortedError("the client did not read the response in time") from None
 
 
 class Stream:
     """A streamed response body; chunked for HTTP/1.1 clients, close-delimited for HTTP/1.0."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, chunked: bool
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        connection: h11.Connection,
+        *,
+        write_timeout: float,
     ) -> None:
         self._reader = reader
         self._writer = writer
-        self._chunked = chunked
+        self._h11 = connection
+        self._write_timeout = write_timeout
         self._finished = False
 
     def write(self, data: bytes) -> None:
         """Queue `data` for sending (without waiting); a no-op once the connection is closing."""
         if not data or self.is_closing():
             return
-        if self._chunked:
-            self._writer.write(b"%x\r\n%b\r\n" % (len(data), data))
-        else:
-            self._writer.write(data)
+        for piece in self._h11.send_with_data_passthrough(h11.Data(data=data)) or ():
+            self._writer.write(piece)
 
     async def drain(self) -> None:
-        """Wait until the send buffer is low; raise `ConnectionError` when the peer has gone."""
+        """Wait until the send buffer is low; raise `ConnectionError` when the peer has gone
+        or has not taken the data within the write timeout."""
         if self.is_closing():
             raise ConnectionResetError("the client has disconnected")
-        await self._writer.drain()
+        await drain(self._writer, self._write_timeout)
 
     def is_closing(self) -> bool:
         """Whether the connection is closed or closing (by either side)."""
@@ -86,10 +110,9 @@ class Stream:
         if self.is_closing():
             return
         self._finished = True
-        if self._chunked:
-            self._writer.write(b"0\r\n\r\n")
+        self._writer.write(self._h11.send(h11.EndOfMessage()) or b"")
         with contextlib.suppress(ConnectionError):
-            await self._writer.drain()
+            await drain(self._writer, self._write_timeout)
         self._writer.close()
 
 
@@ -100,42 +123,80 @@ class Responder:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        connection: h11.Connection,
         *,
         head: bool,
-        http10: bool,
         headers: Sequence[tuple[str, str]] = (),
+        write_timeout: float = 10.0,
+        room: Callable[[int], bool] = lambda _size: True,
     ) -> None:
         self._reader = reader
         self._writer = writer
+        self._h11 = connection
         self._head = head
-        self._http10 = http10
         self._headers = headers
+        self._write_timeout = write_timeout
+        self._room = room
         self.stream: Stream | None = None
         self.started = False
         self.aborted = False
 
+    def may_send(self, size: int) -> bool:
+        """Whether a body of `size` bytes would go out now: a large one waits for the server's
+        budget of unsent bytes (so a page need not be built only to be refused)."""
+        return self._head or size <= ALWAYS_SENT or self._room(size)
+
     def send(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
-        """Send a complete response; Content-Length is set here."""
+        """Send a complete response; Content-Length is set here.
+
+        A large body while the server holds too many unsent bytes becomes a 503 instead.
+        """
         self._begin()
-        head = _head(status, [*headers, *self._headers], [f"Content-Length: {len(body)}"])
-        self._writer.write(head if self._head else head + body)
+        if not self.may_send(len(body)):
+            status, headers, body = 503, _BUSY, b"busy: too many responses not yet read\n"
+        response = h11.Response(
+            status_code=status,
+            headers=[*headers, *self._headers, ("Content-Length", str(len(body)))],
+            reason=reason_phrase(status),
+        )
+        head = self._h11.send(response) or b""
+        if self._head:
+            self._writer.write(head)
+        elif len(body) <= ALWAYS_SENT:
+            self._writer.write(head + self._h11.send(h11.Data(data=body)))
+        else:
+            self._writer.write(head)
+            # Passed through as it is: a page of metrics is not copied to be framed.
+            for piece in self._h11.send_with_data_passthrough(h11.Data(data=body)) or ():
+                self._writer.write(piece)
+        self._h11.send(h11.EndOfMessage())
 
     async def start_stream(self, status: int, headers: Sequence[tuple[str, str]]) -> Stream:
         """Send the status and headers of a streamed response; write the body to the `Stream`."""
         self._begin()
-        chunked = not self._http10
-        extra = ["Connection: close"]
-        if chunked:
-            extra.append("Transfer-Encoding: chunked")
-        self._writer.write(_head(status, [*headers, *self._headers], extra))
-        await self._writer.drain()
-        self.stream = Stream(self._reader, self._writer, chunked=chunked)
+        response = h11.Response(
+            status_code=status,
+            headers=[*headers, *self._headers, ("Connection", "close")],
+            reason=reason_phrase(status),
+        )
+        self._writer.write(self._h11.send(response) or b"")
+        await drain(self._writer, self._write_timeout)
+        self.stream = Stream(
+            self._reader, self._writer, self._h11, write_timeout=self._write_timeout
+        )
         return self.stream
 
     def abort(self) -> None:
         """Drop the connection without answering (for fault injection)."""
         self.started = self.aborted = True
         self._writer.transport.abort()
+
+    async def write_raw(self, data: bytes) -> None:
+        """Write bytes that need not be HTTP at all, then wait until they are taken (for fault
+        injection: a hostile server's answer); the connection is dropped afterwards."""
+        self.started = self.aborted = True
+        self._writer.write(data)
+        await drain(self._writer, self._write_timeout)
 
     def _begin(self) -> None:
         if self.started:

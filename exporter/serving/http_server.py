@@ -1,37 +1,70 @@
-"""A minimal asyncio HTTP/1.1 server: complete and streamed (chunked) responses, prompt shutdown.
+"""A small asyncio HTTP/1.1 server: h11 parses every request, this module holds the connections.
 
-Shared by the exporter's own endpoints and the watch-all simulator. It keeps connections alive
-between complete responses, ends a connection after a streamed one, and tracks every connection
-so `aclose()` also ends long-lived event streams.
+Shared by the exporter's endpoints and the watch-all simulator. What a client may cost is capped
+by `Limits`: connections in total (kept below the process's open-file limit) and per client
+address, request head and body bytes, the time a request may take to arrive and to begin, the
+time a client may take to read each response, and the response bytes not yet taken by clients.
+A connection over a cap is refused at once; when accept() fails for want of file descriptors
+the server backs off and says so at most once a minute. Connections stay alive between complete
+responses and end after a streamed one; `aclose()` ends every connection, streams included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
-import re
+import os
+import socket
 import ssl
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-from exporter.serving.http_exchange import AsyncClosing, Handler, Request, Responder, _head
+import h11
 
-__all__ = ["HTTPServer"]
+from exporter.core import RateLimitedWarning
+from exporter.serving.http_exchange import AsyncClosing, Handler, Responder, drain
+from exporter.serving.http_request import READ_SIZE, BadRequest, Limits, answer_bad, read_request
+
+__all__ = ["HTTPServer", "Limits", "descriptor_cap"]
 
 logger = logging.getLogger(__name__)
 
-MAX_HEADER_BYTES: Final = 64 * 1024
-_TOKEN: Final = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_VERSIONS: Final = (b"HTTP/1.1", b"HTTP/1.0")
+_FD_RESERVE: Final = 64  # descriptors kept for the stream, the state file, logs and spans
+_OUT_OF_DESCRIPTORS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_LISTENER_GONE: Final = frozenset({errno.EBADF, errno.EINVAL, errno.ENOTSOCK})
+_FIRST_PAUSE: Final = 0.05  # seconds accept() rests after running out of descriptors, doubling
+_LONGEST_PAUSE: Final = 1.0
+_REFUSED: Final = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
+    b"Connection: close\r\n\r\n"
+)
 
 
-class _BadRequest(Exception):
-    """The request cannot be parsed; answer with `status` and close."""
+class _Connection:
+    """One accepted connection: its socket, its client's address and, once set up, its writer."""
 
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
+    __slots__ = ("client", "sock", "writer")
+
+    def __init__(self, sock: socket.socket, client: str) -> None:
+        self.sock = sock
+        self.client = client
+        self.writer: asyncio.StreamWriter | None = None
+
+
+def descriptor_cap(wanted: int) -> int:
+    """`wanted`, lowered to leave `_FD_RESERVE` of the process's open-file limit free."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # not a Unix
+        return wanted
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - _FD_RESERVE))
 
 
 class HTTPServer(AsyncClosing):
@@ -46,16 +79,22 @@ class HTTPServer(AsyncClosing):
         *,
         ssl_context: ssl.SSLContext | None = None,
         headers: Sequence[tuple[str, str]] = (),
-        header_timeout: float = 10.0,
-        max_body: int = 1024 * 1024,
+        limits: Limits | None = None,
     ) -> None:
         self._handler = handler
         self._ssl = ssl_context
         self._headers = tuple(headers)
-        self._header_timeout = header_timeout
-        self._max_body = max_body
-        self._server: asyncio.Server | None = None
-        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self.limits = limits or Limits()
+        self.max_connections = self.limits.max_connections
+        self._listeners: list[socket.socket] = []
+        self._accepting: list[asyncio.Task[None]] = []
+        self._connections: dict[asyncio.Task[None], _Connection] = {}
+        self._per_client: Counter[str] = Counter()
+        # Connections waiting for a request, longest first; and those dropped, not yet gone.
+        self._waiting: dict[asyncio.Task[None], None] = {}
+        self._evicted: set[asyncio.Task[None]] = set()
+        self.refused: Counter[str] = Counter()  # connections refused, by reason
+        self._warn = RateLimitedWarning(logger)
         self._closing = False
 
     @property
@@ -63,93 +102,212 @@ class HTTPServer(AsyncClosing):
         """Whether the server speaks TLS."""
         return self._ssl is not None
 
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+        return len(self._connections)
+
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on host:port (0 picks a free port); return the bound address."""
-        self._server = await asyncio.start_server(
-            self._accept,
-            host,
-            port,
-            ssl=self._ssl,
-            ssl_handshake_timeout=self._header_timeout if self._ssl else None,
-            limit=MAX_HEADER_BYTES,
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
-        address = self._server.sockets[0].getsockname()
-        return str(address[0]), int(address[1])
+        addresses = list(dict.fromkeys((family, address) for family, *_, address in infos))
+        if port == 0:
+            addresses = addresses[:1]  # each address would get a port of its own
+        try:
+            for family, address in addresses:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                self._listeners.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+                sock.listen(128)
+                sock.setblocking(False)
+        except OSError:
+            for sock in self._listeners:
+                sock.close()
+            self._listeners.clear()
+            raise
+        self.max_connections = descriptor_cap(self.limits.max_connections)
+        if self.max_connections < self.limits.max_connections:
+            logger.info(
+                "serving at most %d connections at once: the open-file limit leaves no more",
+                self.max_connections,
+            )
+        self._accepting = [asyncio.create_task(self._accept(s)) for s in self._listeners]
+        bound = self._listeners[0].getsockname()
+        return str(bound[0]), int(bound[1])
 
     async def aclose(self) -> None:
         """Stop listening and end every open connection, streams included."""
         self._closing = True
-        if self._server is not None:
-            self._server.close()
+        for accepting in self._accepting:
+            accepting.cancel()
+        await asyncio.gather(*self._accepting, return_exceptions=True)
+        for sock in self._listeners:
+            sock.close()
+        self._listeners.clear()
         tasks = list(self._connections)
-        for task, writer in list(self._connections.items()):
-            writer.transport.abort()
+        for task, connection in list(self._connections.items()):
+            if connection.writer is not None:
+                connection.writer.transport.abort()
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
 
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # A plain callback that starts a task of our own: our tasks can be cancelled by
-        # `aclose()` without asyncio reporting the cancellation as an unhandled error.
-        if self._closing:
-            writer.transport.abort()
+    # -- accepting -----------------------------------------------------------------------
+
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        pause = _FIRST_PAUSE
+        while not self._closing:
+            try:
+                sock, address = await loop.sock_accept(listener)
+            except OSError as exc:
+                if exc.errno in _LISTENER_GONE:
+                    logger.error("stopped accepting connections: %s", os.strerror(exc.errno or 0))
+                    return
+                if exc.errno not in _OUT_OF_DESCRIPTORS:
+                    continue  # the client gave up before it was accepted
+                self.refused["out of file descriptors"] += 1
+                self._warn(
+                    "accept",
+                    "cannot accept connections: %s (%d open); pausing accept() for up to %.1fs",
+                    os.strerror(exc.errno or 0),
+                    len(self._connections),
+                    _LONGEST_PAUSE,
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _LONGEST_PAUSE)
+                continue
+            pause = _FIRST_PAUSE
+            self._admit(sock, address)
+
+    def _admit(self, sock: socket.socket, address: object) -> None:
+        client = str(address[0]) if isinstance(address, tuple) else str(address)
+        open_now = len(self._connections) - len(self._evicted)
+        if open_now >= self.max_connections and self._waiting:
+            # Full: the connection that has waited longest for a request makes room, so slow
+            # clients cannot keep out a probe or a scrape, which asks at once.
+            oldest = next(iter(self._waiting))
+            del self._waiting[oldest]
+            self._evicted.add(oldest)
+            writer = self._connections[oldest].writer
+            if writer is not None:
+                writer.transport.abort()
+            oldest.cancel()
+            self.refused["dropped for a newer connection"] += 1
+            open_now -= 1
+        if open_now >= self.max_connections:
+            reason = "too many connections"
+        elif self._per_client[client] >= self.limits.max_connections_per_client:
+            reason = "too many connections from one address"
+        else:
+            sock.setblocking(False)
+            # A response's head and body are separate writes: without this, Nagle's algorithm
+            # holds the body back until the client's delayed acknowledgement (40 ms).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._per_client[client] += 1
+            connection = _Connection(sock, client)
+            peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else client
+            task = asyncio.create_task(self._serve(connection, peer))
+            self._connections[task] = connection
+            self._waiting[task] = None
+            task.add_done_callback(self._forget)
             return
-        task = asyncio.create_task(self._serve_connection(reader, writer))
-        self._connections[task] = writer
-        task.add_done_callback(self._forget)
+        self.refused[reason] += 1
+        self._warn(reason, "refused a connection from %s: %s", client, reason)
+        if self._ssl is None:
+            # Best effort. What the client sent already is read first: closing a socket with
+            # unread bytes resets the connection, and the client would not see the answer.
+            with contextlib.suppress(OSError):
+                sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
+            with contextlib.suppress(OSError):
+                sock.send(_REFUSED, socket.MSG_DONTWAIT)
+        sock.close()
 
     def _forget(self, task: asyncio.Task[None]) -> None:
-        self._connections.pop(task, None)
+        connection = self._connections.pop(task)
+        self._waiting.pop(task, None)
+        self._evicted.discard(task)
+        if connection.writer is None:
+            connection.sock.close()  # stopped before its transport took the socket over
+        self._per_client[connection.client] -= 1
+        if self._per_client[connection.client] <= 0:
+            del self._per_client[connection.client]
         if not task.cancelled() and task.exception() is not None:
             logger.error("connection failed", exc_info=task.exception())
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def _room(self, _size: int) -> bool:
+        """Whether the response bytes clients have not taken yet leave room for another page.
+
+        One page is always sent when nothing else waits, however large it is.
+        """
+        unsent = sum(
+            c.writer.transport.get_write_buffer_size()
+            for c in self._connections.values()
+            if c.writer is not None
+        )
+        return unsent < self.limits.max_unsent_bytes
+
+    # -- one connection ------------------------------------------------------------------
+
+    async def _serve(self, connection: _Connection, peer: str) -> None:
+        loop = asyncio.get_running_loop()
+        limits = self.limits
+        reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
-            await self._connection_loop(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            async with asyncio.timeout(limits.idle_timeout if self._ssl else None):
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol,
+                    connection.sock,
+                    ssl=self._ssl,
+                    ssl_handshake_timeout=limits.idle_timeout if self._ssl else None,
+                )
+        except (OSError, TimeoutError):
+            return  # a failed TLS handshake or a client already gone
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        connection.writer = writer
+        try:
+            await self._exchanges(reader, writer, peer)
+        except (ConnectionError, TimeoutError, ssl.SSLError):
             writer.transport.abort()
         finally:
             writer.close()
 
-    async def _connection_loop(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    async def _exchanges(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
-        peername = writer.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername)
+        limits = self.limits
+        connection = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        me = asyncio.current_task()
+        assert me is not None
         while not self._closing:
+            self._waiting.pop(me, None)
+            self._waiting[me] = None  # waiting for a request from now on: last in line
             try:
-                async with asyncio.timeout(self._header_timeout):
-                    request, keep_alive, http10 = await self._read_request(reader, writer, peer)
-            except _BadRequest as bad:
+                request = await read_request(connection, reader, writer, limits, peer)
+            except BadRequest as bad:
                 logger.debug("bad request from %s: %s", peer, bad)
-                body = f"{bad}\n".encode()
-                writer.write(
-                    _head(
-                        bad.status,
-                        [
-                            ("Content-Type", "text/plain; charset=utf-8"),
-                            ("Connection", "close"),
-                            *self._headers,
-                        ],
-                        [f"Content-Length: {len(body)}"],
-                    )
-                    + body
-                )
-                await writer.drain()
+                await answer_bad(connection, writer, bad, self._headers, limits.write_timeout)
                 return
             if request is None:
                 return
+            self._waiting.pop(me, None)
             respond = Responder(
                 reader,
                 writer,
+                connection,
                 head=request.method == "HEAD",
-                http10=http10,
                 headers=self._headers,
+                write_timeout=limits.write_timeout,
+                room=self._room,
             )
+            failed = False
             try:
                 await self._handler(request, respond)
             except (ConnectionError, asyncio.CancelledError):
@@ -160,7 +318,7 @@ class HTTPServer(AsyncClosing):
                     writer.transport.abort()
                     return
                 respond.send(500, [("Content-Type", "text/plain")], b"internal server error\n")
-                keep_alive = False
+                failed = True
             if respond.aborted:
                 return
             if respond.stream is not None:
@@ -168,89 +326,9 @@ class HTTPServer(AsyncClosing):
                 return
             if not respond.started:
                 respond.send(500, [("Content-Type", "text/plain")], b"no response\n")
-            await writer.drain()
-            if not keep_alive:
+            await drain(writer, limits.write_timeout)
+            if failed or connection.our_state is not h11.DONE:
                 return
-
-    async def _read_request(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
-    ) -> tuple[Request | None, bool, bool]:
-        try:
-            raw = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as eof:
-            if eof.partial.strip():
-                raise _BadRequest(400, "incomplete request head") from None
-            return None, False, False
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(431, "request head too large") from None
-        lines = raw[:-4].split(b"\r\n")
-        while lines and not lines[0]:
-            lines.pop(0)  # tolerate stray blank lines before a request (RFC 9112 2.2)
-        if not lines:
-            raise _BadRequest(400, "empty request")
-        parts = lines[0].split(b" ")
-        if len(parts) != 3 or parts[2] not in _VERSIONS or not _TOKEN.match(parts[0]):
-            raise _BadRequest(400, "malformed request line")
-        method = parts[0].decode("ascii")
-        http10 = parts[2] == b"HTTP/1.0"
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not _TOKEN.match(name):
-                raise _BadRequest(400, "malformed header line")
-            key = name.decode("ascii").lower()
-            text = value.strip().decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        body = await self._read_body(reader, writer, headers)
-        try:
-            target = urlsplit(parts[1].decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            raise _BadRequest(400, "malformed request target") from None
-        query = dict(parse_qsl(target.query, keep_blank_values=True))
-        connection = headers.get("connection", "").lower()
-        keep_alive = "close" not in connection and (not http10 or "keep-alive" in connection)
-        request = Request(method, unquote(target.path) or "/", query, headers, body, peer)
-        return request, keep_alive, http10
-
-    async def _read_body(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str]
-    ) -> bytes:
-        encoding = headers.get("transfer-encoding", "").lower()
-        length_text = headers.get("content-length")
-        if encoding:
-            if encoding != "chunked" or length_text is not None:
-                raise _BadRequest(400, "unsupported transfer encoding")
-            self._continue(writer, headers)
-            return await self._read_chunked(reader)
-        if length_text is None:
-            return b""
-        if not length_text.isdigit():
-            raise _BadRequest(400, "malformed Content-Length")
-        length = int(length_text)
-        if length > self._max_body:
-            raise _BadRequest(413, "request body too large")
-        self._continue(writer, headers)
-        return await reader.readexactly(length)
-
-    async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        body = bytearray()
-        while True:
-            size_line = (await reader.readuntil(b"\r\n"))[:-2].split(b";")[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise _BadRequest(400, "malformed chunk size") from None
-            if size < 0 or len(body) + size > self._max_body:
-                raise _BadRequest(413, "request body too large")
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailers are read and ignored
-                return bytes(body)
-            body += await reader.readexactly(size)
-            if await reader.readexactly(2) != b"\r\n":
-                raise _BadRequest(400, "malformed chunk")
-
-    @staticmethod
-    def _continue(writer: asyncio.StreamWriter, headers: dict[str, str]) -> None:
-        if headers.get("expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if connection.their_state is not h11.DONE:
+                return
+            connection.start_next_cycle()

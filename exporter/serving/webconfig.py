@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from exporter.core import ConfigError
+from exporter.core import ConfigError, header_value_problem
 from exporter.serving.basicauth import PROBE_PATHS, BasicAuth, BasicAuthHandler
 from exporter.serving.http_exchange import Handler
 
@@ -193,6 +193,10 @@ def _users(value: object, fail: _Errors) -> dict[str, bytes]:
         if not isinstance(user, str) or not user or ":" in user:
             # A YAML key such as `yes` or `123` is not text; quote it in the file.
             raise fail("basic_auth_users", "user names must be non-empty text without ':'")
+        problem = header_value_problem(user)
+        if problem is not None:
+            # Not quoted: it would forge a log line or hold part of a password.
+            raise fail("basic_auth_users", f"a user name {problem}: use visible ASCII")
         if not isinstance(hashed, str) or not _BCRYPT.fullmatch(hashed):
             raise fail(f"basic_auth_users.{user}", "is not a bcrypt hash")
         users[user] = hashed.encode("ascii")
@@ -211,8 +215,8 @@ def _headers(http: Mapping[str, Any], fail: _Errors) -> tuple[tuple[str, str], .
         proper = canonical.get(name.lower())
         if proper is None:
             raise fail(key, f"cannot be set; allowed: {', '.join(_HEADERS)}")
-        if not isinstance(value, str) or not value or "\r" in value or "\n" in value:
-            raise fail(key, "must be a one-line string")
+        if not isinstance(value, str) or header_value_problem(value, inner_spaces=True):
+            raise fail(key, "must be a one-line string of visible ASCII")
         allowed = _HEADERS[proper]
         if allowed is not None and value.lower() not in allowed:
             raise fail(key, f"must be one of {', '.join(sorted(allowed))}")

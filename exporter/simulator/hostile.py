@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from exporter.serving import Stream
 
-__all__ = ["Bomb", "Dribble", "Gzip", "GzipStream"]
+__all__ = ["Bomb", "Dribble", "Gzip", "GzipStream", "RawHead"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,16 @@ class Dribble:
 
     data: bytes
     interval: float
+
+
+@dataclass(frozen=True)
+class RawHead:
+    """Answer with `data` instead of a response (a plan's first action only), one byte every
+    `interval` seconds when it is above zero; `{authorization}` in `data` becomes the request's
+    Authorization header, as a server that echoes it would send it back."""
+
+    data: bytes
+    interval: float = 0.0
 
 
 class GzipStream:

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from exporter.requence import encode_token
-from exporter.serving import AsyncClosing, HTTPServer, Request, Responder
+from exporter.serving import AsyncClosing, HTTPServer, Limits, Request, Responder
 
 __all__ = [
     "ACK_PREFIX",
@@ -123,7 +123,10 @@ class WatchServer(AsyncClosing):
 
     def __init__(self, bearer: str | None) -> None:
         self.bearer = bearer
-        self._http = HTTPServer(self._handle)
+        # A stand-in for tests and the demo: its clients are ours, and may be slow readers
+        # (an SDK fetching payloads between events) or many at once from one address.
+        limits = Limits(max_connections_per_client=512, write_timeout=120.0, idle_timeout=60.0)
+        self._http = HTTPServer(self._handle, limits=limits)
         self._address: tuple[str, int] | None = None
 
     async def _handle(self, request: Request, respond: Responder) -> None:

@@ -9,11 +9,13 @@ Every request is recorded so tests can check what a client sent.
 Hostile upstreams are scripted too: `Gzip()` first in a plan compresses the whole body (with
 `Content-Encoding: gzip`), `Bomb(size)` sends `size` blank-line bytes that compress about a
 thousandfold, and `Dribble(data, interval)` writes bytes one at a time without finishing events.
+`RawHead(data, interval)` answers with raw bytes, dribbled or echoing the Authorization header.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -23,7 +25,7 @@ import orjson
 
 from exporter.requence import parse_timestamp
 from exporter.serving import Request, Responder, Stream
-from exporter.simulator.hostile import Bomb, Dribble, Gzip, GzipStream
+from exporter.simulator.hostile import Bomb, Dribble, Gzip, GzipStream, RawHead
 from exporter.simulator.protocol import (
     ACK_PREFIX,
     EVENT_STREAM_HEADERS,
@@ -52,6 +54,7 @@ __all__ = [
     "Gzip",
     "Hang",
     "Raw",
+    "RawHead",
     "Respond",
     "ScriptedServer",
     "Send",
@@ -155,6 +158,7 @@ Action = (
     | Gzip
     | Bomb
     | Dribble
+    | RawHead
 )
 
 
@@ -263,6 +267,15 @@ class ScriptedServer(WatchServer):
             case Hang(seconds):
                 await asyncio.sleep(seconds)
                 respond.abort()
+                return
+            case RawHead(data, interval):
+                echoed = request.headers.get("authorization", "").encode("latin-1")
+                data = data.replace(b"{authorization}", echoed)
+                pieces = [data[i : i + 1] for i in range(len(data))] if interval else [data]
+                with contextlib.suppress(ConnectionError):
+                    for piece in pieces:
+                        await respond.write_raw(piece)
+                        await asyncio.sleep(interval)
                 return
         cursor = 0
         if params.last_position is not None:

@@ -47,6 +47,7 @@ __all__ = [
     "main",
     "make_transport",
     "ns",
+    "parse_headers",
     "parse_positive_int",
     "partial_success",
     "resource_scope",
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
         TracingSettings,
         env_duration_ms,
         env_positive_int,
+        parse_headers,
         parse_positive_int,
     )
     from exporter.traces.otlp_replies import partial_success, retry_delay, status_message
@@ -133,6 +135,7 @@ else:
         "encode_task": "exporter.traces.otlp_wire",
         "env_duration_ms": "exporter.traces.otlp_config",
         "env_positive_int": "exporter.traces.otlp_config",
+        "parse_headers": "exporter.traces.otlp_config",
         "export_request": "exporter.traces.otlp_wire",
         "grpc_target": "exporter.traces.otlp_transport",
         "main": "exporter.traces.span_process",

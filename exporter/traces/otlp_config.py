@@ -9,13 +9,14 @@ malformed one stops the exporter with a message naming its variable (never its c
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote
 
-from exporter.core import ConfigError
+from exporter.core import ConfigError, header_value_problem
 
 __all__ = [
     "BSP_EXPORT_TIMEOUT",
@@ -27,6 +28,7 @@ __all__ = [
     "TracingSettings",
     "env_duration_ms",
     "env_positive_int",
+    "parse_headers",
     "parse_positive_int",
 ]
 
@@ -106,18 +108,20 @@ def _readable(var: tuple[str, str] | None) -> str | None:
     return path
 
 
-def _tls_files(environ: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+def _tls_files(
+    environ: Mapping[str, str], signal: str
+) -> tuple[str | None, str | None, str | None]:
     """The CA certificate, client certificate and client key files, checked."""
     ca_var = _first(
-        environ, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"
+        environ, f"OTEL_EXPORTER_OTLP_{signal}_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"
     )
     cert_var = _first(
         environ,
-        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+        f"OTEL_EXPORTER_OTLP_{signal}_CLIENT_CERTIFICATE",
         "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
     )
     key_var = _first(
-        environ, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+        environ, f"OTEL_EXPORTER_OTLP_{signal}_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"
     )
     ca, cert, key = _readable(ca_var), _readable(cert_var), _readable(key_var)
     if ca_var:
@@ -126,9 +130,11 @@ def _tls_files(environ: Mapping[str, str]) -> tuple[str | None, str | None, str 
         except ssl.SSLError:
             raise ConfigError(f"{ca_var[0]}={ca!r} holds no PEM certificate") from None
     if cert_var and not key_var:
-        raise ConfigError(f"{cert_var[0]} needs OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY too")
+        raise ConfigError(f"{cert_var[0]} needs OTEL_EXPORTER_OTLP_[{signal}_]CLIENT_KEY too")
     if key_var and not cert_var:
-        raise ConfigError(f"{key_var[0]} needs OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE too")
+        raise ConfigError(
+            f"{key_var[0]} needs OTEL_EXPORTER_OTLP_[{signal}_]CLIENT_CERTIFICATE too"
+        )
     if cert_var and key_var:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         try:
@@ -163,6 +169,26 @@ def _parse_pairs(raw: str, name: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"{name}: expected key=value pairs separated by commas")
         pairs[key] = unquote(value).strip()
     return tuple(pairs.items())
+
+
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def parse_headers(raw: str, name: str) -> tuple[tuple[str, str], ...]:
+    """The `key=value` pairs of an `OTEL_EXPORTER_OTLP_*HEADERS` variable, names in lower case.
+
+    Each must be sendable as it is: values carry credentials, and the HTTP stack's refusal of a
+    malformed one would quote it. Errors name the variable and the header, never the value.
+    """
+    headers = []
+    for key, value in _parse_pairs(raw, name):
+        if not _HEADER_NAME.fullmatch(key):
+            raise ConfigError(f"{name}: a header name holds a character no header name may hold")
+        problem = header_value_problem(value, inner_spaces=True)
+        if problem is not None:
+            raise ConfigError(f"{name}: the value of header {key} {problem}")
+        headers.append((key.lower(), value))
+    return tuple(headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +240,17 @@ class TracingSettings:
         *,
         force: bool = False,
         block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
+        signal: str = "traces",
     ) -> TracingSettings:
-        """Resolve the settings; tracing is on when an endpoint is set or `force` (--traces)."""
+        """Resolve the settings; tracing is on when an endpoint is set or `force` (--traces).
+
+        `signal="metrics"` reads the `OTEL_EXPORTER_OTLP_METRICS_*` variables instead, and
+        sends to `/v1/metrics`: the settings of the OTLP metrics push.
+        """
         env = os.environ if environ is None else environ
-        protocol_var = _first(
-            env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"
-        )
+        own = f"OTEL_EXPORTER_OTLP_{signal.upper()}_"
+        path = f"/v1/{signal}"
+        protocol_var = _first(env, own + "PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
         protocol = protocol_var[1].lower() if protocol_var else PROTOCOLS[0]
         if protocol_var and protocol not in PROTOCOLS:
             raise ConfigError(
@@ -227,33 +258,30 @@ class TracingSettings:
                 + ", ".join(PROTOCOLS)
             )
         grpc = protocol == "grpc"
-        signal = _first(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        specific = _first(env, own + "ENDPOINT")
         base = _first(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
-        if signal:
-            endpoint = signal[1]  # used as is: the specification says so for signal endpoints
+        if specific:
+            endpoint = specific[1]  # used as is: so says the specification for signal endpoints
         elif base:
             # A base URL: http/protobuf appends the signal path, gRPC takes it as it is.
-            endpoint = base[1] if grpc else base[1].rstrip("/") + TRACES_PATH
+            endpoint = base[1] if grpc else base[1].rstrip("/") + path
         else:
-            endpoint = DEFAULT_GRPC_ENDPOINT if grpc else DEFAULT_HTTP_ENDPOINT + TRACES_PATH
+            endpoint = DEFAULT_GRPC_ENDPOINT if grpc else DEFAULT_HTTP_ENDPOINT + path
         if not grpc and not endpoint.startswith(("http://", "https://")):
-            var = signal[0] if signal else "OTEL_EXPORTER_OTLP_ENDPOINT"
+            var = specific[0] if specific else "OTEL_EXPORTER_OTLP_ENDPOINT"
             raise ConfigError(f"{var}={endpoint!r} must be an http:// or https:// URL")
 
-        headers_var = _first(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
-        headers = _parse_pairs(headers_var[1], headers_var[0]) if headers_var else ()
-        headers = tuple((k.lower(), v) for k, v in headers)
+        headers_var = _first(env, own + "HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+        headers = parse_headers(headers_var[1], headers_var[0]) if headers_var else ()
 
-        timeout_var = _first(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+        timeout_var = _first(env, own + "TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
         timeout = 10.0
         if timeout_var:
             timeout = env_duration_ms(env, timeout_var[0], 10_000)
             if timeout <= 0:
                 raise ConfigError(f"{timeout_var[0]}={timeout_var[1]!r} must be above zero")
 
-        compression_var = _first(
-            env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"
-        )
+        compression_var = _first(env, own + "COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
         compression = compression_var[1].lower() if compression_var else "none"
         if compression_var and compression not in COMPRESSIONS:
             raise ConfigError(
@@ -265,15 +293,13 @@ class TracingSettings:
         service_var = _first(env, "OTEL_SERVICE_NAME")
         service = service_var[1] if service_var else dict(resource).get("service.name")
 
-        certificate, client_certificate, client_key = _tls_files(env)
-        insecure = _env_bool(
-            env, "OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"
-        )
+        certificate, client_certificate, client_key = _tls_files(env, signal.upper())
+        insecure = _env_bool(env, own + "INSECURE", "OTEL_EXPORTER_OTLP_INSECURE")
 
         max_queue = env_positive_int(env, *BSP_MAX_QUEUE_SIZE)
         batch = env_positive_int(env, *BSP_MAX_EXPORT_BATCH_SIZE)
         return cls(
-            enabled=force or bool(signal or base),
+            enabled=force or bool(specific or base),
             protocol=protocol,
             endpoint=endpoint,
             headers=headers,

@@ -6,7 +6,9 @@ back-end says when to come back) with capped exponential backoff and jitter, wai
 the back-end's Retry-After or RetryInfo asks, and never retry past the export timeout
 (`OTEL_EXPORTER_OTLP_TIMEOUT`, which bounds one export with its retries). Anything else fails
 the export at once. A transport never raises: `export` answers with an `ExportResult` and logs
-why an export failed; header values are never logged.
+why an export failed; header values are never logged. An answer's body is read up to
+`MAX_ANSWER_BYTES` and within the export timeout: a 200 with an endless body costs neither
+memory nor more time.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from exporter import __version__
+from exporter.core import transport_failure
 from exporter.traces.otlp_config import TracingSettings
 from exporter.traces.otlp_replies import partial_success, retry_delay, status_message
 from exporter.traces.otlp_wire import WireError
@@ -39,6 +42,7 @@ __all__ = [
     "Transport",
     "grpc_target",
     "make_transport",
+    "retry_after",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,9 @@ RETRYABLE_GRPC: Final = frozenset(
 GRPC_METHOD: Final = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 GZIP_LEVEL: Final = 1  # ids dominate the body: level 6 is only 6% smaller, at twice the CPU
 MAX_ATTEMPTS: Final = 6
+# An OTLP answer is a few bytes (a partial success, a status); more is not read.
+MAX_ANSWER_BYTES: Final = 64 * 1024
+_MAX_RETRY_AFTER_DIGITS: Final = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +111,29 @@ class Transport(Protocol):
 class _Retrying:
     """The retry loop both transports share; subclasses make single attempts."""
 
-    def __init__(self, timeout: float, *, backoff: Backoff, stop: threading.Event | None) -> None:
-        self._timeout = timeout
-        self._backoff = backoff
+    def __init__(
+        self,
+        settings: TracingSettings,
+        *,
+        backoff: Backoff | None,
+        stop: threading.Event | None,
+        signal: str = "traces",
+    ) -> None:
+        # What the logs call it and what it holds: "traces" of spans or "metrics" of points.
+        self._signal = signal
+        self._items = "spans" if signal == "traces" else "data points"
+        self._timeout = settings.timeout
+        self._backoff = backoff or Backoff()
         self._stop = stop or threading.Event()  # set: give up waiting for a retry
+        # The header values, and their words, are cut out of what a back-end says back.
+        words = {w for _, v in settings.headers for w in (v, *v.split()) if len(w) >= 6}
+        self._secrets = sorted(words, key=len, reverse=True)
+
+    def _redacted(self, text: str) -> str:
+        """A back-end's words, without our header values should it echo them."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text[:200]
 
     def _attempt(self, body: bytes, timeout: float) -> ExportResult | _Transient:
         raise NotImplementedError
@@ -121,15 +147,17 @@ class _Retrying:
             try:
                 outcome = self._attempt(body, max(0.001, deadline - time.monotonic()))
             except Exception:  # a bug or an unforeseen error costs this export, not the process
-                log.exception("traces: export failed unexpectedly")
+                log.exception("%s: export failed unexpectedly", self._signal)
                 return _FAILED
             if isinstance(outcome, ExportResult):
                 if outcome.rejected or outcome.message:
                     log.warning(
-                        "traces: the back-end rejected %d of %d spans: %s",
+                        "%s: the back-end rejected %d of %d %s: %r",
+                        self._signal,
                         outcome.rejected,
                         spans,
-                        outcome.message,
+                        self._items,
+                        self._redacted(outcome.message),
                     )
                 return outcome
             delay = outcome.delay
@@ -137,13 +165,18 @@ class _Retrying:
                 delay = self._backoff.delay(attempt)
             if attempt >= MAX_ATTEMPTS or delay > deadline - time.monotonic():
                 log.warning(
-                    "traces: export failed after %d attempt(s), the last one with %s",
+                    "%s: export failed after %d attempt(s), the last one with %s",
+                    self._signal,
                     attempt,
                     outcome.why,
                 )
                 return _FAILED
             log.debug(
-                "traces: export attempt %d: %s; retrying in %.2fs", attempt, outcome.why, delay
+                "%s: export attempt %d: %s; retrying in %.2fs",
+                self._signal,
+                attempt,
+                outcome.why,
+                delay,
             )
             if self._stop.wait(delay):
                 return _FAILED
@@ -157,18 +190,32 @@ def _partial(body: bytes) -> ExportResult:
     return ExportResult(ok=True, rejected=rejected, message=message)
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number of seconds or an HTTP date."""
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number of seconds or an HTTP date; None for
+    anything else (`²` is a digit to str.isdigit(), and float() refuses it)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return float(value) if len(value) <= _MAX_RETRY_AFTER_DIGITS else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+
+
+def _read_answer(response: httpx.Response, deadline: float) -> bytes | None:
+    """The answer's body, or None when it is longer than `MAX_ANSWER_BYTES`, still coming at
+    the deadline, or compressed (inflating it could take any amount of memory)."""
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        return None
+    body = bytearray()
+    for chunk in response.iter_raw():
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES or time.monotonic() > deadline:
+            return None
+    return bytes(body)
 
 
 def _ssl_context(settings: TracingSettings) -> ssl.SSLContext | bool:
@@ -185,7 +232,7 @@ def _ssl_context(settings: TracingSettings) -> ssl.SSLContext | bool:
 
 
 class HttpTransport(_Retrying):
-    """OTLP/HTTP with protobuf bodies, on one reused connection."""
+    """OTLP/HTTP with protobuf bodies, on one reused connection (spans, or metrics)."""
 
     def __init__(
         self,
@@ -193,8 +240,9 @@ class HttpTransport(_Retrying):
         *,
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
+        signal: str = "traces",
     ) -> None:
-        super().__init__(settings.timeout, backoff=backoff or Backoff(), stop=stop)
+        super().__init__(settings, backoff=backoff, stop=stop, signal=signal)
         self._url = settings.endpoint
         self._gzip = settings.compression == "gzip"
         headers = {"user-agent": USER_AGENT, **dict(settings.headers)}
@@ -213,22 +261,32 @@ class HttpTransport(_Retrying):
         return super().export(body, spans)
 
     def _attempt(self, body: bytes, timeout: float) -> ExportResult | _Transient:
+        deadline = time.monotonic() + timeout
         try:
-            response = self._client.post(self._url, content=body, timeout=timeout)
+            with self._client.stream("POST", self._url, content=body, timeout=timeout) as answer:
+                # Closed unread past the cap: the connection goes with it, not back to the pool.
+                content = _read_answer(answer, deadline)
         except httpx.TransportError as exc:  # refused, reset, timed out: all worth a retry
-            return _Transient(f"{type(exc).__name__}: {exc}")
-        code = response.status_code
+            return _Transient(transport_failure(exc))
+        code = answer.status_code
         if 200 <= code < 300:
-            return _partial(response.content)
+            return ExportResult(ok=True) if content is None else _partial(content)
         if code in RETRYABLE_HTTP:
-            return _Transient(f"HTTP {code}", _retry_after(response.headers.get("retry-after")))
-        detail = response.text[:200]
-        if response.headers.get("content-type", "").startswith("application/x-protobuf"):
-            try:
-                detail = status_message(response.content)
-            except WireError:
-                detail = ""
-        log.warning("traces: the back-end refused the export: HTTP %d %s", code, detail)
+            return _Transient(f"HTTP {code}", retry_after(answer.headers.get("retry-after")))
+        detail = ""
+        if content is not None:
+            detail = content[:200].decode("utf-8", "replace")
+            if answer.headers.get("content-type", "").startswith("application/x-protobuf"):
+                try:
+                    detail = status_message(content)
+                except WireError:
+                    detail = ""
+        log.warning(
+            "%s: the back-end refused the export: HTTP %d %r",
+            self._signal,
+            code,
+            self._redacted(detail),
+        )
         return _FAILED
 
     def close(self) -> None:
@@ -264,7 +322,7 @@ class GrpcTransport(_Retrying):
     ) -> None:
         import grpc
 
-        super().__init__(settings.timeout, backoff=backoff or Backoff(), stop=stop)
+        super().__init__(settings, backoff=backoff, stop=stop)
         self._grpc: Any = grpc
         target, tls = grpc_target(settings)
         compression = (
@@ -304,7 +362,10 @@ class GrpcTransport(_Retrying):
             if name in RETRYABLE_GRPC or (name == "RESOURCE_EXHAUSTED" and delay is not None):
                 return _Transient(f"gRPC {name}", delay)
             log.warning(
-                "traces: the back-end refused the export: gRPC %s %s", name, error.details()
+                "%s: the back-end refused the export: gRPC %s %r",
+                self._signal,
+                name,
+                self._redacted(str(error.details())),
             )
             return _FAILED
         return _partial(answer)

@@ -1,17 +1,15 @@
 """The traces sink: hands finished tasks to a span process that encodes and exports the spans.
 
-The stream's process only flattens each `FinishedTask` into plain tuples (`exporter.traces.spans`),
-marshals them at once (while the task's objects are still in the CPU's caches: marshalling a
-whole batch later costs ten times as much) and sends them in batches over a pipe to a process
-of its own (`exporter.traces.span_process`), which encodes and exports the spans on the other core.
-A full batch goes out from the caller's thread, a partial one after the schedule delay from a
-small sender thread. The span
-process acknowledges every span it exported or lost; spans sent and not yet acknowledged, plus
-the batch being filled, are the queue that `max_queue_size` bounds. A full queue holds the
-caller back for a bounded time (the stream is resumable, so reading slower loses nothing); past
-that bound spans are dropped and counted. If the span process dies, the spans it held are
-counted as dropped and it is started again. Nothing here raises into the caller: a dead
-back-end or span process costs spans, never metrics.
+The stream's process only flattens each `FinishedTask` into plain tuples (`exporter.traces.spans`)
+and marshals them at once (while the task's objects are still in the CPU's caches: marshalling a
+whole batch later costs ten times as much); a sender thread sends them in batches over a pipe to
+a process of its own (`exporter.traces.span_process`), which encodes and exports them on the other
+core and acknowledges every span it exported or lost. Spans not yet acknowledged are the queue
+`max_queue_size` bounds. Handing a task over never waits, so the event loop never does: past the
+bound its spans are dropped and counted. The stream is held back instead, between reads: while
+the queue is half full, `backpressure()` gives it something to await, for a bounded time per
+stall (the stream is resumable: reading slower loses nothing). A span process that dies costs
+what it held, counted, and is started again. Nothing here raises: a dead back-end costs spans.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Final
 
 from exporter.core import FinishedTask, NodeAttempt, RateLimitedWarning, TaskState, Update
@@ -39,6 +37,7 @@ from exporter.traces.otlp_config import (
     env_duration_ms,
     env_positive_int,
 )
+from exporter.traces.room import RoomWaiter
 from exporter.traces.span_child import START_TIMEOUT, SpanChild, start_child
 from exporter.traces.span_process import ACK, LOG, STOP, decode
 from exporter.traces.spans import compact
@@ -78,19 +77,23 @@ class TraceSink:
             env_duration_ms(env, *BSP_EXPORT_TIMEOUT) if export_timeout is None else export_timeout
         )
         self.block_timeout = block_timeout
+        # The stream waits while half the queue is taken: what one read finishes fits the rest.
+        self.high_water = max(1, self.max_queue_size // 2)
         self.exported = 0  # spans the back-end accepted
         self.dropped = 0  # spans lost: queue full past the bound, export failed, or stopped
         self._batch: list[bytes] = []  # the batch being filled: marshalled compact tasks
         self._batch_spans = 0
         self._batch_since = 0.0  # when its first task came
+        self._full: list[tuple[list[bytes], int]] = []  # batches for the sender thread
         self._sending = 0  # spans of batches taken and not yet handed over
         self._unacked = 0  # spans handed to the span process and not yet acknowledged
+        self._room = RoomWaiter()  # the stream, waiting for room
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # acknowledgements, the process leaving
         self._due = threading.Condition(self._lock)  # a batch is waiting for the sender
         self._send_lock = threading.Lock()  # one message at a time on the pipe
-        # When the current stall's blocking budget runs out; reset once an export succeeds,
-        # so a dead back-end holds the stream back once, not once per task.
+        # When the current stall's budget runs out; reset once an export succeeds, so a dead
+        # back-end holds the stream back once. Read by the loop, set by the reply reader.
         self._stall_deadline: float | None = None
         self._closing = False
         self._stopped = False
@@ -101,9 +104,7 @@ class TraceSink:
         _LIVE.add(self)
         self._keeper = threading.Thread(target=self._keep, name="requence-spans", daemon=True)
         self._keeper.start()
-        # Spans sent before the process is up would wait in the pipe while the caller's
-        # blocking budget runs: start with the process ready.
-        self._ready.wait(START_TIMEOUT + 5.0)
+        self._ready.wait(START_TIMEOUT + 5.0)  # spans sent before would wait in the pipe
         self._sender = threading.Thread(target=self._send_due, name="requence-traces", daemon=True)
         self._sender.start()
 
@@ -116,51 +117,53 @@ class TraceSink:
         """Attempts arrive with their finished task."""
 
     def on_task_finished(self, task: FinishedTask) -> None:
-        """Queue the task; wait a bounded time when the queue is full, else drop."""
+        """Queue the task for the sender thread, or drop it when the queue is full; never wait."""
         item = compact(task)
         count = 1 + len(item[8])
         data = marshal.dumps(item)
-        out: list[tuple[list[bytes], int]] = []
-        lock = self._lock
-        lock.acquire()
-        try:
+        with self._lock:
             if self._closing:
                 self._drop(count, "stopped")
                 return
+            queued = self._batch_spans + self._sending + self._unacked
             # A task larger than the whole queue still goes in, alone.
-            while (queued := self._batch_spans + self._sending + self._unacked) and (
-                queued + count > self.max_queue_size
-            ):
-                if self._batch:
-                    # The queue may be full below a batch's size: send now, not on schedule.
-                    pending = self._take()
-                    lock.release()
-                    try:
-                        self._send(*pending)
-                    finally:
-                        lock.acquire()
-                    continue
-                now = time.monotonic()
-                if self._stall_deadline is None:
-                    self._stall_deadline = now + self.block_timeout
-                remaining = self._stall_deadline - now
-                if remaining <= 0 or self._closing:
-                    self._drop(count, "queue full")
-                    return
-                self._changed.wait(remaining)
+            if queued and queued + count > self.max_queue_size:
+                self._drop(count, "queue full")
+                return
             if self._batch_spans and self._batch_spans + count > self.max_export_batch_size:
-                out.append(self._take())
+                self._full.append(self._take())
             self._batch.append(data)
             self._batch_spans += count
             if self._batch_spans >= self.max_export_batch_size:
-                out.append(self._take())
+                self._full.append(self._take())
             elif len(self._batch) == 1:
                 self._batch_since = time.monotonic()
+            if self._full or len(self._batch) == 1:
                 self._due.notify()
-        finally:
-            lock.release()
-        for batch, spans in out:
-            self._send(batch, spans)
+
+    def backpressure(self) -> Awaitable[None] | None:
+        """None while the queue is less than half full; else something for the stream to await
+        (between reads, with the event loop free) until it has room or the stall budget ends."""
+        if self._closing or self._batch_spans + self._sending + self._unacked < self.high_water:
+            return None
+        return self._wait_for_room()
+
+    async def _wait_for_room(self) -> None:
+        with self._lock:
+            if self._batch:  # a queue half full below a batch's size: send it now
+                self._full.append(self._take())
+                self._due.notify()
+        await self._room.wait(self._stall_left)
+
+    def _stall_left(self) -> float | None:
+        """Seconds the stream may still wait for room; None once there is room."""
+        with self._lock:
+            if self._closing or self._batch_spans + self._sending + self._unacked < self.high_water:
+                return None
+            now = time.monotonic()
+            if self._stall_deadline is None:  # a new stall, or an export succeeded meanwhile
+                self._stall_deadline = now + self.block_timeout
+            return self._stall_deadline - now
 
     def stats(self) -> dict[str, int]:
         """Spans exported and dropped so far, and spans queued (batched or being exported)."""
@@ -198,6 +201,7 @@ class TraceSink:
                 if child is None:
                     self._drop(spans, "no span process")
                     self._changed.notify_all()
+                    self._room.wake()
                     return
                 self._unacked += spans
             try:
@@ -211,20 +215,24 @@ class TraceSink:
                         self._changed.notify_all()
 
     def _send_due(self) -> None:
-        """The sender thread: a partial batch goes out once it waited the schedule delay."""
+        """The sender thread: full batches go out at once, a partial one after the schedule
+        delay. Only this thread (and `shutdown`) writes to the pipe, which may block."""
         while True:
             with self._lock:
                 while True:
                     if self._closing:
                         return
+                    if self._full:
+                        pending = self._full.pop(0)
+                        break
                     if self._batch:
                         wait = self._batch_since + self.schedule_delay - time.monotonic()
                         if wait <= 0:
+                            pending = self._take()
                             break
                         self._due.wait(wait)
                     else:
                         self._due.wait()
-                pending = self._take()
             self._send(*pending)
 
     # -- the span process ----------------------------------------------------------------
@@ -271,6 +279,7 @@ class TraceSink:
                     if dropped:
                         self._drop(dropped, reason)
                     self._changed.notify_all()
+                self._room.wake()
             elif message[0] == LOG:
                 logging.getLogger(message[2]).log(message[1], message[3])
 
@@ -292,6 +301,7 @@ class TraceSink:
                     lost,
                 )
             self._changed.notify_all()
+        self._room.wake()
         child.close()
 
     def _log_exit(self, message: str, *args: object) -> None:
@@ -321,11 +331,13 @@ class TraceSink:
                 return
             self._stopped = True
             self._closing = True
-            pending = self._take() if self._batch else None
+            unsent = [*self._full, *([self._take()] if self._batch else [])]
+            self._full = []
             self._due.notify_all()
             self._changed.notify_all()
-        if pending is not None:
-            self._send(*pending)
+        self._room.wake()
+        for batch in unsent:
+            self._send(*batch)
         with self._lock:
             child = self._child
         if child is not None:

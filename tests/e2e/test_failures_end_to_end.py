@@ -101,8 +101,10 @@ def test_failures_json_page_logs_and_auth_over_the_stream(loop: LoopThread, tmp_
                 "/failures", params={"task_name": HOSTILE_NAME, "limit": "1"}, auth=auth
             ).json()["failures"]
             bad = exporter.get("/failures", params={"kind": "nope"}, auth=auth)
+            huge = exporter.get("/failures", params={"limit": "9" * 5000}, auth=auth)
             raw = exporter.get("/failures", auth=auth)
             page = exporter.get("/", auth=auth)
+            status = exporter.get("/status", auth=auth)
             assert exporter.stop() == 0
             log = exporter.log
     finally:
@@ -135,8 +137,13 @@ def test_failures_json_page_logs_and_auth_over_the_stream(loop: LoopThread, tmp_
     assert [f["task_id"] for f in only_tasks] == [ROOT, SUB]
     assert [f["task_id"] for f in by_name] == [ROOT]
     assert bad.status_code == 400
+    assert huge.status_code == 400
+    assert "Traceback" not in log
     assert raw.headers["content-type"] == "application/json"
     assert raw.headers["x-content-type-options"] == "nosniff"
+    # Task names and error texts: no proxy or browser cache keeps a copy.
+    for response in (raw, page, status):
+        assert response.headers["cache-control"] == "no-store"
 
     # The page: the hostile values are text, not elements; links only to traces and /failures.
     assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY

@@ -6,6 +6,7 @@ compression bomb runs the real exporter process, whose peak memory the kernel re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from exporter.simulator.scripted import (
     Event,
     Gzip,
     Raw,
+    RawHead,
     ScriptedServer,
     Send,
     Stall,
@@ -127,3 +129,18 @@ def test_a_compression_bomb_neither_exhausts_memory_nor_stops_the_stream(
         loop.run(server.aclose())
     assert server.connections == 1
     assert peak < 160 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+async def test_a_dribbling_response_head_times_out_and_resumes() -> None:
+    # A status line, then one header byte every 50 ms: no single read ever times out, but the
+    # head is not in within the read timeout.
+    head = RawHead(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000, 0.05)
+    server = await started(SCRIPT, [[head], [Send(), Stall(60)]])
+    async with server, Rig(server, read_timeout=0.5) as rig:
+        await rig.wait_for(lambda: rig.reconnects()["timeout"] == 1, what="the head to time out")
+        assert "no complete response head" in (rig.status.last_error or "")
+        cut_at = time.monotonic()
+        await rig.wait_position(LAST)
+        assert_counted_once(rig)
+        # The loop went round again: liveness (/healthz) sees it moving, not stuck.
+        assert rig.stream.alive_at >= cut_at

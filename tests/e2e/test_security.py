@@ -20,7 +20,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.core.ids import trace_id_hex
 from exporter.requence.token import encode_token
-from exporter.simulator.scripted import Action, Drop, Event, Respond, ScriptedServer, Send
+from exporter.simulator.scripted import (
+    Action,
+    Drop,
+    Event,
+    RawHead,
+    Respond,
+    ScriptedServer,
+    Send,
+)
 from tests.e2e.process import ExporterProcess
 from tests.e2e.rig import update
 from tests.e2e.servers import LoopThread, serve
@@ -201,3 +209,53 @@ def run_and_check(
         assert exemplars == {trace_id_hex(task_id, None) for task_id in TASK_IDS}
     else:
         assert exemplars == set()
+
+
+# Answers of a server that echoes the request's Authorization header (the bearer token) where
+# the HTTP stack's messages, or the exporter's own, would quote it.
+ECHOES: list[tuple[str, bytes]] = [
+    ("header line", b"HTTP/1.1 200 OK\r\nX-Echo: {authorization}\x01\r\n\r\n"),
+    ("status line", b"HTTP/1.1 200 {authorization}\x01\r\n\r\n"),
+    ("content type", b"HTTP/1.1 200 OK\r\nContent-Type: text/{authorization}\r\n\r\n"),
+    (
+        "content encoding",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        b"Content-Encoding: {authorization}\r\n\r\n",
+    ),
+    ("401 body", b"HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n{authorization}"),
+    ("redirect", b"HTTP/1.1 302 Found\r\nLocation: /{authorization}\r\nContent-Length: 0\r\n\r\n"),
+]
+PAGES = ("/", "/status", "/failures", "/metrics", "/healthz", "/readyz")
+
+
+def test_a_server_echoing_the_token_never_gets_it_shown_or_logged(loop: LoopThread) -> None:
+    events = [
+        Event("taskStart", update("taskStart", f"task-{i}", float(i), "billing"))
+        for i in range(len(ECHOES) + 2)
+    ]
+    # A good connection first (so a 401 is retried) and after each echo (so backoff restarts).
+    plans: list[list[Action]] = [[Send(1), Drop()]]
+    for _, answer in ECHOES:
+        plans += [[RawHead(answer)], [Send(1), Drop()]]
+    server = serve(loop, lambda: ScriptedServer(events, plans, bearer=BEARER))
+    assert isinstance(server, ScriptedServer)
+    token = encode_token(BEARER, server.base_url)
+    try:
+        with ExporterProcess([], {"REQUENCE_ACCESS_TOKEN": token}) as exporter:
+            for case, (what, _) in enumerate(ECHOES, start=1):
+
+                def failed(n: int = case) -> bool:
+                    return sum(exporter.get("/status").json()["reconnects"].values()) >= 2 * n
+
+                exporter.wait_for(failed, what=f"the {what} echo to fail the connection")
+                for page in PAGES:
+                    text = exporter.get(page).text
+                    assert BEARER not in text, f"{what}: the bearer token appears in {page}"
+                assert BEARER not in exporter.log, f"{what}: the bearer token is logged"
+            last_error = exporter.get("/status").json()["last_error"]
+            assert exporter.stop() == 0
+    finally:
+        loop.run(server.aclose())
+    # The echoes did reach the exporter (the server saw the bearer, and each was a failure).
+    assert all(r.headers["authorization"] == f"Bearer {BEARER}" for r in server.requests)
+    assert last_error is not None
