@@ -14,7 +14,7 @@ from exporter.metrics.alerting.rule_groups import render_rules
 from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS, job_selector
 from exporter.metrics.alerting.slo import (
     availability_objective_rule,
-    latency_objective_rule,
+    latency_objective_rules,
     objective_text,
     slo_groups,
 )
@@ -38,8 +38,13 @@ def render(config: RuleConfig) -> dict[str, Any]:
         availability_objective_rule(name, objective_text(value))
         for name, value in sorted(config.objectives.items())
     ]
-    latency = [latency_objective_rule(config.latency[name]) for name in sorted(config.latency)]
-    groups = [*base["groups"], *slo_groups(t, job_selector(t), availability, latency)]
+    sel = job_selector(t)
+    latency = [
+        rule
+        for name in sorted(config.latency)
+        for rule in latency_objective_rules(config.latency[name], t, sel)
+    ]
+    groups = [*base["groups"], *slo_groups(t, sel, availability, latency)]
     known = alert_names(groups)
     missing = sorted(set(config.disabled) - known)
     if missing:

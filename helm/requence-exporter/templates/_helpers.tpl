@@ -258,6 +258,35 @@ The job every rule of files/alerts.tmpl.yml reads, written inside a single-quote
 {{- $job }}
 {{- end }}
 
+{{/*
+The namespace every rule reads, as a regex in a single-quoted PromQL string: the release's
+namespace, or any with prometheusRule.matchNamespace off.
+*/}}
+{{- define "requence-exporter.ruleNamespaceRegex" -}}
+{{- if .Values.prometheusRule.matchNamespace }}
+{{- regexQuoteMeta (include "requence-exporter.namespace" .) }}
+{{- else }}
+{{- ".*" }}
+{{- end }}
+{{- end }}
+
+{{/*
+A burn-rate factor of the SLO alerts: (list $ key default). Set in the values, it is used as
+it is; unset, the default (made for a 28d window) scales with slo_window, as `requence-exporter
+rules` scales it.
+*/}}
+{{- define "requence-exporter.burnRate" -}}
+{{- $root := index . 0 }}
+{{- $key := index . 1 }}
+{{- $thresholds := $root.Values.prometheusRule.thresholds }}
+{{- if hasKey $thresholds $key }}
+{{- index $thresholds $key }}
+{{- else }}
+{{- $window := include "requence-exporter.seconds" $thresholds.slo_window | float64 }}
+{{- mulf (index . 2) (divf $window 2419200.0) }}
+{{- end }}
+{{- end }}
+
 {{/* exporter_job_regex of exporter/metrics/alerting/rules.py in the chart: exactly the release's job. */}}
 {{- define "requence-exporter.ruleJobRegex" -}}
 {{- include "requence-exporter.rulePromqlString" (regexQuoteMeta (include "requence-exporter.ruleJob" .)) }}
