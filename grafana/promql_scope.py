@@ -54,7 +54,9 @@ def _scoped(braces: str, matchers: list[tuple[str, str]]) -> str:
 
 
 def _split(matcher: str) -> list[tuple[str, str]]:
-    parts = [(m.group(1), m.group(0).strip().rstrip(",").strip()) for m in _MATCHER.finditer(matcher)]
+    parts = [
+        (m.group(1), m.group(0).strip().rstrip(",").strip()) for m in _MATCHER.finditer(matcher)
+    ]
     if "".join(text for _, text in parts).replace(" ", "") != matcher.replace(",", "").replace(
         " ", ""
     ):

@@ -62,9 +62,7 @@ def test_promtool_check_rules() -> None:
 # The objectives grafana/slo_test.yml is written for (its header says so).
 SLO_TEST_CONFIG = RuleConfig(
     objectives={"payments": 0.999},
-    latency={
-        name: latency_objective(name, "2.5s", 0.95) for name in ("resize", "crop", "nightly")
-    },
+    latency={name: latency_objective(name, "2.5s", 0.95) for name in ("resize", "crop", "nightly")},
 )
 
 

@@ -276,14 +276,26 @@ class Tracker:
 
     def in_progress(self) -> tuple[Counter[str], Counter[tuple[str, str, str]]]:
         """Tasks in flight by task name, and open node attempts by (task name, node, node type)."""
+        tasks, nodes, _oldest = self.progress()
+        return tasks, nodes
+
+    def progress(
+        self,
+    ) -> tuple[Counter[str], Counter[tuple[str, str, str]], dict[str, float]]:
+        """`in_progress()` and the start of the oldest task in flight per task name, in the one
+        walk a scrape makes over the tasks anyway (they are ordered by update, not by start)."""
         tasks: Counter[str] = Counter()
         nodes: Counter[tuple[str, str, str]] = Counter()
+        oldest: dict[str, float] = {}
         for task in self._tasks.values():
             label = task.label
             tasks[label] += 1
+            start = task.start
+            if start < oldest.get(label, start + 1.0):
+                oldest[label] = start
             for node, _number, _start in task.open.values():
                 nodes[(label, node.label, node.type)] += 1
-        return tasks, nodes
+        return tasks, nodes, oldest
 
     # -- saving and restoring ------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -133,7 +134,10 @@ def _text(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
         raise ValueError(f"{key}: expected text of 1 to {_MAX_TEXT} characters, got {value!r}")
     if key.endswith(("_for", "_window", "_interval")):
-        seconds = duration_seconds(value)
+        try:
+            seconds = duration_seconds(value)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
         if seconds <= 0 and not key.endswith("_for"):
             raise ValueError(f"{key}: a window or interval must be longer than 0, got {value!r}")
         return value
@@ -144,7 +148,9 @@ def _text(key: str, value: Any) -> str:
                 f"(escape others with a backslash), got {value!r}"
             )
         try:
-            re.compile(value)
+            with warnings.catch_warnings():  # "possible nested set": RE2 reads [[:alpha:]]
+                warnings.simplefilter("ignore")
+                re.compile(value)
         except re.error as exc:
             raise ValueError(f"{key}: not a regular expression ({exc}): {value!r}") from None
         return value
@@ -267,7 +273,9 @@ class RuleConfig:
             raise ValueError(f"{source}: slo: unknown keys {', '.join(unknown)}")
         objectives = _mapping(slo.get("objectives"), f"{source}: slo.objectives")
         for name, objective in objectives.items():
-            self.set_objective(check_task_name(name, f"{source}: slo.objectives"), _ratio(objective))
+            self.set_objective(
+                check_task_name(name, f"{source}: slo.objectives"), _ratio(objective)
+            )
         for name, spec in _mapping(slo.get("latency"), f"{source}: slo.latency").items():
             check_task_name(name, f"{source}: slo.latency")
             if not isinstance(spec, dict) or set(spec) != {"threshold", "objective"}:

@@ -112,8 +112,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
     dw = t["spans_dropped_window"]
     dropped = f"sum by ({BY_INSTANCE}) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))"
     exported = (
-        f"sum by ({BY_INSTANCE}) "
-        f"(increase(requence_exporter_spans_exported_total{sel}[{dw}]))"
+        f"sum by ({BY_INSTANCE}) (increase(requence_exporter_spans_exported_total{sel}[{dw}]))"
     )
     return [
         _alert(

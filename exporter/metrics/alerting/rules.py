@@ -115,9 +115,7 @@ def duration_seconds(duration: str) -> float:
     match = _DURATION.fullmatch(duration) if isinstance(duration, str) else None
     if not duration or match is None:
         raise ValueError(f"not a Prometheus duration (use e.g. 90s, 5m, 1h30m): {duration!r}")
-    total = sum(
-        int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True)
-    )
+    total = sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
     if total > MAX_DURATION_SECONDS:
         raise ValueError(f"duration {duration!r} is longer than ten years")
     return int(total) if float(total).is_integer() else float(total)

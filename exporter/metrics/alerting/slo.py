@@ -373,11 +373,12 @@ def _quiet_alert(t: dict[str, Any]) -> dict[str, Any]:
         "labels": {"severity": "warning", "slo": "availability"},
         "annotations": {
             "summary": (
-                "Requence task {{ $labels.task_name }} failed {{ $value }} times, too few runs "
-                "to page"
+                "Requence task {{ $labels.task_name }} failed about "
+                '{{ $value | printf "%.0f" }} times, too few runs to page'
             ),
             "description": (
-                f"{{{{ $value }}}} {{{{ $labels.task_name }}}} tasks {_JOB_TEXT} ended with "
+                f'About {{{{ $value | printf "%.0f" }}}} {{{{ $labels.task_name }}}} tasks '
+                f"{_JOB_TEXT} ended with "
                 f"taskError in the last {long_w}, more than {factor} times its error budget "
                 f"allows there and in the last {t['slo_ticket_fast_short_window']}, but fewer "
                 f"than {t['slo_min_events']} of its tasks finished in the last "
