@@ -338,9 +338,9 @@ def alerts_template() -> str:
         used = [line for line in lines if sentinel in line or f"@@seconds.{key}@@" in line]
         if not used:
             raise ValueError(f"threshold {key} is used by no rule")
+        seconds = _SECONDS_PLACEHOLDER.replace("{key}", key)
+        lines = [line.replace(f"@@seconds.{key}@@", seconds) for line in lines]
         for index, line in enumerate(lines):
-            line = line.replace(f"@@seconds.{key}@@", _SECONDS_PLACEHOLDER.replace("{key}", key))
-            lines[index] = line
             if sentinel not in line:
                 continue
             line_kind = kind

@@ -1,10 +1,11 @@
 """Add label matchers to every vector selector of a PromQL expression.
 
 The Helm chart scopes its rules to one release's `job` and `namespace`, so two releases in one
-Prometheus never read (or record over) each other's series. The rules come from `exporter/metrics/alerting` as text;
-this walks that text with a small lexer (strings, label matchers, ranges, label lists after `by`,
-`on` and the like are skipped) and adds each matcher to each selector that has no matcher of its
-own for that label. The tests check the result against the whole rule file in a real Prometheus.
+Prometheus never read (or record over) each other's series. The rules come from
+`exporter/metrics/alerting` as text; this walks that text with a small lexer (strings, label
+matchers, ranges, label lists after `by`, `on` and the like are skipped) and adds each matcher
+to each selector that has no matcher of its own for that label. The tests check the result
+against the whole rule file in a real Prometheus.
 """
 
 from __future__ import annotations

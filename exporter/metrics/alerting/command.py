@@ -99,7 +99,7 @@ def load_config(path: Path) -> Any:
         """PyYAML's safe loader, refusing anchors and aliases where they appear."""
 
         def compose_node(self, parent: Any, index: Any) -> Any:
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise yaml.YAMLError(f"anchors and aliases are not allowed{event.start_mark}")
             return super().compose_node(parent, index)
