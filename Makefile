@@ -21,7 +21,7 @@ NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py \
 	--ignore=tests/test_slo_rules.py --ignore=tests/test_helm_slo.py \
 	--ignore=tests/test_slo_dashboard.py --ignore=tests/e2e/test_fire_drills.py \
-	--ignore=tests/test_sdk_interop.py
+	--ignore=tests/test_sdk_interop.py --ignore=tests/test_alertmanager.py
 
 .PHONY: demo test test-pure test-compiled lint bench bench-pure tools dashboards clean
 .PHONY: test-installed bench-smoke
