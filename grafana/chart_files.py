@@ -64,7 +64,9 @@ _PLACEHOLDERS: Final = {
     + ' | toString | replace "\\\\" "\\\\\\\\" | replace "\\"" "\\\\\\"" }}}}',
     "text": "{{{{ include `requence-exporter.ruleText` " + _VALUE + " }}}}",
     # Burn-rate factors left unset scale with slo_window (helper requence-exporter.burnRate).
-    "factor": "{{{{ include `requence-exporter.burnRate` (list $ `{key}` {default}) }}}}",
+    "factor": "{{{{ include `requence-exporter.burnRate` (list "
+    + _VALUE
+    + " {default} $.Values.prometheusRule.thresholds.slo_window) }}}}",
 }
 # A duration threshold as a number of seconds, where a rule multiplies by it.
 _SECONDS_PLACEHOLDER: Final = "{{ include `requence-exporter.seconds` " + _VALUE + " }}"

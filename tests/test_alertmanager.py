@@ -59,7 +59,7 @@ def test_pages_and_tickets_are_routed_apart(labels: list[str], receiver: str) ->
 class _Webhook(BaseHTTPRequestHandler):
     received: list[tuple[str, dict[str, Any]]]
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((self.path.strip("/"), json.loads(body)))
         self.send_response(200)

@@ -177,7 +177,8 @@ on; whole numbers print as integers so the exporter (and Kubernetes) can parse t
 {{- $unit := regexFind "(ms|s|m|h|d|w|y)$" . }}
 {{- $total = addf $total (mulf (trimSuffix $unit . | float64) (get $units $unit)) }}
 {{- end }}
-{{- $total }}
+{{- /* Whole seconds as an integer: Go would print 2419200.0 as 2.4192e+06. */}}
+{{- if eq $total (floor $total) }}{{ int64 $total }}{{ else }}{{ $total }}{{ end }}
 {{- end }}
 
 {{/* Labels of the Service the ServiceMonitor scrapes. */}}
@@ -271,19 +272,17 @@ namespace, or any with prometheusRule.matchNamespace off.
 {{- end }}
 
 {{/*
-A burn-rate factor of the SLO alerts: (list $ key default). Set in the values, it is used as
-it is; unset, the default (made for a 28d window) scales with slo_window, as `requence-exporter
-rules` scales it.
+A burn-rate factor of the SLO alerts: (list value default slo_window). Set in the values, it is
+used as it is; unset, the default (made for a 28d window) scales with slo_window, as
+`requence-exporter rules` scales it.
 */}}
 {{- define "requence-exporter.burnRate" -}}
-{{- $root := index . 0 }}
-{{- $key := index . 1 }}
-{{- $thresholds := $root.Values.prometheusRule.thresholds }}
-{{- if hasKey $thresholds $key }}
-{{- index $thresholds $key }}
+{{- $value := index . 0 }}
+{{- if not (kindIs "invalid" $value) }}
+{{- $value }}
 {{- else }}
-{{- $window := include "requence-exporter.seconds" $thresholds.slo_window | float64 }}
-{{- mulf (index . 2) (divf $window 2419200.0) }}
+{{- $window := include "requence-exporter.seconds" (index . 2) | float64 }}
+{{- mulf (index . 1) (divf $window 2419200.0) }}
 {{- end }}
 {{- end }}
 
