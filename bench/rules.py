@@ -1,15 +1,16 @@
 """`python -m bench.rules`: what the alert rules cost a Prometheus, on backfilled history.
 
-For each size (task names x instances) it writes the series the exporter exposes (task counters
-and duration histograms, node counters and histograms, gauges, the exporter's own series) every
-15 s over `--hours` of raw history, and the series the rules record (their base rates every
-slo_interval, the SLO window's sums, the jobs seen) over `--recorded-days`, as OpenMetrics; backfills
-them with `promtool tsdb create-blocks-from openmetrics`; starts Prometheus on the blocks and
-asks for every rule's expression at the end of the history with `stats=all`, which reports the
-raw samples each evaluation reads (`totalQueryableSamples`). A rule whose ranges reach further
-than the history is scaled up by the part of its longest range the history holds ("28d").
+For each size (task names x instances) it writes, as OpenMetrics, the series the exporter
+exposes (task counters and duration histograms, node counters and histograms, gauges, its own
+series) every 15 s over `--hours` of raw history, and the series the rules record and read over
+ranges (base rates every slo_interval, the SLO window's sums, the jobs seen) over
+`--recorded-days`; backfills them with `promtool tsdb create-blocks-from openmetrics`; starts
+Prometheus on the blocks and asks for every rule's expression at the end of the history with
+`stats=all`, which reports the samples each evaluation reads (`totalQueryableSamples`). A rule
+whose ranges reach further than the history holds is scaled up to 28 days ("28d" columns).
 Then Prometheus evaluates the rule file itself and `prometheus_rule_group_last_duration_seconds`
-says how long each group takes: samples per minute x duration per sample is the CPU figure.
+(the rules API's evaluationTime) says how long each group takes: x evaluations per minute is
+the CPU figure.
 
 `--rules FILE` measures another rule file (an older one, to compare), `--chart` the Helm chart's
 rules for the same data. `--smoke` runs tiny sizes (the test suite asserts on its structure).
@@ -156,7 +157,7 @@ def write_history(
 
 
 def _get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=600) as answer:
+    with urllib.request.urlopen(url, timeout=600) as answer:  # noqa: S310 (http on 127.0.0.1)
         data: dict[str, Any] = json.loads(answer.read())
         return data
 
@@ -231,7 +232,7 @@ def measure(
 
 
 def group_durations(
-    binary: str, data: Path, workdir: Path, rules: dict[str, Any], eval_s: float, wait_s: float
+    binary: str, data: Path, workdir: Path, rules: dict[str, Any], *, eval_s: float, wait_s: float
 ) -> dict[str, float]:
     """Prometheus evaluating `rules` on the backfilled blocks: seconds per group evaluation
     (the second evaluation of each group within `wait_s`)."""
@@ -328,7 +329,12 @@ def run_size(
         if not args.no_durations:
             for name, rules in rule_sets.items():
                 results[name]["group_seconds"] = group_durations(
-                    prometheus, data, work, _quick(rules), args.eval_interval, args.wait
+                    prometheus,
+                    data,
+                    work,
+                    _quick(rules),
+                    eval_s=args.eval_interval,
+                    wait_s=args.wait,
                 )
                 results[name]["cpu_seconds_per_minute"] = _cpu(
                     rules, results[name]["group_seconds"], args.eval_interval
