@@ -46,7 +46,8 @@ SCRAPE_S = 15
 JOB = "requence-exporter"
 NAMESPACE = "team1"
 DAY = 86_400
-_RANGE = re.compile(r"\[([0-9a-z]+)(?::[0-9a-z]*)?\]")
+# A selector with a range: the metric name (recorded ones have colons) and the range.
+_RANGE = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{[^}]*\})?\[([0-9a-z]+)(?::[0-9a-z]*)?\]")
 
 
 def _free_port() -> int:
@@ -186,8 +187,16 @@ def _start(binary: str, data: Path, config: Path) -> tuple[subprocess.Popen[byte
     raise RuntimeError("Prometheus did not become ready")
 
 
-def _longest_range(expr: str) -> float:
-    return max((duration_seconds(m) for m in _RANGE.findall(expr)), default=0.0)
+def _longest_ranges(expr: str) -> tuple[float, float]:
+    """The longest range over raw series and over recorded ones in `expr`."""
+    raw = recorded = 0.0
+    for name, window in _RANGE.findall(expr):
+        seconds = float(duration_seconds(window))
+        if ":" in name:
+            recorded = max(recorded, seconds)
+        else:
+            raw = max(raw, seconds)
+    return raw, recorded
 
 
 def _interval(group: dict[str, Any], default_s: float) -> float:
@@ -205,10 +214,14 @@ def measure(
             query = urllib.parse.urlencode({"query": rule["expr"], "time": end, "stats": "all"})
             answer = _get(f"{base}/api/v1/query?{query}")
             samples = int(answer["data"]["stats"]["samples"]["totalQueryableSamples"])
-            longest = _longest_range(rule["expr"])
-            raw = "requence_" in rule["expr"] and "rate_base" not in rule["expr"]
-            held = history_s["raw" if raw else "recorded"]
-            scale = min(longest, 28 * DAY) / min(longest, held) if longest > held else 1.0
+            scale = 1.0
+            for longest, held in zip(
+                _longest_ranges(rule["expr"]),
+                (history_s["raw"], history_s["recorded"]),
+                strict=True,
+            ):
+                if longest > held:
+                    scale = max(scale, min(longest, 28 * DAY) / held)
             rows.append(
                 {
                     "group": group["name"],
@@ -247,25 +260,23 @@ def group_durations(
     )
     proc, base = _start(binary, data, config)
     try:
-        seen: dict[str, tuple[int, float]] = {}
+        stamps: dict[str, set[str]] = {}
+        seconds: dict[str, float] = {}
         deadline = time.monotonic() + wait_s
         names = {g["name"] for g in rules["groups"]}
         while time.monotonic() < deadline:
-            answer = _get(f"{base}/api/v1/rules")
-            for group in answer["data"]["groups"]:
-                stamp = group.get("lastEvaluation", "")
-                count, _ = seen.get(group["name"], (0, 0.0))
-                if (
-                    stamp
-                    and not stamp.startswith("0001")
-                    and stamp != seen.get(group["name"] + "@", (0, stamp))[1]
-                ):
-                    seen[group["name"] + "@"] = (0, stamp)  # type: ignore[assignment]
-                    seen[group["name"]] = (count + 1, float(group["evaluationTime"]))
-            if all(seen.get(n, (0, 0.0))[0] >= 2 for n in names):
+            for group in _get(f"{base}/api/v1/rules")["data"]["groups"]:
+                stamp = str(group.get("lastEvaluation", ""))
+                if not stamp or stamp.startswith("0001"):
+                    continue
+                seen = stamps.setdefault(group["name"], set())
+                if stamp not in seen:
+                    seen.add(stamp)
+                    seconds[group["name"]] = float(group["evaluationTime"])
+            if all(len(stamps.get(n, ())) >= 2 for n in names):
                 break
             time.sleep(1.0)
-        return {n: seen[n][1] for n in names if n in seen}
+        return {n: seconds[n] for n in names if n in seconds}
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -109,8 +109,8 @@ def test_alerts_carry_severity_annotations_and_a_documented_runbook() -> None:
         assert alert["labels"]["severity"] in {"critical", "warning"}
         notes = alert["annotations"]
         assert "{{ $value" in notes["summary"] + notes["description"]
-        # absent() has no labels to name; every other alert says which series it is about.
-        assert "{{ $labels." in notes["description"] or alert["expr"].startswith("absent(")
+        # Every alert says which series it is about (RequenceExporterAbsent when it has a job).
+        assert "$labels." in notes["description"]
         url = notes["runbook_url"]
         assert url.startswith(str(DEFAULT_THRESHOLDS["runbook_base_url"]) + "#")
         assert url.split("#", 1)[1] in anchors, f"{DOC.name} lacks a heading for {url}"

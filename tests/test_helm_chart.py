@@ -998,7 +998,7 @@ def test_alerts_can_be_disabled_and_labelled(chart: Any) -> None:
         assert rule["labels"] == {**original[name].get("labels", {}), "team": "platform"}
     recorded = [r for r in rules_by_name(groups).values() if "record" in r]
     assert recorded
-    assert all("labels" not in rule for rule in recorded)
+    assert all("team" not in rule.get("labels", {}) for rule in recorded)
 
 
 # --- dashboards ----------------------------------------------------------------------------
@@ -1407,7 +1407,7 @@ def test_conventions_render_where_users_expect_them(chart: Any) -> None:
     assert monitor["spec"]["sampleLimit"] == 2000000
     # The rules follow the job the jobLabel gives.
     expr = alerts_by_name(only(objects, "PrometheusRule")["spec"]["groups"])
-    assert '{job=~"platform"}' in expr["RequenceExporterDisconnected"]["expr"]
+    assert 'job=~"platform"}' in expr["RequenceExporterDisconnected"]["expr"]
 
 
 def test_defaults_limit_the_state_emptydir_and_start_up(chart: Any) -> None:
