@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from exporter.metrics.alerting import yamlout
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig
-from exporter.metrics.alerting.rule_groups import render_rules
+from exporter.metrics.alerting.rule_groups import jobs_group, render_rules
 from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS, job_selector
 from exporter.metrics.alerting.slo import (
     availability_objective_rule,
@@ -44,7 +44,11 @@ def render(config: RuleConfig) -> dict[str, Any]:
         for name in sorted(config.latency)
         for rule in latency_objective_rules(config.latency[name], t, sel)
     ]
-    groups = [*base["groups"], *slo_groups(t, sel, availability, latency)]
+    groups = [
+        *base["groups"],
+        jobs_group(t, str(t["slo_long_interval"])),
+        *slo_groups(t, sel, availability, latency),
+    ]
     known = alert_names(groups)
     missing = sorted(set(config.disabled) - known)
     if missing:

@@ -23,7 +23,7 @@ from exporter.metrics.alerting.rules import (
     sum_rates,
 )
 
-__all__ = ["UP_PRESENT", "render_rules"]
+__all__ = ["UP_PRESENT", "jobs_group", "render_rules"]
 
 # The jobs Prometheus scrapes the exporter in, recorded so that a job that vanished is known.
 UP_PRESENT = "job:requence_exporter_up:present"
@@ -368,6 +368,18 @@ def _check_lag_threshold(value: Any) -> None:
         )
 
 
+def jobs_group(thresholds: dict[str, Any], interval: str) -> dict[str, Any]:
+    """The jobs seen, recorded every `interval` (slo_long_interval): RequenceExporterAbsent
+    reads days of it on every evaluation."""
+    return {
+        "name": "requence-exporter.jobs",
+        "interval": interval,
+        "rules": [
+            {"record": UP_PRESENT, "expr": f"group by ({BY_JOB}) (up{job_selector(thresholds)})"}
+        ],
+    }
+
+
 def render_rules(thresholds: dict[str, Any]) -> dict[str, Any]:
     """The Prometheus rule file (as a dict) for `thresholds` laid over `DEFAULT_THRESHOLDS`."""
     unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
@@ -382,16 +394,5 @@ def render_rules(thresholds: dict[str, Any]) -> dict[str, Any]:
                 "rules": _recording_rules(job_selector(merged)),
             },
             {"name": "requence-exporter.alerts", "rules": _alerting_rules(merged)},
-            {
-                # Every 5m: RequenceExporterAbsent reads days of it on every evaluation.
-                "name": "requence-exporter.jobs",
-                "interval": "5m",
-                "rules": [
-                    {
-                        "record": UP_PRESENT,
-                        "expr": f"group by ({BY_JOB}) (up{job_selector(merged)})",
-                    }
-                ],
-            },
         ]
     }
