@@ -159,3 +159,14 @@ def test_one_release_name_in_two_namespaces_keeps_two_sets_of_slos(
             check=False,
         )
         assert result.returncode == 0, f"{own} (other {other}):\n{result.stdout}{result.stderr}"
+
+
+def test_the_latency_rules_exist_only_with_a_latency_slo(chart: Any) -> None:
+    """Without a latency objective no latency rule is rendered (none reads a bucket), and
+    disabling the latency alert is still accepted."""
+    groups = rendered_groups(chart, {"disabledAlerts": ["RequenceTaskLatencyBudgetBurn"]})
+    text = yaml.safe_dump(groups)
+    assert "latency" not in text
+    assert "requence_task_duration_seconds" not in text
+    with_latency = yaml.safe_dump(rendered_groups(chart, {"slo": SLO}))
+    assert 'requence_task_duration_seconds_bucket{' in with_latency

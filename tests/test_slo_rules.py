@@ -352,3 +352,9 @@ def test_hostile_operator_input_gives_a_usage_error_or_a_file_promtool_accepts(
         args for path, args in written if f"{path}\n  FAILED" in result.stdout + result.stderr
     ]
     assert result.returncode == 0, (failed, result.stdout[-2000:] + result.stderr[-2000:])
+
+
+def test_the_latency_alert_can_be_disabled_without_a_latency_slo() -> None:
+    result = _rules("--disable", "RequenceTaskLatencyBudgetBurn")
+    assert result.returncode == 0, result.stderr
+    assert "latency" not in result.stdout
