@@ -56,6 +56,11 @@ NORMAL_WATCH_S = 60.0
 # The Workbook's windows scaled down about 60x (1h -> 1m), the `for`s and the other alerts'
 # windows likewise, so a drill takes a minute or two instead of hours.
 SHORT_WINDOWS = {
+    # The Workbook's factors kept as they are (a 30m SLO window would scale them down).
+    "slo_page_fast_burn_rate": "14.4",
+    "slo_page_slow_burn_rate": "6",
+    "slo_ticket_fast_burn_rate": "3",
+    "slo_ticket_slow_burn_rate": "1",
     "slo_window": "30m",
     "slo_interval": "1s",
     "slo_long_interval": "5s",
@@ -112,17 +117,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     rules = workdir / "alerts.yml"
     _render_rules(rules)
     window = int(SHORT_WINDOWS["slo_page_fast_short_window"].removesuffix("s"))
-    # The normal demo runs the workload at its own time scale, the drills at 0.1.
-    rates = {
-        scale: history_rates(time_scale=scale, seconds=HISTORY_S, window=window, slow=SLOW)
-        for scale in (1.0, 0.1)
-    }
+    # Every demo runs the same seeded workload (time scale 0.1) until its incident starts.
+    rates = history_rates(time_scale=0.1, seconds=HISTORY_S, window=window, slow=SLOW)
     history = workdir / "history.om"
     end = time.time()
     with history.open("w", encoding="utf-8") as out:
         for name in [NORMAL, *INCIDENTS]:
-            rows = rates[1.0 if name == NORMAL else 0.1]
-            write_history(out, rows, job=f"drill-{name}", seconds=HISTORY_S, end=end)
+            write_history(out, rates, job=f"drill-{name}", seconds=HISTORY_S, end=end)
         out.write("# EOF\n")
     subprocess.run(
         [
