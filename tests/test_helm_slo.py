@@ -169,4 +169,4 @@ def test_the_latency_rules_exist_only_with_a_latency_slo(chart: Any) -> None:
     assert "latency" not in text
     assert "requence_task_duration_seconds" not in text
     with_latency = yaml.safe_dump(rendered_groups(chart, {"slo": SLO}))
-    assert 'requence_task_duration_seconds_bucket{' in with_latency
+    assert "requence_task_duration_seconds_bucket{" in with_latency
