@@ -192,12 +192,18 @@ def slo_schema() -> dict[str, Any]:
             "objective": _OBJECTIVE,
         },
     }
+    # Task names as `requence-exporter rules` takes them: no control characters, bounded.
+    names = {"pattern": "^[^\\x00-\\x1f\\x7f]{1,512}$"}
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "objectives": {"type": "object", "additionalProperties": _OBJECTIVE},
-            "latency": {"type": "object", "additionalProperties": latency},
+            "objectives": {
+                "type": "object",
+                "propertyNames": names,
+                "additionalProperties": _OBJECTIVE,
+            },
+            "latency": {"type": "object", "propertyNames": names, "additionalProperties": latency},
         },
     }
 

@@ -65,6 +65,7 @@ def test_error_ratio_alert_is_opt_in_through_disabled_alerts(chart: Any) -> None
         {"latency": {"image-resize": {"threshold": "2s", "objective": 0.95}}},
         {"latency": {"image-resize": {"threshold": "2.5s"}}},
         {"objectives": {"invoice-processing": 1.5}},
+        {"objectives": {"two\nlines": 0.99}},
     ],
 )
 def test_schema_rejects_bad_slo_values(chart: Any, slo: dict[str, Any]) -> None:
@@ -170,3 +171,18 @@ def test_the_latency_rules_exist_only_with_a_latency_slo(chart: Any) -> None:
     assert "requence_task_duration_seconds" not in text
     with_latency = yaml.safe_dump(rendered_groups(chart, {"slo": SLO}))
     assert "requence_task_duration_seconds_bucket{" in with_latency
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    [
+        {"slo_page_slow_short_window": "7h"},
+        {"slo_ticket_fast_short_window": "1m"},
+        {"slo_interval": "10m"},
+    ],
+)
+def test_windows_that_cannot_work_together_fail_the_render(
+    chart: Any, thresholds: dict[str, str]
+) -> None:
+    with pytest.raises(helm.HelmRenderError, match=next(iter(thresholds))):
+        rendered_groups(chart, {"thresholds": thresholds})
