@@ -271,3 +271,17 @@ def test_slo_dashboard_query_returns_data(
     answer = instant_query(rig.prometheus, expr)
     assert answer["status"] == "success", f"{expr}: {answer.get('error')}"
     assert answer["data"]["result"], f"no data for {name}: {expr}"
+
+
+def test_the_incidents_start_after_half_an_hour_of_healthy_history(
+    rig: Rig, observed: dict[str, Observed]
+) -> None:
+    """Every drill's SLO windows hold the backfilled half hour, not only the live minutes."""
+    expr = (
+        "min(count_over_time(task_name:requence_slo_error_events:rate_base"
+        f'{{job=~"drill-.*", task_name="image-resize"}}[{HISTORY_S + 600}s]))'
+    )
+    answer = instant_query(rig.prometheus, expr)
+    assert answer["status"] == "success", answer
+    [sample] = answer["data"]["result"]
+    assert float(sample["value"][1]) >= HISTORY_S - 60
