@@ -284,17 +284,24 @@ class Tracker:
     ) -> tuple[Counter[str], Counter[tuple[str, str, str]], dict[str, float]]:
         """`in_progress()` and the start of the oldest task in flight per task name, in the one
         walk a scrape makes over the tasks anyway (they are ordered by update, not by start)."""
-        tasks: Counter[str] = Counter()
+        # Per task name [count, oldest start]: one lookup per task for both.
+        names: dict[str, list[float]] = {}
         nodes: Counter[tuple[str, str, str]] = Counter()
-        oldest: dict[str, float] = {}
         for task in self._tasks.values():
             label = task.label
-            tasks[label] += 1
+            entry = names.get(label)
             start = task.start
-            if start < oldest.get(label, start + 1.0):
-                oldest[label] = start
-            for node, _number, _start in task.open.values():
-                nodes[(label, node.label, node.type)] += 1
+            if entry is None:
+                names[label] = [1.0, start]
+            else:
+                entry[0] += 1.0
+                if start < entry[1]:  # noqa: PLR1730 (min() is a call, this a comparison)
+                    entry[1] = start
+            if task.open:
+                for node, _number, _start in task.open.values():
+                    nodes[(label, node.label, node.type)] += 1
+        tasks = Counter({label: int(entry[0]) for label, entry in names.items()})
+        oldest = {label: entry[1] for label, entry in names.items()}
         return tasks, nodes, oldest
 
     # -- saving and restoring ------------------------------------------------------------
