@@ -189,6 +189,7 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     # The shipped rules with every group evaluated every second, so each has run in a minute.
     rules = workdir / "alerts.yml"
     args = ["--set", "slo_interval=1s", "--set", "slo_long_interval=1s"]
+    args += ["--set", "slo_window_interval=1s"]
     done = subprocess.run(
         [sys.executable, "-m", "exporter", "rules", *args],
         capture_output=True,

@@ -64,6 +64,7 @@ SHORT_WINDOWS = {
     "slo_window": "30m",
     "slo_interval": "1s",
     "slo_long_interval": "5s",
+    "slo_window_interval": "5s",
     "slo_page_fast_long_window": "1m",
     "slo_page_fast_short_window": "10s",
     "slo_page_fast_for": "5s",

@@ -210,6 +210,8 @@ def _check_windows(t: dict[str, Any]) -> None:
         )
     if seconds["slo_long_interval"] > 15 * 60:
         raise ValueError(f"slo_long_interval ({t['slo_long_interval']}) must be 15m or shorter")
+    if seconds["slo_window_interval"] > 3600:
+        raise ValueError(f"slo_window_interval ({t['slo_window_interval']}) must be 1h or shorter")
 
 
 @dataclass

@@ -9,8 +9,10 @@ Cost. Raw counters are read once, over the fast page's short window (5m): the ba
 task name (latency ones only for the names with a latency objective, whose bucket is selected by
 name). Every longer window sums those recorded base rates (`sum_over_time(...) * interval`), so
 an evaluation reads a few points per task name and window, never weeks of raw samples. The
-pages and their windows run in `requence-exporter.slo` every `slo_interval`; the tickets, the
-SLO window and the budget in `requence-exporter.slo-long` every `slo_long_interval`.
+pages and their windows run in `requence-exporter.slo` every `slo_interval`, the tickets in
+`requence-exporter.slo-long` every `slo_long_interval`, and the SLO window's sums and the budgets
+(the costliest reads, and slow to change) in `requence-exporter.slo-window` every
+`slo_window_interval`.
 
 Rollouts. Which task names have an objective comes from the recorded history (the SLO window's
 sums exist while a name has any point within the window), not from live counters: a quiet name's
@@ -52,6 +54,8 @@ SLO_THRESHOLDS: Final[dict[str, Any]] = {
     # sums of base rates recorded every slo_interval.
     "slo_interval": "1m",
     "slo_long_interval": "5m",
+    # The SLO window's sums and the budgets: the costliest reads, and slow to change.
+    "slo_window_interval": "30m",
     # The fast page's short window is the base window every longer window is summed from.
     "slo_page_fast_long_window": "1h",
     "slo_page_fast_short_window": "5m",
@@ -118,8 +122,9 @@ LATENCY_OVERRIDE: Final = "task_name:requence_slo_latency_objective:override"
 AVAILABILITY_OBJECTIVE: Final = "task_name:requence_slo_availability_objective:ratio"
 LATENCY_OBJECTIVE: Final = "task_name:requence_slo_latency_objective:ratio"
 _OBJECTIVES: Final = {"error": AVAILABILITY_OBJECTIVE, "latency": LATENCY_OBJECTIVE}
-# The SLO window's sums are recorded every slo_long_interval; this reaches back further.
-_KNOWN_LOOKBACK: Final = "30m"
+# The SLO window's sums are recorded every slo_window_interval (at most 1h); this reaches
+# back further.
+_KNOWN_LOOKBACK: Final = "2h"
 
 
 def objective_text(value: float) -> str:
@@ -306,14 +311,15 @@ def slo_groups(
         *objectives[1:],
     ]
     slow: list[dict[str, Any]] = []
+    budget: list[dict[str, Any]] = []
     for sli in slis:
         for pair in ALERT_PAIRS:
             for side in ("long", "short"):
                 window = str(t[f"slo_{pair.role}_{side}_window"])
                 target = fast if pair.fast_group else slow
                 target += _window_rules(t, sli, f"{pair.role}_{side}", window)
-        slow += _window_rules(t, sli, "window", str(t["slo_window"]))
-    slow += _budget_rules(slis)
+        budget += _window_rules(t, sli, "window", str(t["slo_window"]))
+    budget += _budget_rules(slis)
     # Imported here: the alerts are written with this module's names.
     from exporter.metrics.alerting.slo_alerts import burn_alert, parameter_rules, quiet_alert
 
@@ -327,5 +333,10 @@ def slo_groups(
             "name": "requence-exporter.slo-long",
             "interval": str(t["slo_long_interval"]),
             "rules": slow,
+        },
+        {
+            "name": "requence-exporter.slo-window",
+            "interval": str(t["slo_window_interval"]),
+            "rules": budget,
         },
     ]
