@@ -44,8 +44,11 @@ def render(config: RuleConfig) -> dict[str, Any]:
         for name in sorted(config.latency)
         for rule in latency_objective_rules(config.latency[name], t, sel)
     ]
+    # The recording rules and the exporter's alerts read 5m rates and hold for minutes: every
+    # slo_interval is often enough, whatever Prometheus's evaluation_interval.
+    interval = str(t["slo_interval"])
     groups = [
-        *base["groups"],
+        *({"name": g["name"], "interval": interval, "rules": g["rules"]} for g in base["groups"]),
         jobs_group(t, str(t["slo_long_interval"])),
         *slo_groups(t, sel, availability, latency),
     ]

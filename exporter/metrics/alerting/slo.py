@@ -50,8 +50,8 @@ SLO_THRESHOLDS: Final[dict[str, Any]] = {
     "slo_objective": 0.99,
     "slo_window": "28d",
     "slo_min_events": 20,
-    # How often the paging rules and the ticket/window rules are evaluated; longer windows are
-    # sums of base rates recorded every slo_interval.
+    # How often the recording rules, the exporter's alerts, the base rates and the pages are
+    # evaluated (longer windows are sums of the base rates recorded this often), and the tickets.
     "slo_interval": "1m",
     "slo_long_interval": "5m",
     # The SLO window's sums and the budgets: the costliest reads, and slow to change.
