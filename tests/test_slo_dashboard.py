@@ -83,3 +83,15 @@ def test_every_panel_is_described_and_has_a_unit() -> None:
         assert panel["description"], panel["title"]
         assert panel["fieldConfig"]["defaults"].get("unit"), panel["title"]
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+
+
+def test_the_tasks_error_ratio_divides_as_the_slo_does_and_says_so() -> None:
+    tasks = json.loads((PATH.parent / "requence-tasks.json").read_text(encoding="utf-8"))
+    panels = {p["title"]: p for p in tasks["panels"] if p["type"] != "row"}
+    ratio = panels["Error ratio"]
+    [expr] = [t["expr"] for t in ratio["targets"]]
+    assert "requence_tasks_aborted_total" not in expr
+    assert "ended + errored" in ratio["description"]
+    alerting = panels["Error ratio by task name (alerting view)"]
+    assert "ended + errored" in alerting["description"]
+    assert "RequenceTaskErrorBudgetBurn" in alerting["description"]
