@@ -25,7 +25,11 @@ if str(ROOT) not in sys.path:
 from exporter.metrics.alerting import yamlout  # noqa: E402
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig, bucket_text  # noqa: E402
 from exporter.metrics.alerting.render import render  # noqa: E402
-from exporter.metrics.alerting.rules import LAG_THRESHOLD_LIMIT, duration_seconds  # noqa: E402
+from exporter.metrics.alerting.rules import (  # noqa: E402
+    LAG_THRESHOLD_LIMIT,
+    duration_seconds,
+    go_number,
+)
 from exporter.metrics.alerting.slo import LatencyObjective  # noqa: E402
 from exporter.metrics.exposition import fmt_float  # noqa: E402
 from exporter.metrics.families import DEFAULT_TASK_BUCKETS  # noqa: E402
@@ -42,7 +46,8 @@ __all__ = [
 ]
 
 CHART: Final = ROOT / "helm" / "requence-exporter"
-_VALUE: Final = ".Values.prometheusRule.thresholds.{key}"
+# `$`, not `.`: some rules sit inside `range` loops, where `.` is the loop's element.
+_VALUE: Final = "$.Values.prometheusRule.thresholds.{key}"
 
 # How the chart writes each kind of threshold into the rules. Numbers print as Go prints
 # them; integers go through int64 because Helm reads values.yaml numbers as floats (1e+06);
@@ -58,23 +63,41 @@ _PLACEHOLDERS: Final = {
     + _VALUE
     + ' | toString | replace "\\\\" "\\\\\\\\" | replace "\\"" "\\\\\\"" }}}}',
     "text": "{{{{ include `requence-exporter.ruleText` " + _VALUE + " }}}}",
+    # Burn-rate factors left unset scale with slo_window (helper requence-exporter.burnRate).
+    "factor": "{{{{ include `requence-exporter.burnRate` (list "
+    + _VALUE
+    + " {default} $.Values.prometheusRule.thresholds.slo_window) }}}}",
 }
+# A duration threshold as a number of seconds, where a rule multiplies by it.
+_SECONDS_PLACEHOLDER: Final = "{{ include `requence-exporter.seconds` " + _VALUE + " }}"
 # Thresholds the chart sets from the release instead of from values: the job regex of the
 # scrape alerts is the release's scrape job (helper requence-exporter.ruleJobRegex).
 _FROM_RELEASE: Final = {
     "exporter_job_regex": {
-        "promql_string": "{{ include `requence-exporter.ruleJobRegex` . }}",
+        "promql_string": "{{ include `requence-exporter.ruleJobRegex` $ }}",
         # In a block scalar the regex needs PromQL string escaping only.
-        "promql_block": "{{ regexQuoteMeta (include `requence-exporter.ruleJob` .)"
+        "promql_block": "{{ regexQuoteMeta (include `requence-exporter.ruleJob` $)"
         + ' | replace "\\\\" "\\\\\\\\" }}',
     },
 }
-# Every selector of the chart's rules reads only the release's job (two releases in one
-# Prometheus never see each other's series); the job comes from helper requence-exporter.ruleJob.
+# Every selector of the chart's rules reads only the release's job in the release's namespace
+# (two releases in one Prometheus, of one name in two namespaces too, never see each other's
+# series); the job comes from helper requence-exporter.ruleJob, the namespace regex from
+# requence-exporter.ruleNamespaceRegex (`.*` with prometheusRule.matchNamespace off).
 _SCOPE: Final = "@@scope@@"
-_SCOPE_MATCHER: Final = f"job='{_SCOPE}'"
-_SCOPE_PLACEHOLDER: Final = "{{ $job }}"
-_SCOPE_DEFINITION: Final = "{{ $job := include `requence-exporter.ruleJob` . -}}\n"
+_NAMESPACE: Final = "@@namespace@@"
+_NAMESPACE_LABEL: Final = "@@namespace_label@@"
+_SCOPE_MATCHER: Final = f"job='{_SCOPE}', namespace=~'{_NAMESPACE}'"
+_SCOPE_DEFINITION: Final = (
+    "{{ $job := include `requence-exporter.ruleJob` . -}}\n"
+    "{{ $namespaceRegex := include `requence-exporter.ruleNamespaceRegex` . -}}\n"
+    "{{ $namespace := include `requence-exporter.namespace` . -}}\n"
+)
+_SCOPE_PLACEHOLDERS: Final = {
+    _SCOPE: "{{ $job }}",
+    _NAMESPACE: "{{ $namespaceRegex }}",
+    _NAMESPACE_LABEL: "{{ $namespace }}",
+}
 # String thresholds that are not durations, and the kind of text each one is.
 _TEXT_KEYS: Final = {"exporter_job_regex": "promql_string", "runbook_base_url": "text"}
 # Kinds whose placeholder is correct only inside a double-quoted YAML scalar.
@@ -87,6 +110,10 @@ _HEADER: Final = (
 )
 
 
+def _default_text(default: Any) -> str:
+    return go_number(default) if isinstance(default, float) else str(default)
+
+
 def threshold_kind(key: str, default: Any) -> str:
     """How the chart types and writes threshold `key` (number, integer, duration, or text)."""
     if isinstance(default, bool):
@@ -94,10 +121,10 @@ def threshold_kind(key: str, default: Any) -> str:
     if isinstance(default, int):
         return "integer"
     if isinstance(default, float):
-        return "number"
+        return "factor" if key.endswith("_burn_rate") else "number"
     if key in _TEXT_KEYS:
         return _TEXT_KEYS[key]
-    if isinstance(default, str) and key.endswith(("_for", "_window")):
+    if isinstance(default, str) and key.endswith(("_for", "_window", "_interval")):
         duration_seconds(default)
         return "duration"
     raise TypeError(f"threshold {key}: say in grafana/chart_files.py how the chart writes it")
@@ -111,8 +138,14 @@ CHART_THRESHOLDS: Final = {k: v for k, v in THRESHOLDS.items() if k not in _FROM
 # What values.schema.json admits for each kind; a duration is what Prometheus accepts.
 _SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "number": {"type": "number", "minimum": 0},
+    "factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000},
     "integer": {"type": "integer", "minimum": 0},
-    "duration": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w|y))+$"},
+    # Prometheus's duration grammar: each unit at most once, largest first.
+    "duration": {
+        "type": "string",
+        "minLength": 2,
+        "pattern": "^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$",
+    },
     "promql_string": {"type": "string", "minLength": 1},
     "text": {"type": "string", "pattern": "^https?://\\S+$"},
 }
@@ -159,12 +192,18 @@ def slo_schema() -> dict[str, Any]:
             "objective": _OBJECTIVE,
         },
     }
+    # Task names as `requence-exporter rules` takes them: no control characters, bounded.
+    names = {"pattern": "^[^\\x00-\\x1f\\x7f]{1,512}$"}
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "objectives": {"type": "object", "additionalProperties": _OBJECTIVE},
-            "latency": {"type": "object", "additionalProperties": latency},
+            "objectives": {
+                "type": "object",
+                "propertyNames": names,
+                "additionalProperties": _OBJECTIVE,
+            },
+            "latency": {"type": "object", "propertyNames": names, "additionalProperties": latency},
         },
     }
 
@@ -174,7 +213,8 @@ def _sentinel(key: str) -> str:
 
 
 _NAME = "@@task_name@@"
-_SLO = ".Values.prometheusRule.slo"
+_LATENCY_NAME = "@@latency_name@@"
+_SLO = "$.Values.prometheusRule.slo"
 # One objective rule per entry of the values: Helm ranges over them where the sentinel rules are.
 _AVAILABILITY_LOOP: Final = (
     "{{- range $name, $objective := " + _SLO + ".objectives }}\n{rule}\n{{- end }}"
@@ -192,66 +232,109 @@ _LATENCY_LOOP: Final = (
     "{rule}\n"
     "{{- end }}"
 )
-_HELM_NAME = "{{ include `requence-exporter.ruleText` $name }}"
+# The latency rules exist only with latency SLOs (`rules` leaves them out likewise).
+_LATENCY_IF: Final = "{{- if " + _SLO + ".latency }}"
+_RULE_START: Final = re.compile(r"^ {6}- (?:record|alert): ")
+_GROUP_START: Final = re.compile(r"^ {2}- name: ")
+_LATENCY_RULE: Final = re.compile(r"requence_slo_latency_|RequenceTaskLatency")
+
+
+def _chunks(lines: list[str]) -> list[list[str]]:
+    """The lines cut where each rule or group starts."""
+    chunks: list[list[str]] = [[]]
+    for line in lines:
+        if _RULE_START.match(line) or _GROUP_START.match(line):
+            chunks.append([])
+        chunks[-1].append(line)
+    return chunks
 
 
 def _loops(text: str) -> str:
-    """Replace the sentinel objective rules with Helm loops over the values."""
-    for loop, marker, fields in (
-        (_AVAILABILITY_LOOP, "availability_objective:override", {"@@objective@@": "$objective"}),
-        (
-            _LATENCY_LOOP,
-            "latency_objective:override",
-            {
-                "@@objective@@": "$spec.objective",
-                "@@le@@": "$le",
-                "@@threshold@@": "$spec.threshold",
-            },
-        ),
-    ):
-        lines = text.split("\n")
-        start = next(i for i, line in enumerate(lines) if marker in line)
-        end = start + 1
-        while not lines[end].lstrip().startswith("- "):
-            end += 1
-        rule = "\n".join(lines[start:end]).replace(_NAME, _HELM_NAME)
-        for sentinel, value in fields.items():
-            rule = rule.replace(sentinel, "{{ " + value + " }}")
-        if "@@" in rule.replace(_SCOPE, ""):
-            raise ValueError(f"an objective rule keeps a sentinel: {rule}")
-        text = "\n".join([*lines[:start], loop.replace("{rule}", rule), *lines[end:]])
-    return text
+    """Replace the sentinel objective rules with Helm loops over the values, and wrap the
+    latency rules in a condition on latency SLOs."""
+    out: list[str] = []
+    loop: list[str] = []
+    loop_kind = ""
+    in_latency = False
+    for chunk in [*_chunks(text.split("\n")), []]:
+        first = chunk[0] if chunk else ""
+        body = "\n".join(chunk)
+        kind = "availability" if _NAME in body else "latency" if _LATENCY_NAME in body else ""
+        if loop and kind != loop_kind:
+            out.append(_loop_text(loop_kind, loop))
+            loop = []
+        latency = bool(_RULE_START.match(first)) and bool(_LATENCY_RULE.search(first))
+        if in_latency and not latency:
+            out.append("{{- end }}")
+        if latency and not in_latency:
+            out.append(_LATENCY_IF)
+        in_latency = latency
+        if kind:
+            loop_kind = kind
+            loop += chunk
+        else:
+            out += chunk
+    return "\n".join(out)
+
+
+def _loop_text(kind: str, lines: list[str]) -> str:
+    text = "\n".join(lines)
+    if kind == "availability":
+        text = text.replace(_NAME, "{{ include `requence-exporter.ruleText` $name }}")
+        fields = {"@@objective@@": "$objective"}
+        loop = _AVAILABILITY_LOOP
+    else:
+        # In a selector the name is a PromQL string inside a double-quoted YAML string.
+        text = "\n".join(
+            line.replace(
+                _LATENCY_NAME,
+                "{{ include `requence-exporter.rulePromqlString` $name }}"
+                if line.lstrip().startswith("expr:")
+                else "{{ include `requence-exporter.ruleText` $name }}",
+            )
+            for line in text.split("\n")
+        )
+        fields = {
+            "@@objective@@": "$spec.objective",
+            "@@le@@": "$le",
+            "@@threshold@@": "$spec.threshold",
+        }
+        loop = _LATENCY_LOOP
+    for sentinel, value in fields.items():
+        text = text.replace(sentinel, "{{ " + value + " }}")
+    leftover = text
+    for scope in _SCOPE_PLACEHOLDERS:
+        leftover = leftover.replace(scope, "")
+    if re.search(r"@@(?!threshold\.|seconds\.)", leftover):
+        raise ValueError(f"an objective rule keeps a sentinel: {text}")
+    return loop.replace("{rule}", text)
 
 
 def alerts_template() -> str:
     """The chart's rule file template: the rule file with Helm references for thresholds."""
     config = RuleConfig(
         thresholds={key: _sentinel(key) for key in THRESHOLDS},
-        latency={_NAME: LatencyObjective(_NAME, "@@le@@", "@@threshold@@", "@@objective@@")},
+        objectives={_NAME: 0.5},
+        latency={
+            _LATENCY_NAME: LatencyObjective(
+                _LATENCY_NAME, "@@le@@", "@@threshold@@", "@@objective@@"
+            )
+        },
         disabled=[],
     )
     groups = render(config)["groups"]
     for group in groups:
-        # An objective is a value: the sentinel rule is rendered with a placeholder objective.
         for rule in group["rules"]:
-            if rule.get("record", "").endswith("latency_objective:override"):
-                index = group["rules"].index(rule)
-                group["rules"].insert(
-                    index,
-                    {
-                        "record": "task_name:requence_slo_availability_objective:override",
-                        "expr": "vector(@@objective@@)",
-                        "labels": {"task_name": _NAME, "objective": "@@objective@@"},
-                    },
-                )
-                break
-    for group in groups:
-        for rule in group["rules"]:
+            if rule.get("record", "").endswith("availability_objective:override"):
+                # An objective is a value: the sentinel rule gets a placeholder objective.
+                rule["expr"] = "vector(@@objective@@)"
+                rule["labels"]["objective"] = "@@objective@@"
             rule["expr"] = scope_selectors(rule["expr"], _SCOPE_MATCHER)
             if rule.get("record", "").endswith(":override"):
-                # A constant objective series carries the release's job, so the scoped rules
-                # that join on it find it and two releases never record the same series.
-                rule["labels"] = {"job": _SCOPE, **rule["labels"]}
+                # A constant objective series carries the release's job and namespace, so the
+                # scoped rules that join on it find it and two releases never record the same
+                # series.
+                rule["labels"] = {"job": _SCOPE, "namespace": _NAMESPACE_LABEL, **rule["labels"]}
     text = yamlout.dump({"groups": groups})
     if "`" in text:
         raise ValueError("the rules contain a backquote, which the Helm escaping cannot hold")
@@ -260,9 +343,11 @@ def alerts_template() -> str:
     lines = text.split("\n")
     for key, kind in THRESHOLD_KINDS.items():
         sentinel = _sentinel(key)
-        used = [line for line in lines if sentinel in line]
+        used = [line for line in lines if sentinel in line or f"@@seconds.{key}@@" in line]
         if not used:
             raise ValueError(f"threshold {key} is used by no rule")
+        seconds = _SECONDS_PLACEHOLDER.replace("{key}", key)
+        lines = [line.replace(f"@@seconds.{key}@@", seconds) for line in lines]
         for index, line in enumerate(lines):
             if sentinel not in line:
                 continue
@@ -273,10 +358,12 @@ def alerts_template() -> str:
                 raise ValueError(f"threshold {key} must appear only inside double-quoted strings")
             placeholder = _FROM_RELEASE.get(key, {}).get(line_kind) or _PLACEHOLDERS[
                 line_kind
-            ].format(key=key)
+            ].format(key=key, default=_default_text(THRESHOLDS[key]))
             lines[index] = line.replace(sentinel, placeholder)
     text = _loops("\n".join(lines))
-    return _HEADER + _SCOPE_DEFINITION + text.replace(_SCOPE, _SCOPE_PLACEHOLDER)
+    for sentinel, placeholder in _SCOPE_PLACEHOLDERS.items():
+        text = text.replace(sentinel, placeholder)
+    return _HEADER + _SCOPE_DEFINITION + text
 
 
 def rendered_chart_files() -> dict[Path, str | bytes]:

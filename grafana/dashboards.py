@@ -19,9 +19,10 @@ from grafana.panels import (
 
 __all__ = ["DASHBOARDS", "exporter_dashboard", "nodes_dashboard", "tasks_dashboard"]
 
-TASKS = 'job=~"$job", task_name=~"$task_name"'
+# The release: an optional cluster label, the namespace and the job (absent labels match .*).
+EXPORTER = 'cluster=~"$cluster", namespace=~"$namespace", job=~"$job"'
+TASKS = f'{EXPORTER}, task_name=~"$task_name"'
 NODES = f'{TASKS}, node_type=~"$node_type", node=~"$node"'
-EXPORTER = 'job=~"$job"'
 RI = "$__rate_interval"
 W = RECORDING_WINDOW
 TASK_BUCKETS = "requence_task_duration_seconds_bucket"
@@ -48,14 +49,28 @@ def _variables(*extra: dict[str, Any], tasks: bool = True) -> dict[str, Any]:
         "list": [
             datasource_variable("datasource", "Data source", "prometheus"),
             *([datasource_variable("traces", "Traces", "tempo")] if tasks else []),
+            # Clusters and namespaces that run an exporter (empty where the label is absent).
+            query_variable("cluster", "Cluster", "requence_exporter_build_info", "cluster"),
+            query_variable(
+                "namespace",
+                "Namespace",
+                'requence_exporter_build_info{cluster=~"$cluster"}',
+                "namespace",
+            ),
             # All means the jobs that run an exporter, never every job Prometheus scrapes.
-            query_variable("job", "Job", "requence_exporter_build_info", "job", all_value=None),
+            query_variable(
+                "job",
+                "Job",
+                'requence_exporter_build_info{cluster=~"$cluster", namespace=~"$namespace"}',
+                "job",
+                all_value=None,
+            ),
             *(
                 [
                     query_variable(
                         "task_name",
                         "Task",
-                        'requence_tasks_started_total{job=~"$job"}',
+                        f"requence_tasks_started_total{{{EXPORTER}}}",
                         "task_name",
                     )
                 ]
@@ -127,11 +142,12 @@ def tasks_dashboard() -> Any:
     b.add(
         stat(
             "Error ratio",
-            "Share of finished tasks (ended + errored + aborted) that ended with taskError.",
+            "Errored / (ended + errored) tasks, all selected task names together: the SLO's "
+            "ratio (aborted tasks were cancelled from outside and count as neither).",
             [
                 target(
                     f"sum(rate(requence_tasks_errored_total{{{TASKS}}}[{RI}]))\n"
-                    f"/ ({sum_rates(FINISHED_TASKS, '', RI, f'{{{TASKS}}}')} > 0)",
+                    f"/ ({sum_rates(FINISHED_TASKS[:2], '', RI, f'{{{TASKS}}}')} > 0)",
                     "error ratio",
                 )
             ],
@@ -198,10 +214,12 @@ def tasks_dashboard() -> Any:
     b.add(
         timeseries(
             "Error ratio by task name (alerting view)",
-            f"Errored / finished tasks over {W}, per job and task name: the recorded ratio "
-            "that RequenceTaskErrorRatioHigh evaluates against its threshold (set with the "
-            "rules: prometheusRule.thresholds in the chart); the alert also needs a minimum "
-            "number of finished tasks.",
+            f"Errored / (ended + errored) tasks over {W}, per job and task name: the recorded "
+            "ratio task_name:requence_tasks_error_ratio:rate5m. RequenceTaskErrorBudgetBurn "
+            "pages when this ratio over its short window (5m) and over its long window (1h) "
+            "exceeds (1 - objective) x 14.4 (14.4 % at 99 %) with at least 20 tasks finished "
+            "in the hour; the opt-in RequenceTaskErrorRatioHigh compares it with "
+            "task_error_ratio. Requence / SLOs shows the windows and factors in force.",
             [
                 target(
                     f"task_name:requence_tasks_error_ratio:rate{W}{{{TASKS}}}",
@@ -228,6 +246,26 @@ def tasks_dashboard() -> Any:
             stack=True,
         ),
         12,
+        8,
+    )
+    b.add(
+        timeseries(
+            "Oldest task in progress by task name",
+            "How long the oldest task of each name still in progress has been running "
+            "(now minus requence_tasks_oldest_in_progress_start_timestamp_seconds, the "
+            "earliest over the instances). A line that keeps rising while tasks of the name "
+            "still finish is a backlog or a hung task: RequenceTasksOldInProgress fires past "
+            "tasks_oldest_age_seconds (4h by default).",
+            [
+                target(
+                    "time() - min by (task_name) "
+                    f"(requence_tasks_oldest_in_progress_start_timestamp_seconds{{{TASKS}}})",
+                    "{{task_name}}",
+                )
+            ],
+            "s",
+        ),
+        24,
         8,
     )
     b.row("Duration")
@@ -532,7 +570,7 @@ def nodes_dashboard() -> Any:
         12,
         8,
     )
-    node_metric = 'requence_nodes_started_total{job=~"$job", task_name=~"$task_name"}'
+    node_metric = f"requence_nodes_started_total{{{TASKS}}}"
     return _dashboard(
         "requence-nodes",
         "Requence / Nodes",
@@ -544,8 +582,7 @@ def nodes_dashboard() -> Any:
             query_variable(
                 "node",
                 "Node",
-                'requence_nodes_started_total{job=~"$job", task_name=~"$task_name", '
-                'node_type=~"$node_type"}',
+                f'requence_nodes_started_total{{{TASKS}, node_type=~"$node_type"}}',
                 "node",
             ),
         ),

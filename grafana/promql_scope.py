@@ -1,10 +1,11 @@
-"""Add a label matcher to every vector selector of a PromQL expression.
+"""Add label matchers to every vector selector of a PromQL expression.
 
-The Helm chart scopes its rules to one release's `job`, so two releases in one Prometheus never
-read (or record over) each other's series. The rules come from `grafana/rules.py` as text; this
-walks that text with a small lexer (strings, label matchers, ranges, label lists after `by`,
-`on` and the like are skipped) and adds the matcher to each selector that has no `job` matcher
-of its own. The tests check the result against the whole rule file in a real Prometheus.
+The Helm chart scopes its rules to one release's `job` and `namespace`, so two releases in one
+Prometheus never read (or record over) each other's series. The rules come from
+`exporter/metrics/alerting` as text; this walks that text with a small lexer (strings, label
+matchers, ranges, label lists after `by`, `on` and the like are skipped) and adds each matcher
+to each selector that has no matcher of its own for that label. The tests check the result
+against the whole rule file in a real Prometheus.
 """
 
 from __future__ import annotations
@@ -38,18 +39,36 @@ _KEYWORDS: Final = frozenset(
 )
 # Keywords followed by a parenthesised list of label names, not expressions.
 _LABEL_LISTS: Final = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
-_HAS_JOB: Final = re.compile(r"[{,]\s*job\s*(?:=|!=|=~|!~)")
+_MATCHER: Final = re.compile(rf"\s*([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)\s*(?:{_STRING})\s*,?")
 
 
-def _scoped(braces: str, matcher: str) -> str:
-    if _HAS_JOB.search(braces):
+def _has(braces: str, label: str) -> bool:
+    return re.search(rf"[{{,]\s*{label}\s*(?:=|!=|=~|!~)", braces) is not None
+
+
+def _scoped(braces: str, matchers: list[tuple[str, str]]) -> str:
+    added = [text for label, text in matchers if not _has(braces, label)]
+    if not added:
         return braces
     inner = braces[1:-1].strip()
-    return "{" + matcher + (", " + inner if inner else "") + "}"
+    return "{" + ", ".join(added) + (", " + inner if inner else "") + "}"
+
+
+def _split(matcher: str) -> list[tuple[str, str]]:
+    parts = [
+        (m.group(1), m.group(0).strip().rstrip(",").strip()) for m in _MATCHER.finditer(matcher)
+    ]
+    if "".join(text for _, text in parts).replace(" ", "") != matcher.replace(",", "").replace(
+        " ", ""
+    ):
+        raise ValueError(f"not a list of label matchers: {matcher!r}")
+    return parts
 
 
 def scope_selectors(expr: str, matcher: str) -> str:
-    """`expr` with `matcher` (e.g. `job="x"`) in every selector that names no job itself."""
+    """`expr` with the label matchers of `matcher` (e.g. `job='x', namespace='y'`) in every
+    selector that has no matcher of its own for that label."""
+    matchers = _split(matcher)
     tokens = [(m.lastgroup or "other", m.group()) for m in _TOKEN.finditer(expr)]
     out: list[str] = []
     index = 0
@@ -70,12 +89,12 @@ def scope_selectors(expr: str, matcher: str) -> str:
             if after[0] == "braces":
                 assert following is not None
                 out.extend(t for _, t in tokens[index:following])
-                out.append(_scoped(after[1], matcher))
+                out.append(_scoped(after[1], matchers))
                 index = following + 1
                 continue
-            out.append(text + "{" + matcher + "}")
+            out.append(text + "{" + ", ".join(t for _, t in matchers) + "}")
         elif kind == "braces":
-            out.append(_scoped(text, matcher))
+            out.append(_scoped(text, matchers))
         else:
             out.append(text)
         index += 1

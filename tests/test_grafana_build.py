@@ -38,6 +38,7 @@ CONTRACT = {
     "requence_task_duration_seconds_bucket",
     "requence_node_duration_seconds_bucket",
     "requence_tasks_in_progress",
+    "requence_tasks_oldest_in_progress_start_timestamp_seconds",
     "requence_nodes_in_progress",
     *(
         f"requence_exporter_{name}"

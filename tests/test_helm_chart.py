@@ -778,6 +778,7 @@ def test_service_monitor_scrapes_the_metrics_port(chart: Any) -> None:
 # escaping in PromQL and YAML strings.
 OVERRIDES = {
     "number": 0.25,
+    "factor": 2.5,
     "integer": 7,
     "duration": "7m",
     "promql_string": 'requence\\.exporter|"odd"',
@@ -785,9 +786,21 @@ OVERRIDES = {
 }
 
 
+# Windows and intervals that keep the SLO windows consistent (short below long, above the base).
+WINDOW_OVERRIDES = {
+    "slo_window": "7d",
+    "slo_interval": "30s",
+    "slo_long_interval": "2m",
+    "slo_page_fast_long_window": "2h",
+    "slo_page_slow_long_window": "7h",
+    "slo_ticket_fast_long_window": "2d",
+    "slo_ticket_slow_long_window": "4d",
+}
+
+
 def override_for(key: str) -> Any:
     """A value for threshold `key` that differs from its default."""
-    value = OVERRIDES[THRESHOLD_KINDS[key]]
+    value = WINDOW_OVERRIDES.get(key, OVERRIDES[THRESHOLD_KINDS[key]])
     assert value != THRESHOLDS[key]
     return value
 
@@ -820,15 +833,19 @@ def chart_rules(
     return chart_scoped(config, job)
 
 
-def chart_scoped(config: RuleConfig, job: str = JOB) -> list[dict[str, Any]]:
-    """The rule groups of `config` as the chart scopes them to `job`: every selector without a
-    job matcher reads `job` only, and constant objective series carry that job."""
+def chart_scoped(
+    config: RuleConfig, job: str = JOB, namespace: str = NAMESPACE
+) -> list[dict[str, Any]]:
+    """The rule groups of `config` as the chart scopes them to `job` in `namespace`: every
+    selector without a job matcher reads `job` only, every one the namespace only, and
+    constant objective series carry both."""
     groups: list[dict[str, Any]] = render_rule_file(config)["groups"]
+    regex = re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", namespace)
     for group in groups:
         for rule in group["rules"]:
-            rule["expr"] = scope_selectors(rule["expr"], f"job='{job}'")
+            rule["expr"] = scope_selectors(rule["expr"], f"job='{job}', namespace=~'{regex}'")
             if rule.get("record", "").endswith(":override"):
-                rule["labels"] = {"job": job, **rule["labels"]}
+                rule["labels"] = {"job": job, "namespace": namespace, **rule["labels"]}
     return groups
 
 
@@ -877,22 +894,39 @@ def test_prometheus_rule_equals_the_rule_file_with_default_thresholds(chart: Any
     unscoped = copy.deepcopy(groups)
     for group in unscoped:
         for rule in group["rules"]:
-            rule["expr"] = rule["expr"].replace(f"{{job='{JOB}'}}", "")
+            scope = f"namespace=~'{NAMESPACE}'"
+            rule["expr"] = rule["expr"].replace(f"{{job='{JOB}', {scope}}}", "")
+            rule["expr"] = rule["expr"].replace(f"{{{scope}, ", "{")
             rule["expr"] = rule["expr"].replace(f'job=~"{JOB}"', 'job=~".*requence-exporter.*"')
     assert unscoped == rule_file_groups()
 
 
+# Unset, a burn-rate factor scales with slo_window (helper requence-exporter.burnRate).
+DERIVED = {key for key in CHART_THRESHOLDS if key.endswith("_burn_rate")}
+
+
 def test_values_thresholds_are_the_rule_defaults() -> None:
     thresholds = chart_values()["prometheusRule"]["thresholds"]
-    assert list(thresholds.items()) == list(CHART_THRESHOLDS.items())
+    defaults = {k: v for k, v in CHART_THRESHOLDS.items() if k not in DERIVED}
+    assert list(thresholds.items()) == list(defaults.items())
     assert set(THRESHOLDS) - set(CHART_THRESHOLDS) == {"exporter_job_regex"}
+
+
+def test_an_unset_factor_scales_with_the_window_as_the_rules_command_scales_it(
+    chart: Any,
+) -> None:
+    for window in ("7d", "30d"):
+        groups = rendered_groups(chart, {"thresholds": {"slo_window": window}})
+        assert groups == chart_rules({"slo_window": window})
+        fixed = {"slo_window": window, "slo_page_fast_burn_rate": 20}
+        assert rendered_groups(chart, {"thresholds": fixed}) == chart_rules(fixed)
 
 
 def test_deploy_doc_lists_every_threshold_with_its_default() -> None:
     doc = (ROOT / "docs" / "deploy.md").read_text()
     table = doc.split("<!-- thresholds:start", 1)[1].split("<!-- thresholds:end -->", 1)[0]
     rows = re.findall(r"^\| `([a-z0-9_]+)` \| `([^`]*)` \|", table, re.M)
-    assert rows == [(key, str(value)) for key, value in CHART_THRESHOLDS.items()]
+    assert rows == [(k, str(v)) for k, v in CHART_THRESHOLDS.items() if k not in DERIVED]
 
 
 def test_schema_admits_exactly_the_threshold_keys() -> None:
@@ -919,7 +953,8 @@ def test_a_threshold_value_changes_only_its_alert(chart: Any) -> None:
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {"RequenceTaskErrorRatioHigh"}
     assert (
-        f"error_ratio:rate5m{{job='{JOB}'}} > 0.25\n" in after["RequenceTaskErrorRatioHigh"]["expr"]
+        f"error_ratio:rate5m{{job='{JOB}', namespace=~'{NAMESPACE}'}} > 0.25\n"
+        in after["RequenceTaskErrorRatioHigh"]["expr"]
     )
     assert before["RequenceTaskErrorRatioHigh"]["for"] == after["RequenceTaskErrorRatioHigh"]["for"]
 
@@ -996,7 +1031,7 @@ def test_alerts_can_be_disabled_and_labelled(chart: Any) -> None:
         assert rule["labels"] == {**original[name].get("labels", {}), "team": "platform"}
     recorded = [r for r in rules_by_name(groups).values() if "record" in r]
     assert recorded
-    assert all("labels" not in rule for rule in recorded)
+    assert all("team" not in rule.get("labels", {}) for rule in recorded)
 
 
 # --- dashboards ----------------------------------------------------------------------------
@@ -1058,7 +1093,26 @@ def test_each_release_gets_its_own_dashboard_uids(chart: Any) -> None:
         source = sources[name]
         assert dashboard["uid"].startswith(source["uid"] + "-")
         assert dashboard["title"] == f"{source['title']} ({NAMESPACE}/other)"
-        assert {**dashboard, "uid": source["uid"], "title": source["title"]} == source
+        relinked = json.loads(
+            re.sub(r"/d/([a-z-]+)-[0-9a-f]{8}/", r"/d/\1/", json.dumps(dashboard))
+        )
+        assert {**relinked, "uid": source["uid"], "title": source["title"]} == source
+
+
+def test_every_dashboard_link_resolves_to_a_dashboard_of_the_same_release(chart: Any) -> None:
+    """The SLO table's link to the Tasks dashboard (and any other `/d/<uid>/`) follows the
+    per-release uids; without perRelease the shipped uids link to each other."""
+    for per_release in (True, False):
+        objects = render(chart, {"dashboards": {"enabled": True, "perRelease": per_release}})
+        dashboards = dashboards_of(objects)
+        uids = {d["uid"] for d in dashboards.values()}
+        links = [
+            uid
+            for d in dashboards.values()
+            for uid in re.findall(r"/d/([A-Za-z0-9_-]+)/", json.dumps(d))
+        ]
+        assert links, "the SLO dashboard links to the Tasks dashboard"
+        assert set(links) <= uids, set(links) - uids
 
 
 def test_dashboard_label_is_configurable(chart: Any) -> None:
@@ -1093,7 +1147,7 @@ def rule_tests_for(job: str, rules: Path, neighbour: str | None = None) -> dict[
     text = (ROOT / "grafana" / "alerts_test.yml").read_text()
     text = text.replace('job="requence-exporter"', f'job="{job}"')
     text = text.replace("job: requence-exporter", f"job: {job}")
-    text = text.replace("(job requence-exporter)", f"(job {job})")
+    text = text.replace("job requence-exporter", f"job {job}")
     tests: dict[str, Any] = yaml.safe_load(text)
     tests["rule_files"] = [str(rules)]
     if neighbour is not None:
@@ -1144,7 +1198,8 @@ def test_the_rules_page_for_this_release_and_not_for_a_neighbour(
     # #11: every alert of the rule file fires as its tests expect under the release's own job
     # (RequenceExporterDown too, whatever the names), and a second release's series, which the
     # default regex .*requence-exporter.* matches, change nothing: no alert, no recorded series.
-    extra = values.pop("prometheusRule", {})
+    # alerts_test.yml's series carry no namespace (the two-namespace test covers that scope).
+    extra = {"matchNamespace": False, **values.pop("prometheusRule", {})}
     rules = tmp_path / "rules.yml"
     rules.write_text(yaml.safe_dump({"groups": rendered_groups(chart, extra, values)}))
     for neighbour in (None, "other-requence-exporter"):
@@ -1385,7 +1440,7 @@ def test_conventions_render_where_users_expect_them(chart: Any) -> None:
     assert monitor["spec"]["sampleLimit"] == 2000000
     # The rules follow the job the jobLabel gives.
     expr = alerts_by_name(only(objects, "PrometheusRule")["spec"]["groups"])
-    assert '{job=~"platform"}' in expr["RequenceExporterDisconnected"]["expr"]
+    assert 'job=~"platform"}' in expr["RequenceExporterDisconnected"]["expr"]
 
 
 def test_defaults_limit_the_state_emptydir_and_start_up(chart: Any) -> None:

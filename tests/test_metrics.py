@@ -211,3 +211,37 @@ def test_restored_tasks_expose_their_outcome_counters_at_zero() -> None:
     for outcome in ("started", "ended", "errored", "deferred"):
         assert get(f"requence_nodes_{outcome}_total", fetch) == 0
     assert get("requence_tasks_in_progress", {"task_name": "invoice"}) == 1
+
+
+OLDEST = "requence_tasks_oldest_in_progress_start_timestamp_seconds"
+
+
+def test_oldest_task_in_progress_is_a_start_timestamp_per_name_restored_with_the_state() -> None:
+    """The oldest task's start, not the least recently updated one's; absent once none runs."""
+    _metrics, tracker, reg = setup()
+    s = Script()
+    s.add("taskStart", "old", 100.0, name="report")
+    s.add("taskStart", "new", 200.0, name="report")
+    s.add("taskStart", "ocr", 150.0, name="ocr")
+    # The old task is updated last, so it sits at the back of the tracker's order.
+    s.add("nodeStart", "old", 300.0, name="report", node=SERVICE)
+    for u in s.updates:
+        tracker.apply(u)
+    get = reg.get_sample_value
+    assert get(OLDEST, {"task_name": "report"}) == 100.0
+    assert get(OLDEST, {"task_name": "ocr"}) == 150.0
+    metrics, restored, reg = setup()
+    restored.restore(tracker.snapshot())
+    metrics.restored(restored.tasks())
+    assert reg.get_sample_value(OLDEST, {"task_name": "report"}) == 100.0
+    for u in (
+        Script().add("taskEnd", "old", 400.0, name="report"),
+        Script().add("taskError", "ocr", 400.0, name="ocr"),
+    ):
+        restored.apply(u)
+    assert reg.get_sample_value(OLDEST, {"task_name": "report"}) == 200.0
+    assert reg.get_sample_value(OLDEST, {"task_name": "ocr"}) is None
+    assert (
+        "ocr"
+        not in [line for line in metrics.render().splitlines() if line.startswith(OLDEST)].__str__()
+    )

@@ -75,8 +75,8 @@ __all__ = [
     "task_span_id_bytes",
     "trace_id",
     "trace_id_hex",
-    "truthy",
     "transport_failure",
+    "truthy",
 ]
 
 if TYPE_CHECKING:
@@ -89,7 +89,6 @@ if TYPE_CHECKING:
         TokenError,
         Unauthorized,
         Unreachable,
-        env_name,
     )
     from exporter.core.headers import header_value_problem, transport_failure
     from exporter.core.ids import (
@@ -157,7 +156,6 @@ else:
         "lazy_exports": "exporter.core.lazy",
         "BadSnapshot": "exporter.core.snapshot",
         "ConfigError": "exporter.core.errors",
-        "env_name": "exporter.core.errors",
         "header_value_problem": "exporter.core.headers",
         "transport_failure": "exporter.core.headers",
         "ExporterError": "exporter.core.errors",

@@ -19,13 +19,7 @@ __all__ = [
     "TokenError",
     "Unauthorized",
     "Unreachable",
-    "env_name",
 ]
-
-
-def env_name(flag: str) -> str:
-    """The environment variable that sets `flag`: REQUENCE_EXPORTER_ + upper case."""
-    return "REQUENCE_EXPORTER_" + flag.lstrip("-").replace("-", "_").replace(".", "_").upper()
 
 
 class ExporterError(Exception):

@@ -276,14 +276,33 @@ class Tracker:
 
     def in_progress(self) -> tuple[Counter[str], Counter[tuple[str, str, str]]]:
         """Tasks in flight by task name, and open node attempts by (task name, node, node type)."""
-        tasks: Counter[str] = Counter()
+        tasks, nodes, _oldest = self.progress()
+        return tasks, nodes
+
+    def progress(
+        self,
+    ) -> tuple[Counter[str], Counter[tuple[str, str, str]], dict[str, float]]:
+        """`in_progress()` and the start of the oldest task in flight per task name, in the one
+        walk a scrape makes over the tasks anyway (they are ordered by update, not by start)."""
+        # Per task name [count, oldest start]: one lookup per task for both.
+        names: dict[str, list[float]] = {}
         nodes: Counter[tuple[str, str, str]] = Counter()
         for task in self._tasks.values():
             label = task.label
-            tasks[label] += 1
-            for node, _number, _start in task.open.values():
-                nodes[(label, node.label, node.type)] += 1
-        return tasks, nodes
+            entry = names.get(label)
+            start = task.start
+            if entry is None:
+                names[label] = [1.0, start]
+            else:
+                entry[0] += 1.0
+                if start < entry[1]:  # noqa: PLR1730 (min() is a call, this a comparison)
+                    entry[1] = start
+            if task.open:
+                for node, _number, _start in task.open.values():
+                    nodes[(label, node.label, node.type)] += 1
+        tasks = Counter({label: int(entry[0]) for label, entry in names.items()})
+        oldest = {label: entry[1] for label, entry in names.items()}
+        return tasks, nodes, oldest
 
     # -- saving and restoring ------------------------------------------------------------
 

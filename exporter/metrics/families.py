@@ -76,6 +76,12 @@ TASKS_IN_PROGRESS: Final = Family(
 NODES_IN_PROGRESS: Final = Family(
     "requence_nodes_in_progress", "gauge", "Node attempts started and not yet finished.", NODE
 )
+OLDEST_IN_PROGRESS: Final = Family(
+    "requence_tasks_oldest_in_progress_start_timestamp_seconds",
+    "gauge",
+    "Start (server time) of the oldest task in progress, per task name; absent when none.",
+    TASK,
+)
 _X = "requence_exporter_"
 UPDATES: Final = Family(f"{_X}updates", "counter", "Valid updates processed.", ("type",))
 SKIPPED: Final = Family(
@@ -138,6 +144,7 @@ FAMILIES: Final = (
     NODE_DURATION,
     TASKS_IN_PROGRESS,
     NODES_IN_PROGRESS,
+    OLDEST_IN_PROGRESS,
     UPDATES,
     SKIPPED,
     INCOMPLETE,

@@ -53,6 +53,7 @@ from exporter.metrics.families import (
     NODE_COUNTERS,
     NODE_DURATION,
     NODES_IN_PROGRESS,
+    OLDEST_IN_PROGRESS,
     OVERFLOW,
     POSITION,
     RECONNECTS,
@@ -341,7 +342,7 @@ class Metrics:
         yield from self._self_scalars()
 
     def _in_progress(self) -> Iterator[tuple[Family, list[Row]]]:
-        tasks, nodes = self.tracker.in_progress() if self.tracker is not None else ({}, {})
+        tasks, nodes, oldest = self.tracker.progress() if self.tracker is not None else ({}, {}, {})
         limit = self.limit
         for family, counts, seen in (
             (TASKS_IN_PROGRESS, tasks, self._gauge_keys[0]),
@@ -354,6 +355,13 @@ class Metrics:
                 folded[key] = folded.get(key, 0) + n
             seen.update(folded)
             yield family, [(key, folded.get(key, 0.0)) for key in sorted(seen)]
+        # Absent for a name with nothing in flight: no start to report (a 0 would be 1970).
+        starts: dict[tuple[str, ...], float] = {}
+        for raw_name, start in oldest.items():
+            key = (limit("task_name", raw_name),)
+            if start < starts.get(key, start + 1.0):
+                starts[key] = start
+        yield OLDEST_IN_PROGRESS, sorted(starts.items())
 
     def _self_scalars(self) -> Iterator[tuple[Family, list[Row]]]:
         def by(values: Iterable[tuple[str, int]]) -> list[Row]:

@@ -183,7 +183,22 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus scraping the demo and evaluating the rules; yields its base URL."""
-    proc, url = start_prometheus(tmp_path_factory.mktemp("prometheus"), {JOB: [demo]})
+    # The labels the Prometheus Operator (namespace) and external labels (cluster) add.
+    labels = {"cluster": "ci", "namespace": "requence"}
+    workdir = tmp_path_factory.mktemp("prometheus")
+    # The shipped rules with every group evaluated every second, so each has run in a minute.
+    rules = workdir / "alerts.yml"
+    args = ["--set", "slo_interval=1s", "--set", "slo_long_interval=1s"]
+    args += ["--set", "slo_window_interval=1s"]
+    done = subprocess.run(
+        [sys.executable, "-m", "exporter", "rules", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    rules.write_text(done.stdout, encoding="utf-8")
+    proc, url = start_prometheus(workdir, {JOB: [demo]}, rules, labels=labels)
     try:
         yield url
     finally:
@@ -191,7 +206,10 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def start_prometheus(
-    workdir: Path, jobs: dict[str, list[str]], rules: Path = RULES
+    workdir: Path,
+    jobs: dict[str, list[str]],
+    rules: Path = RULES,
+    labels: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """A ready Prometheus scraping each job's targets every second, evaluating `rules` every
     second; returns the process (stop it with `_stop`) and its base URL."""
@@ -200,7 +218,7 @@ def start_prometheus(
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules)],
         "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": targets}]}
+            {"job_name": job, "static_configs": [{"targets": targets, "labels": labels or {}}]}
             for job, targets in jobs.items()
         ],
     }

@@ -111,17 +111,45 @@ def _ratio(text: str) -> float:
         raise ValueError(f"not a ratio (use e.g. 0.99): {text!r}") from None
 
 
+def _line(text: str) -> str:
+    """An error message on one printable line (it may quote hostile input)."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in " ".join(text.split()))
+
+
+# A rule configuration is a few kilobytes; anything far larger is not one.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def load_config(path: Path) -> Any:
+    """The YAML document in `path`, read with a bound and without anchors or aliases (an alias
+    bomb of a few hundred bytes would otherwise expand to gigabytes)."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        """PyYAML's safe loader, refusing anchors and aliases where they appear."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise yaml.YAMLError(f"anchors and aliases are not allowed{event.start_mark}")
+            return super().compose_node(parent, index)
+
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+        return yaml.load(data.decode("utf-8"), Loader=NoAliasLoader)  # noqa: S506 (safe subclass)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise ValueError(f"cannot read {path}: {detail}") from None
+
+
 def build_config(args: argparse.Namespace) -> RuleConfig:
     """The RuleConfig the options describe; ValueError names the bad option."""
     config = RuleConfig()
     if args.config is not None:
-        import yaml
-
-        try:
-            doc = yaml.safe_load(args.config.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"cannot read {args.config}: {exc}") from None
-        config.update(doc, str(args.config))
+        config.update(load_config(args.config), str(args.config))
     if args.slo_window is not None:
         config.set_slo_window(args.slo_window)
     for item in args.objective:
@@ -145,7 +173,7 @@ def run_rules(args: argparse.Namespace) -> int:
     try:
         text = rules_text(build_config(args))
     except ValueError as exc:
-        print(f"requence-exporter rules: {exc}", file=sys.stderr)
+        print(f"requence-exporter rules: {_line(str(exc))}", file=sys.stderr)
         return 2
     sys.stdout.write(text)
     return 0

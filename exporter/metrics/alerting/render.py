@@ -10,11 +10,11 @@ from typing import Any, Final
 
 from exporter.metrics.alerting import yamlout
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig
-from exporter.metrics.alerting.rule_groups import render_rules
+from exporter.metrics.alerting.rule_groups import jobs_group, render_rules
 from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS, job_selector
 from exporter.metrics.alerting.slo import (
     availability_objective_rule,
-    latency_objective_rule,
+    latency_objective_rules,
     objective_text,
     slo_groups,
 )
@@ -38,9 +38,22 @@ def render(config: RuleConfig) -> dict[str, Any]:
         availability_objective_rule(name, objective_text(value))
         for name, value in sorted(config.objectives.items())
     ]
-    latency = [latency_objective_rule(config.latency[name]) for name in sorted(config.latency)]
-    groups = [*base["groups"], *slo_groups(t, job_selector(t), availability, latency)]
-    known = alert_names(groups)
+    sel = job_selector(t)
+    latency = [
+        rule
+        for name in sorted(config.latency)
+        for rule in latency_objective_rules(config.latency[name], t, sel)
+    ]
+    # The recording rules and the exporter's alerts read 5m rates and hold for minutes: every
+    # slo_interval is often enough, whatever Prometheus's evaluation_interval.
+    interval = str(t["slo_interval"])
+    groups = [
+        *({"name": g["name"], "interval": interval, "rules": g["rules"]} for g in base["groups"]),
+        jobs_group(t, str(t["slo_long_interval"])),
+        *slo_groups(t, sel, availability, latency),
+    ]
+    # The latency alert exists only with a latency SLO; disabling it is never a mistake.
+    known = alert_names(groups) | {"RequenceTaskLatencyBudgetBurn"}
     missing = sorted(set(config.disabled) - known)
     if missing:
         raise ValueError(

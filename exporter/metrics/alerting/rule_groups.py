@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.metrics.alerting.rules import (
-    _BY_NODE,
-    _BY_TASK,
+    BY_INSTANCE,
+    BY_JOB,
+    BY_NODE,
+    BY_TASK,
     DEFAULT_THRESHOLDS,
     FINISHED_NODE_ATTEMPTS,
     FINISHED_TASKS,
@@ -21,7 +23,10 @@ from exporter.metrics.alerting.rules import (
     sum_rates,
 )
 
-__all__ = ["render_rules"]
+__all__ = ["UP_PRESENT", "jobs_group", "render_rules"]
+
+# The jobs Prometheus scrapes the exporter in, recorded so that a job that vanished is known.
+UP_PRESENT = "job:requence_exporter_up:present"
 
 
 def _recording_rules(sel: str) -> list[dict[str, Any]]:
@@ -29,55 +34,48 @@ def _recording_rules(sel: str) -> list[dict[str, Any]]:
     return [
         {
             "record": f"task_name:requence_tasks_finished:rate{w}",
-            "expr": sum_rates(FINISHED_TASKS, _BY_TASK, w, sel),
+            "expr": sum_rates(FINISHED_TASKS, BY_TASK, w, sel),
         },
         {
             "record": f"task_name:requence_tasks_errored:rate{w}",
-            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_errored_total{sel}[{w}]))",
+            "expr": f"sum by ({BY_TASK}) (rate(requence_tasks_errored_total{sel}[{w}]))",
         },
         {
             "record": f"task_name:requence_tasks_aborted:rate{w}",
-            "expr": f"sum by ({_BY_TASK}) (rate(requence_tasks_aborted_total{sel}[{w}]))",
+            "expr": f"sum by ({BY_TASK}) (rate(requence_tasks_aborted_total{sel}[{w}]))",
         },
         {
+            # Aborted tasks were cancelled from outside: like the SLO, the error ratio divides
+            # by the tasks that ended or errored.
             "record": f"task_name:requence_tasks_error_ratio:rate{w}",
             "expr": (
                 f"task_name:requence_tasks_errored:rate{w}\n"
-                f"  / on ({_BY_TASK})\n"
-                f"(task_name:requence_tasks_finished:rate{w} > 0)"
+                f"  / on ({BY_TASK})\n"
+                f"({sum_rates(FINISHED_TASKS[:2], BY_TASK, w, sel)} > 0)"
             ),
         },
         {
             "record": f"task_name:requence_tasks_abort_ratio:rate{w}",
             "expr": (
                 f"task_name:requence_tasks_aborted:rate{w}\n"
-                f"  / on ({_BY_TASK})\n"
+                f"  / on ({BY_TASK})\n"
                 f"(task_name:requence_tasks_finished:rate{w} > 0)"
             ),
         },
         {
             "record": f"node:requence_node_attempts_finished:rate{w}",
-            "expr": sum_rates(FINISHED_NODE_ATTEMPTS, _BY_NODE, w, sel),
+            "expr": sum_rates(FINISHED_NODE_ATTEMPTS, BY_NODE, w, sel),
         },
         {
             "record": f"node:requence_nodes_errored:rate{w}",
-            "expr": f"sum by ({_BY_NODE}) (rate(requence_nodes_errored_total{sel}[{w}]))",
+            "expr": f"sum by ({BY_NODE}) (rate(requence_nodes_errored_total{sel}[{w}]))",
         },
         {
             "record": f"node:requence_nodes_error_ratio:rate{w}",
             "expr": (
                 f"node:requence_nodes_errored:rate{w}\n"
-                f"  / on ({_BY_NODE})\n"
+                f"  / on ({BY_NODE})\n"
                 f"(node:requence_node_attempts_finished:rate{w} > 0)"
-            ),
-        },
-        {
-            "record": f"node:requence_node_duration_seconds:p95_rate{w}",
-            "expr": (
-                "histogram_quantile(0.95,\n"
-                f"  sum by ({_BY_NODE}, le) "
-                f"(rate(requence_node_duration_seconds_bucket{sel}[{w}]))\n"
-                ")"
             ),
         },
     ]
@@ -112,15 +110,15 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
     sel = job_selector(t)
     stall_s = t["exporter_stall_seconds"]
     dw = t["spans_dropped_window"]
-    dropped = f"sum by (job, instance) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))"
+    dropped = f"sum by ({BY_INSTANCE}) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))"
     exported = (
-        f"sum by (job, instance) (increase(requence_exporter_spans_exported_total{sel}[{dw}]))"
+        f"sum by ({BY_INSTANCE}) (increase(requence_exporter_spans_exported_total{sel}[{dw}]))"
     )
     return [
         _alert(
             "RequenceTaskErrorRatioHigh",
             f"task_name:requence_tasks_error_ratio:rate{w} > {t['task_error_ratio']}\n"
-            f"and on ({_BY_TASK})\n"
+            f"and on ({BY_TASK})\n"
             f"task_name:requence_tasks_finished:rate{w} * {window_s} >= "
             f"{t['task_error_min_finished']}",
             for_=str(t["task_error_for"]),
@@ -141,7 +139,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         _alert(
             "RequenceTaskAbortsSpiking",
             f"task_name:requence_tasks_abort_ratio:rate{w} > {t['task_abort_ratio']}\n"
-            f"and on ({_BY_TASK})\n"
+            f"and on ({BY_TASK})\n"
             f"task_name:requence_tasks_aborted:rate{w} * {window_s} >= "
             f"{t['task_abort_min_aborted']}",
             for_=str(t["task_abort_for"]),
@@ -162,7 +160,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         _alert(
             "RequenceNodeErrorsHigh",
             f"node:requence_nodes_error_ratio:rate{w} > {t['node_error_ratio']}\n"
-            f"and on ({_BY_NODE})\n"
+            f"and on ({BY_NODE})\n"
             f"node:requence_node_attempts_finished:rate{w} * {window_s} >= "
             f"{t['node_error_min_attempts']}",
             for_=str(t["node_error_for"]),
@@ -183,11 +181,11 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceTasksStuck",
-            f"sum by ({_BY_TASK}) (requence_tasks_in_progress{sel}) > 0\n"
-            f"unless on ({_BY_TASK})\n"
-            f"{sum_rates(FINISHED_TASKS, _BY_TASK, str(t['tasks_stuck_window']), sel)} > 0\n"
-            "unless on (job)\n"
-            f"min by (job) (requence_exporter_stream_connected{sel}) == 0",
+            f"sum by ({BY_TASK}) (requence_tasks_in_progress{sel}) > 0\n"
+            f"unless on ({BY_TASK})\n"
+            f"{sum_rates(FINISHED_TASKS, BY_TASK, str(t['tasks_stuck_window']), sel)} > 0\n"
+            f"unless on ({BY_JOB})\n"
+            f"min by ({BY_JOB}) (requence_exporter_stream_connected{sel}) == 0",
             for_=str(t["tasks_stuck_for"]),
             severity="warning",
             summary=(
@@ -224,13 +222,13 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
             # older versions is treated as unknown too.
             "time() - (\n"
             f"  requence_exporter_last_update_timestamp_seconds{sel} > 0\n"
-            "  or on (job, instance)\n"
+            f"  or on ({BY_INSTANCE})\n"
             f"  process_start_time_seconds{sel}\n"
             f") > {stall_s}\n"
-            "and on (job, instance)\n"
+            f"and on ({BY_INSTANCE})\n"
             f"requence_exporter_stream_connected{sel} == 1\n"
-            "unless on (job, instance)\n"
-            "sum by (job, instance) "
+            f"unless on ({BY_INSTANCE})\n"
+            f"sum by ({BY_INSTANCE}) "
             f"(increase(requence_exporter_updates_total{sel}[{stall_s}s])) > 0",
             for_=str(t["exporter_stall_for"]),
             severity="warning",
@@ -248,7 +246,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         _alert(
             "RequenceExporterLagging",
             "histogram_quantile(0.95,\n"
-            "  sum by (job, instance, le) "
+            f"  sum by ({BY_INSTANCE}, le) "
             f"(rate(requence_exporter_update_lag_seconds_bucket{sel}[{w}]))\n"
             f") > {t['exporter_lag_p95_seconds']}",
             for_=str(t["exporter_lag_for"]),
@@ -280,20 +278,51 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceExporterAbsent",
-            f"absent(up{sel})",
+            # A job seen within the window whose targets are gone, with its labels; when no job
+            # was seen at all, absent() (which names a job only when the selector does).
+            f"(\n  group by ({BY_JOB}) (last_over_time({UP_PRESENT}{sel}"
+            f"[{t['exporter_absent_window']}]))\n"
+            f"  unless on ({BY_JOB})\n  up{sel}\n)\nor on ()\n(\n  absent(up{sel})\n"
+            f"  unless on ()\n  count(last_over_time({UP_PRESENT}{sel}"
+            f"[{t['exporter_absent_window']}]))\n)",
             for_=str(t["exporter_absent_for"]),
             severity="critical",
-            summary="Prometheus has no Requence exporter target to scrape",
+            summary=(
+                "Prometheus has no Requence exporter target to scrape"
+                "{{ with $labels.job }} in job {{ . }}{{ end }}"
+            ),
             description=(
-                "Prometheus has had no scrape target in the exporter's job for "
+                "Prometheus has had no scrape target in the exporter's job"
+                "{{ with $labels.job }} {{ . }}{{ end }}"
+                "{{ with $labels.namespace }} (namespace {{ . }}){{ end }} for "
                 f"{t['exporter_absent_for']} (absent = {{{{ $value }}}}): the pod is not running, "
-                "or no ServiceMonitor or scrape config selects it."
+                "or no ServiceMonitor or scrape config selects it. A job gone for longer than "
+                f"{t['exporter_absent_window']} is forgotten unless no job is left at all."
+            ),
+            runbook_base=base,
+        ),
+        _alert(
+            "RequenceTasksOldInProgress",
+            f"time() - min by ({BY_TASK}) "
+            f"(requence_tasks_oldest_in_progress_start_timestamp_seconds{sel})\n"
+            f"> {t['tasks_oldest_age_seconds']}",
+            for_=str(t["tasks_oldest_for"]),
+            severity="warning",
+            summary=(
+                "The oldest Requence {{ $labels.task_name }} task in progress started "
+                "{{ $value | humanizeDuration }} ago"
+            ),
+            description=(
+                "A {{ $labels.task_name }} task (job {{ $labels.job }}) has been in progress for "
+                "{{ $value | humanizeDuration }}, longer than "
+                f"{t['tasks_oldest_age_seconds']}s: work of that name is backing up or one task "
+                "hangs, even if others still finish."
             ),
             runbook_base=base,
         ),
         _alert(
             "RequenceExporterSpansDropped",
-            f"{dropped}\n/ on (job, instance)\n(\n  {dropped}\n  + on (job, instance)\n  "
+            f"{dropped}\n/ on ({BY_INSTANCE})\n(\n  {dropped}\n  + on ({BY_INSTANCE})\n  "
             f"{exported}\n) > {t['spans_dropped_ratio']}",
             for_=str(t["spans_dropped_for"]),
             severity="warning",
@@ -311,7 +340,7 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceExporterStateSaveFailing",
-            "sum by (job, instance) (increase(requence_exporter_state_save_failures_total"
+            f"sum by ({BY_INSTANCE}) (increase(requence_exporter_state_save_failures_total"
             f"{sel}[{t['state_save_failures_window']}])) > {t['state_save_failures_max']}",
             for_="",
             severity="warning",
@@ -337,6 +366,18 @@ def _check_lag_threshold(value: Any) -> None:
             f"highest bucket is {LAG_THRESHOLD_LIMIT:g}s and histogram_quantile() reports no "
             f"more than that; use a threshold from 0 to below {LAG_THRESHOLD_LIMIT:g}"
         )
+
+
+def jobs_group(thresholds: dict[str, Any], interval: str) -> dict[str, Any]:
+    """The jobs seen, recorded every `interval` (slo_long_interval): RequenceExporterAbsent
+    reads days of it on every evaluation."""
+    return {
+        "name": "requence-exporter.jobs",
+        "interval": interval,
+        "rules": [
+            {"record": UP_PRESENT, "expr": f"group by ({BY_JOB}) (up{job_selector(thresholds)})"}
+        ],
+    }
 
 
 def render_rules(thresholds: dict[str, Any]) -> dict[str, Any]:

@@ -8,11 +8,16 @@ volumes and windows are set.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, Final
 
 from exporter.metrics.families import DEFAULT_LAG_BUCKETS
 
 __all__ = [
+    "BY_INSTANCE",
+    "BY_JOB",
+    "BY_NODE",
+    "BY_TASK",
     "DEFAULT_THRESHOLDS",
     "FINISHED_NODE_ATTEMPTS",
     "FINISHED_TASKS",
@@ -20,7 +25,10 @@ __all__ = [
     "RECORDING_WINDOW",
     "RUNBOOK_BASE_URL",
     "duration_seconds",
+    "go_number",
     "job_selector",
+    "promql_string",
+    "seconds_text",
     "sum_rates",
 ]
 
@@ -63,8 +71,12 @@ DEFAULT_THRESHOLDS: Final[dict[str, Any]] = {
     # RequenceExporterDown: Prometheus cannot scrape the exporter.
     "exporter_job_regex": ".*requence-exporter.*",
     "exporter_down_for": "5m",
-    # RequenceExporterAbsent: no scrape target of those jobs exists at all.
+    # RequenceExporterAbsent: a job seen within the window has no scrape target (or none exists).
     "exporter_absent_for": "10m",
+    "exporter_absent_window": "7d",
+    # RequenceTasksOldInProgress: the oldest task in progress of a name started this long ago.
+    "tasks_oldest_age_seconds": 14400,
+    "tasks_oldest_for": "5m",
     # RequenceExporterSpansDropped: share of the spans lost within the window.
     "spans_dropped_ratio": 0.01,
     "spans_dropped_window": "10m",
@@ -80,19 +92,69 @@ DEFAULT_THRESHOLDS: Final[dict[str, Any]] = {
 # threshold at or above it could never be exceeded: such thresholds are refused.
 LAG_THRESHOLD_LIMIT: Final = float(max(DEFAULT_LAG_BUCKETS))
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_UNIT_SECONDS: Final = (86400, 3600, 60, 1)
+# Prometheus's duration grammar (model.ParseDuration): each unit at most once, largest first.
+_DURATION = re.compile(
+    r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?"
+    r"(?:([0-9]+)s)?(?:([0-9]+)ms)?",
+    re.ASCII,
+)
+_UNIT_SECONDS: Final = (31_536_000, 604_800, 86_400, 3_600, 60, 1, 0.001)
+# Far below what Prometheus's int64 nanoseconds hold (292 years).
+MAX_DURATION_SECONDS: Final = 10 * 31_536_000
 
-_BY_TASK: Final = "job, task_name"
-_BY_NODE: Final = "job, task_name, node, node_type"
+# Aggregations keep the labels that tell releases apart: an optional `cluster` label,
+# `namespace` (set by the Prometheus Operator) and `job` (absent labels are simply empty).
+BY_JOB: Final = "cluster, namespace, job"
+BY_INSTANCE: Final = f"{BY_JOB}, instance"
+BY_TASK: Final = f"{BY_JOB}, task_name"
+BY_NODE: Final = f"{BY_TASK}, node, node_type"
 
 
-def duration_seconds(duration: str) -> int:
-    """Seconds in a Prometheus duration such as `1h30m` (units d, h, m, s)."""
-    match = _DURATION.match(duration)
+def duration_seconds(duration: str) -> float:
+    """Seconds in a Prometheus duration such as `1h30m` (units y, w, d, h, m, s, ms)."""
+    match = _DURATION.fullmatch(duration) if isinstance(duration, str) else None
     if not duration or match is None:
-        raise ValueError(f"not a duration (use e.g. 90s, 5m, 1h30m): {duration!r}")
-    return sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
+        raise ValueError(f"not a Prometheus duration (use e.g. 90s, 5m, 1h30m): {duration!r}")
+    total = sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
+    if total > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {duration!r} is longer than ten years")
+    return int(total) if float(total).is_integer() else float(total)
+
+
+def seconds_text(t: dict[str, Any], key: str) -> str:
+    """The duration threshold `key` as a number of seconds in PromQL text (a placeholder the
+    chart fills in when the value is one)."""
+    value = str(t[key])
+    if value.startswith("@@"):
+        return f"@@seconds.{key}@@"
+    return go_number(duration_seconds(value))
+
+
+def go_number(value: float) -> str:
+    """A number as Go's templates print it (%v: shortest form, 6.0 -> 6, 1e6 -> 1e+06), so
+    the chart, whose values Go prints, renders the same text as the rules command."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value == 0:
+        return "0"
+    sign, digits, exponent = Decimal(repr(float(value))).normalize().as_tuple()
+    assert isinstance(exponent, int)  # finite: thresholds are checked before they get here
+    text = "".join(map(str, digits))
+    count, point = len(digits), len(digits) + exponent
+    neg = "-" if sign else ""
+    if not -4 <= point - 1 < 6:
+        mantissa = text[0] + ("." + text[1:] if count > 1 else "")
+        return f"{neg}{mantissa}e{'-' if point < 1 else '+'}{abs(point - 1):02d}"
+    if point <= 0:
+        return f"{neg}0.{'0' * -point}{text}"
+    if point >= count:
+        return f"{neg}{text}{'0' * (point - count)}"
+    return f"{neg}{text[:point]}.{text[point:]}"
+
+
+def promql_string(text: str) -> str:
+    """`text` as a double-quoted PromQL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def sum_rates(

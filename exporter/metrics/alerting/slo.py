@@ -3,19 +3,31 @@
 Availability: good events are `taskEnd`, bad events `taskError`; aborted tasks count as neither.
 Latency (opt-in per task name): finished tasks (ended or errored) no slower than a task duration
 bucket. Objectives are data, not rule text: each override is a constant series
-(`vector(0.999)` with `task_name` and `objective` labels) that the rules join on, so the number of
-rules does not grow with the number of task names and a new objective adds one rule.
+(`vector(0.999)` with `task_name` and `objective` labels) that the rules join on.
 
-The alerts follow the SRE Workbook ("Alerting on SLOs"): two window pairs page (fast, slow) and
-two open a ticket; each pair fires when the burn rate exceeds its factor over both its long and
-its short window, and only when the long window holds at least `slo_min_events` finished tasks.
+Cost. Raw counters are read once, over the fast page's short window (5m): the base rates per
+task name (latency ones only for the names with a latency objective, whose bucket is selected by
+name). Every longer window sums those recorded base rates (`sum_over_time(...) * interval`), so
+an evaluation reads a few points per task name and window, never weeks of raw samples. The
+pages and their windows run in `requence-exporter.slo` every `slo_interval`, the tickets in
+`requence-exporter.slo-long` every `slo_long_interval`, and the SLO window's sums and the budgets
+(the costliest reads, and slow to change) in `requence-exporter.slo-window` every
+`slo_window_interval`.
+
+Rollouts. Which task names have an objective comes from the recorded history (the SLO window's
+sums exist while a name has any point within the window), not from live counters: a quiet name's
+budget, tickets and dashboard row outlive the pod that counted it.
+
+The alerts follow the SRE Workbook ("Alerting on SLOs"): two window pairs page and two open a
+ticket; each pair fires when the burn rate exceeds its factor over both its long and its short
+window, and only when the long window holds at least `slo_min_events` finished tasks.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final, NamedTuple
 
-from exporter.metrics.alerting.rules import duration_seconds, sum_rates
+from exporter.metrics.alerting.rules import BY_TASK, promql_string, seconds_text, sum_rates
 
 __all__ = [
     "ALERT_PAIRS",
@@ -23,34 +35,52 @@ __all__ = [
     "AlertPair",
     "LatencyObjective",
     "availability_objective_rule",
-    "latency_objective_rule",
+    "bad",
+    "burn_rate",
+    "events",
+    "latency_objective_rules",
     "objective_text",
     "slo_groups",
 ]
 
-# Every window, factor and `for` of the SLO alerts; the Helm chart and `requence-exporter rules`
-# override them like the other thresholds. Factors are the Workbook's for a 28-day budget:
-# 14.4 over 1h spends 2 % of it, 6 over 6h 5 %, 3 over 1d and 1 over 3d 10 % each.
+# Every window, factor, `for` and interval of the SLO alerts; the Helm chart and `requence-exporter
+# rules` override them like the other thresholds. Factors are the Workbook's for a 28-day budget;
+# with another slo_window they scale by window / 28d unless set themselves (objectives.py).
 SLO_THRESHOLDS: Final[dict[str, Any]] = {
     "slo_objective": 0.99,
     "slo_window": "28d",
     "slo_min_events": 20,
+    # How often the recording rules, the exporter's alerts, the base rates and the pages are
+    # evaluated (longer windows are sums of the base rates recorded this often), and the tickets.
+    "slo_interval": "1m",
+    "slo_long_interval": "5m",
+    # The SLO window's sums and the budgets: the costliest reads, and slow to change.
+    "slo_window_interval": "30m",
+    # The fast page's short window is the base window every longer window is summed from.
     "slo_page_fast_long_window": "1h",
     "slo_page_fast_short_window": "5m",
     "slo_page_fast_burn_rate": 14.4,
     "slo_page_fast_for": "2m",
+    "slo_page_fast_keep_firing_for": "15m",
     "slo_page_slow_long_window": "6h",
     "slo_page_slow_short_window": "30m",
     "slo_page_slow_burn_rate": 6.0,
     "slo_page_slow_for": "15m",
+    "slo_page_slow_keep_firing_for": "15m",
     "slo_ticket_fast_long_window": "1d",
     "slo_ticket_fast_short_window": "2h",
     "slo_ticket_fast_burn_rate": 3.0,
     "slo_ticket_fast_for": "1h",
+    "slo_ticket_fast_keep_firing_for": "30m",
     "slo_ticket_slow_long_window": "3d",
     "slo_ticket_slow_short_window": "6h",
     "slo_ticket_slow_burn_rate": 1.0,
     "slo_ticket_slow_for": "3h",
+    "slo_ticket_slow_keep_firing_for": "30m",
+    # RequenceTaskQuietFailures: a task name too quiet to page (fewer than slo_min_events in the
+    # fast page's long window) with at least this many errors in the fast ticket's long window.
+    "slo_quiet_min_errors": 3,
+    "slo_quiet_for": "15m",
 }
 
 
@@ -59,6 +89,11 @@ class AlertPair(NamedTuple):
 
     role: str  # page_fast, page_slow, ticket_fast, ticket_slow
     severity: str
+
+    @property
+    def fast_group(self) -> bool:
+        """Pages are evaluated every slo_interval, tickets every slo_long_interval."""
+        return self.severity == "critical"
 
 
 ALERT_PAIRS: Final = (
@@ -78,16 +113,18 @@ class LatencyObjective(NamedTuple):
     objective: str  # e.g. "0.95"
 
 
-_BY: Final = "job, task_name"
+_BY: Final = BY_TASK
 _ENDED: Final = "requence_tasks_ended_total"
 _ERRORED: Final = "requence_tasks_errored_total"
 _DURATION: Final = "requence_task_duration_seconds"
-# Aborted tasks were cancelled from outside: they are neither good nor bad events.
-_FINISHED: Final = 'outcome!="aborted"'
 AVAILABILITY_OVERRIDE: Final = "task_name:requence_slo_availability_objective:override"
 LATENCY_OVERRIDE: Final = "task_name:requence_slo_latency_objective:override"
 AVAILABILITY_OBJECTIVE: Final = "task_name:requence_slo_availability_objective:ratio"
 LATENCY_OBJECTIVE: Final = "task_name:requence_slo_latency_objective:ratio"
+_OBJECTIVES: Final = {"error": AVAILABILITY_OBJECTIVE, "latency": LATENCY_OBJECTIVE}
+# The SLO window's sums are recorded every slo_window_interval (at most 1h); this reaches
+# back further.
+_KNOWN_LOOKBACK: Final = "2h"
 
 
 def objective_text(value: float) -> str:
@@ -106,18 +143,37 @@ def availability_objective_rule(task_name: str, objective: str) -> dict[str, Any
     }
 
 
-def latency_objective_rule(latency: LatencyObjective) -> dict[str, Any]:
-    """The constant series that opts one task name into the latency SLO."""
-    return {
-        "record": LATENCY_OVERRIDE,
-        "expr": f"vector({latency.objective})",
-        "labels": {
-            "task_name": latency.task_name,
-            "le": latency.le,
-            "threshold": latency.threshold,
-            "objective": latency.objective,
+def latency_objective_rules(latency: LatencyObjective, t: dict[str, Any], sel: str) -> list[Any]:
+    """One latency SLO: its constant objective series and its two base rates, which select the
+    task name's own duration series (and one bucket) only."""
+    window = t["slo_page_fast_short_window"]
+    name = promql_string(latency.task_name)
+    finished = _and_matcher(sel, f'task_name={name}, outcome!="aborted"')
+    fast = _and_matcher(finished, f"le={promql_string(latency.le)}")
+    events = base_rate("latency", "events")
+    return [
+        {
+            "record": LATENCY_OVERRIDE,
+            "expr": f"vector({latency.objective})",
+            "labels": {
+                "task_name": latency.task_name,
+                "le": latency.le,
+                "threshold": latency.threshold,
+                "objective": latency.objective,
+            },
         },
-    }
+        {
+            "record": events,
+            "expr": f"sum by ({_BY}) (rate({_DURATION}_count{finished}[{window}]))",
+        },
+        {
+            "record": base_rate("latency", "bad"),
+            "expr": (
+                f"{events}{_and_matcher(sel, f'task_name={name}')} - on ({_BY}) "
+                f"sum by ({_BY}) (rate({_DURATION}_bucket{fast}[{window}]))"
+            ),
+        },
+    ]
 
 
 def burn_rate(sli: str, role: str) -> str:
@@ -130,26 +186,14 @@ def events(sli: str, role: str) -> str:
     return f"task_name:requence_slo_{sli}_events:increase_{role}"
 
 
-def _objective_rules(t: dict[str, Any], sel: str) -> list[dict[str, Any]]:
-    seen = f"group by ({_BY}) ({_ENDED}{sel} or {_ERRORED}{sel})"
-    default = t["slo_objective"]
-    return [
-        {
-            "record": AVAILABILITY_OBJECTIVE,
-            "expr": (
-                f"{seen}\n  * on (task_name) group_left (objective)\n  {AVAILABILITY_OVERRIDE}\n"
-                f'or on ({_BY})\nlabel_replace({seen}, "objective", "{default}", "", "") '
-                f"* {default}"
-            ),
-        },
-        {
-            "record": LATENCY_OBJECTIVE,
-            "expr": (
-                f"group by ({_BY}) ({_DURATION}_count{sel})\n"
-                f"  * on (task_name) group_left (objective, threshold, le)\n  {LATENCY_OVERRIDE}"
-            ),
-        },
-    ]
+def bad(sli: str, role: str) -> str:
+    """Name of the recorded count of bad events (errors, slow tasks) over the window `role`."""
+    return f"task_name:requence_slo_{sli}_bad:increase_{role}"
+
+
+def base_rate(sli: str, kind: str) -> str:
+    """Name of a base rate (`events` or `bad` per second over the fast page's short window)."""
+    return f"task_name:requence_slo_{sli}_{kind}:rate_base"
 
 
 def _and_matcher(selector: str, matcher: str) -> str:
@@ -158,129 +202,92 @@ def _and_matcher(selector: str, matcher: str) -> str:
     return f"{{{inner + ', ' if inner else ''}{matcher}}}"
 
 
-def _window_rules(role: str, window: str, sel: str, *, volume: bool) -> list[dict[str, Any]]:
-    finished = sum_rates((_ENDED, _ERRORED), _BY, window, sel, function="increase")
-    errors = (
-        f"sum by ({_BY}) (\n  increase({_ERRORED}{sel}[{window}])\n"
-        f"  or 0 * increase({_ENDED}{sel}[{window}])\n)"
-    )
-    judged = f"{_DURATION}_count{_and_matcher(sel, _FINISHED)}"
-    bucket = f"{_DURATION}_bucket{_and_matcher(sel, _FINISHED)}"
-    latency_total = (
-        f"sum by ({_BY}) (increase({judged}[{window}]))\n  and on ({_BY}) {LATENCY_OBJECTIVE}"
-    )
-    fast = (
-        f"sum by ({_BY}) (\n  increase({bucket}[{window}])\n"
-        f"  and on (task_name, le) {LATENCY_OVERRIDE}\n)"
-    )
-    rules = [
+def _base_rules(t: dict[str, Any], sel: str) -> list[dict[str, Any]]:
+    window = t["slo_page_fast_short_window"]
+    return [
         {
-            "record": burn_rate("error", role),
-            "expr": (
-                f"(\n{errors}\n  / on ({_BY})\n({finished} > 0)\n)\n"
-                f"/ on ({_BY}) group_left (objective)\n(1 - {AVAILABILITY_OBJECTIVE})"
-            ),
+            "record": base_rate("error", "events"),
+            "expr": sum_rates((_ENDED, _ERRORED), _BY, window, sel),
         },
         {
-            "record": burn_rate("latency", role),
+            "record": base_rate("error", "bad"),
             "expr": (
-                f"(\n  1 - {fast}\n  / on ({_BY})\n  ({latency_total} > 0)\n)\n"
-                f"/ on ({_BY}) group_left (objective, threshold)\n(1 - {LATENCY_OBJECTIVE})"
+                f"sum by ({_BY}) (\n  rate({_ERRORED}{sel}[{window}])\n"
+                f"  or 0 * rate({_ENDED}{sel}[{window}])\n)"
             ),
         },
     ]
-    if volume:
-        rules.append({"record": events("error", role), "expr": finished})
-        rules.append({"record": events("latency", role), "expr": latency_total})
+
+
+def _objective_rules(t: dict[str, Any], latency: bool) -> list[dict[str, Any]]:
+    """The objective in force per task name that has a base rate now or a sum over the SLO
+    window (so it outlives the counters of a replaced pod)."""
+
+    def known(sli: str) -> str:
+        return (
+            f"group by ({_BY}) (\n  {base_rate(sli, 'events')}\n  or last_over_time("
+            f"{events(sli, 'window')}[{_KNOWN_LOOKBACK}])\n)"
+        )
+
+    default = t["slo_objective"]
+    rules = [
+        {
+            "record": AVAILABILITY_OBJECTIVE,
+            "expr": (
+                f"{known('error')}\n  * on (task_name) group_left (objective)\n  "
+                f"{AVAILABILITY_OVERRIDE}\nor on ({_BY})\n"
+                f'label_replace({known("error")}, "objective", "{default}", "", "") * {default}'
+            ),
+        }
+    ]
+    if latency:
+        rules.append(
+            {
+                "record": LATENCY_OBJECTIVE,
+                "expr": (
+                    f"{known('latency')}\n  * on (task_name) group_left "
+                    f"(objective, threshold, le)\n  {LATENCY_OVERRIDE}"
+                ),
+            }
+        )
     return rules
 
 
-def _budget_rules() -> list[dict[str, Any]]:
+def _window_rules(t: dict[str, Any], sli: str, role: str, window: str) -> list[dict[str, Any]]:
+    """Counts over `window` from the base rates, and the burn rate they give. The base window
+    is the base rate itself; a longer one sums the rates recorded every slo_interval."""
+    interval = seconds_text(t, "slo_interval")
+    base = seconds_text(t, "slo_page_fast_short_window")
+    labels = "objective" if sli == "error" else "objective, threshold"
+
+    def count(kind: str) -> str:
+        if role == "page_fast_short":
+            return f"{base_rate(sli, kind)} * {base}"
+        return f"sum_over_time({base_rate(sli, kind)}[{window}]) * {interval}"
+
+    return [
+        *(
+            {"record": name(sli, role), "expr": count(kind)}
+            for name, kind in ((events, "events"), (bad, "bad"))
+        ),
+        {
+            "record": burn_rate(sli, role),
+            "expr": (
+                f"{bad(sli, role)}\n  / on ({_BY})\n({events(sli, role)} > 0)\n"
+                f"/ on ({_BY}) group_left ({labels})\n(1 - {_OBJECTIVES[sli]})"
+            ),
+        },
+    ]
+
+
+def _budget_rules(slis: tuple[str, ...]) -> list[dict[str, Any]]:
     return [
         {
             "record": f"task_name:requence_slo_{sli}_budget:remaining",
             "expr": f"1 - {burn_rate(sli, 'window')}",
         }
-        for sli in ("error", "latency")
+        for sli in slis
     ]
-
-
-_ALERTS: Final = {
-    "error": (
-        "RequenceTaskErrorBudgetBurn",
-        "error",
-        "availability",
-        "ended with taskError",
-    ),
-    "latency": (
-        "RequenceTaskLatencyBudgetBurn",
-        "latency",
-        "latency",
-        "took longer than {{ $labels.threshold }}",
-    ),
-}
-
-
-def _number(value: object) -> str:
-    """A factor as Go's templates print it (6.0 -> 6), so the chart renders the same text."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _budget_left(sli: str) -> str:
-    # The remaining budget comes from another series: a query in the annotation fetches it.
-    query = (
-        f'printf "task_name:requence_slo_{sli}_budget:remaining{{job=%q, task_name=%q}}" '
-        "$labels.job $labels.task_name"
-    )
-    return (
-        f"{{{{ with {query} | query }}}}{{{{ . | first | value | humanizePercentage }}}}"
-        "{{ else }}unknown{{ end }}"
-    )
-
-
-def _alert_rules(t: dict[str, Any], runbook_base: str) -> list[dict[str, Any]]:
-    rules = []
-    for sli, (name, what, slo, bad) in _ALERTS.items():
-        for pair in ALERT_PAIRS:
-            long_w = t[f"slo_{pair.role}_long_window"]
-            short_w = t[f"slo_{pair.role}_short_window"]
-            factor = _number(t[f"slo_{pair.role}_burn_rate"])
-            rules.append(
-                {
-                    "alert": name,
-                    "expr": (
-                        f"{burn_rate(sli, pair.role + '_long')} > {factor}\n"
-                        f"and on ({_BY})\n{burn_rate(sli, pair.role + '_short')} > {factor}\n"
-                        f"and on ({_BY})\n{events(sli, pair.role + '_long')} "
-                        f">= {t['slo_min_events']}"
-                    ),
-                    "for": str(t[f"slo_{pair.role}_for"]),
-                    "labels": {
-                        "severity": pair.severity,
-                        "slo": slo,
-                        "long_window": str(long_w),
-                        "short_window": str(short_w),
-                        "burn_rate_threshold": str(factor),
-                    },
-                    "annotations": {
-                        "summary": (
-                            f"Requence task {{{{ $labels.task_name }}}} burns its {what} budget "
-                            '{{ $value | printf "%.1f" }} times too fast'
-                        ),
-                        "description": (
-                            "Over the last "
-                            f"{long_w} (and {short_w}) so many {{{{ $labels.task_name }}}} "
-                            f"tasks (job {{{{ $labels.job }}}}) {bad} that the error budget of "
-                            "the objective {{ $labels.objective }} over "
-                            f'{t["slo_window"]} burns {{{{ $value | printf "%.1f" }}}} times '
-                            f"faster than it lasts (threshold {factor}); budget left: "
-                            f"{_budget_left(sli)}."
-                        ),
-                        "runbook_url": f"{runbook_base}#{name.lower()}",
-                    },
-                }
-            )
-    return rules
 
 
 def slo_groups(
@@ -289,20 +296,47 @@ def slo_groups(
     availability: list[dict[str, Any]],
     latency: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """The SLO rule groups for thresholds `t`, raw series `selector` and objective rules."""
-    for key in ("slo_window", *(f"slo_{p.role}_long_window" for p in ALERT_PAIRS)):
-        if not str(t[key]).startswith("@@"):  # chart placeholders are checked by Helm
-            duration_seconds(str(t[key]))
-    recording: list[dict[str, Any]] = [*availability, *latency, *_objective_rules(t, selector)]
-    for pair in ALERT_PAIRS:
-        for side in ("long", "short"):
-            window = str(t[f"slo_{pair.role}_{side}_window"])
-            recording += _window_rules(
-                f"{pair.role}_{side}", window, selector, volume=side == "long"
-            )
-    recording += _window_rules("window", str(t["slo_window"]), selector, volume=False)
-    recording += _budget_rules()
-    # One group: Prometheus evaluates a group's rules in order, so the alerts (and the budget
-    # left their annotations query) always see this evaluation's burn rates.
-    alerts = _alert_rules(t, t["runbook_base_url"])
-    return [{"name": "requence-exporter.slo", "rules": [*recording, *alerts]}]
+    """The SLO rule groups for thresholds `t`, raw series `selector` and objective rules
+    (`latency`: the rules of `latency_objective_rules`, empty without a latency SLO)."""
+    slis = ("error", "latency") if latency else ("error",)
+    # Prometheus evaluates a group's rules in order: base rates, then the objectives every burn
+    # rate joins on, then the windows, so each alert sees this evaluation's burn rates. The
+    # latency rules of each kind stay together (the chart renders them only with latency SLOs).
+    objectives = _objective_rules(t, bool(latency))
+    fast: list[dict[str, Any]] = [
+        *availability,
+        *_base_rules(t, selector),
+        objectives[0],
+        *latency,
+        *objectives[1:],
+    ]
+    slow: list[dict[str, Any]] = []
+    budget: list[dict[str, Any]] = []
+    for sli in slis:
+        for pair in ALERT_PAIRS:
+            for side in ("long", "short"):
+                window = str(t[f"slo_{pair.role}_{side}_window"])
+                target = fast if pair.fast_group else slow
+                target += _window_rules(t, sli, f"{pair.role}_{side}", window)
+        budget += _window_rules(t, sli, "window", str(t["slo_window"]))
+    budget += _budget_rules(slis)
+    # Imported here: the alerts are written with this module's names.
+    from exporter.metrics.alerting.slo_alerts import burn_alert, parameter_rules, quiet_alert
+
+    fast += parameter_rules(t)
+    fast += [burn_alert(t, sli, p) for sli in slis for p in ALERT_PAIRS if p.fast_group]
+    slow.append(quiet_alert(t))
+    slow += [burn_alert(t, sli, p) for sli in slis for p in ALERT_PAIRS if not p.fast_group]
+    return [
+        {"name": "requence-exporter.slo", "interval": str(t["slo_interval"]), "rules": fast},
+        {
+            "name": "requence-exporter.slo-long",
+            "interval": str(t["slo_long_interval"]),
+            "rules": slow,
+        },
+        {
+            "name": "requence-exporter.slo-window",
+            "interval": str(t["slo_window_interval"]),
+            "rules": budget,
+        },
+    ]

@@ -177,7 +177,8 @@ on; whole numbers print as integers so the exporter (and Kubernetes) can parse t
 {{- $unit := regexFind "(ms|s|m|h|d|w|y)$" . }}
 {{- $total = addf $total (mulf (trimSuffix $unit . | float64) (get $units $unit)) }}
 {{- end }}
-{{- $total }}
+{{- /* Whole seconds as an integer: Go would print 2419200.0 as 2.4192e+06. */}}
+{{- if eq $total (floor $total) }}{{ int64 $total }}{{ else }}{{ $total }}{{ end }}
 {{- end }}
 
 {{/* Labels of the Service the ServiceMonitor scrapes. */}}
@@ -256,6 +257,33 @@ The job every rule of files/alerts.tmpl.yml reads, written inside a single-quote
 {{- fail (printf "prometheusRule.job %q: a job name without quotes or backslashes" $job) }}
 {{- end }}
 {{- $job }}
+{{- end }}
+
+{{/*
+The namespace every rule reads, as a regex in a single-quoted PromQL string: the release's
+namespace, or any with prometheusRule.matchNamespace off.
+*/}}
+{{- define "requence-exporter.ruleNamespaceRegex" -}}
+{{- if .Values.prometheusRule.matchNamespace }}
+{{- regexQuoteMeta (include "requence-exporter.namespace" .) }}
+{{- else }}
+{{- ".*" }}
+{{- end }}
+{{- end }}
+
+{{/*
+A burn-rate factor of the SLO alerts: (list value default slo_window). Set in the values, it is
+used as it is; unset, the default (made for a 28d window) scales with slo_window, as
+`requence-exporter rules` scales it.
+*/}}
+{{- define "requence-exporter.burnRate" -}}
+{{- $value := index . 0 }}
+{{- if not (kindIs "invalid" $value) }}
+{{- $value }}
+{{- else }}
+{{- $window := include "requence-exporter.seconds" (index . 2) | float64 }}
+{{- mulf (index . 1) (divf $window 2419200.0) }}
+{{- end }}
 {{- end }}
 
 {{/* exporter_job_regex of exporter/metrics/alerting/rules.py in the chart: exactly the release's job. */}}
