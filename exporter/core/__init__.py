@@ -10,8 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __all__ = [
+    "CUT_FIELDS",
     "FOREIGN_LIMIT",
+    "LAST_TIMESTAMP",
+    "MAX_ATTEMPTS_PER_TASK",
+    "MAX_FUTURE_SECONDS",
+    "MAX_MESSAGE_BYTES",
+    "MAX_NODES_PER_TASK",
     "MAX_POSITION",
+    "MAX_TEXT_BYTES",
     "NODE_DEFER",
     "NODE_END",
     "NODE_ERROR",
@@ -30,7 +37,10 @@ __all__ = [
     "UNNAMED",
     "UPDATE_TYPES",
     "BadSnapshot",
+    "Buckets",
+    "Checkpointer",
     "ConfigError",
+    "Duration",
     "ExporterError",
     "FinishedTask",
     "JsonFormatter",
@@ -43,33 +53,69 @@ __all__ = [
     "RestoredTracker",
     "SavedState",
     "ScrapeMark",
+    "Size",
     "StateFile",
     "StreamError",
     "StreamStatus",
+    "TaskRow",
     "TaskState",
+    "TextFormatter",
     "TokenError",
     "Tracker",
     "TrackerStats",
+    "Trims",
     "Unauthorized",
     "Unreachable",
     "Update",
+    "Whole",
+    "cut_id",
+    "cut_text",
     "encode_state",
+    "env_name",
     "last_seen_of",
     "lazy_exports",
     "node_span_id",
     "node_span_id_bytes",
+    "over_bytes",
+    "parse_cost",
+    "parse_duration",
+    "parse_listen",
+    "parse_shard",
+    "parse_since",
+    "parse_size",
     "parse_snapshot",
+    "parse_switch",
+    "parse_timestamp",
+    "parse_trace_url_template",
     "pin_mmap_threshold",
+    "printable",
     "read_state",
     "setup_logging",
+    "task_record",
     "task_span_id",
     "task_span_id_bytes",
+    "timestamp_in_range",
     "trace_id",
     "trace_id_hex",
+    "watch_loop_lag",
 ]
 
 if TYPE_CHECKING:
     from exporter.core.checkpoint import STATE_VERSION, LoadedState, SavedState, StateFile
+    from exporter.core.domains import (
+        Buckets,
+        Duration,
+        Size,
+        Whole,
+        env_name,
+        parse_duration,
+        parse_listen,
+        parse_shard,
+        parse_since,
+        parse_size,
+        parse_switch,
+        parse_trace_url_template,
+    )
     from exporter.core.errors import (
         ConfigError,
         ExporterError,
@@ -88,29 +134,46 @@ if TYPE_CHECKING:
         trace_id_hex,
     )
     from exporter.core.lazy import lazy_exports
-    from exporter.core.logs import JsonFormatter, RateLimitedWarning, setup_logging
+    from exporter.core.logs import (
+        JsonFormatter,
+        RateLimitedWarning,
+        TextFormatter,
+        printable,
+        setup_logging,
+    )
     from exporter.core.malloc import pin_mmap_threshold
+    from exporter.core.saving import Checkpointer, watch_loop_lag
     from exporter.core.scrapemark import ScrapeMark
     from exporter.core.snapshot import (
         SNAPSHOT_VERSION,
         BadSnapshot,
         RestoredTracker,
+        Trims,
         last_seen_of,
         parse_snapshot,
     )
-    from exporter.core.statelayout import FOREIGN_LIMIT, encode_state, read_state
+    from exporter.core.statelayout import FOREIGN_LIMIT, encode_state, parse_cost, read_state
     from exporter.core.status import RECONNECT_REASONS, StreamStatus
     from exporter.core.tasks import (
         UNNAMED,
         FinishedTask,
         NodeAttempt,
         Observer,
+        TaskRow,
         TaskState,
         TrackerStats,
+        task_record,
     )
     from exporter.core.tracker import Tracker
     from exporter.core.updates import (
+        CUT_FIELDS,
+        LAST_TIMESTAMP,
+        MAX_ATTEMPTS_PER_TASK,
+        MAX_FUTURE_SECONDS,
+        MAX_MESSAGE_BYTES,
+        MAX_NODES_PER_TASK,
         MAX_POSITION,
+        MAX_TEXT_BYTES,
         NODE_DEFER,
         NODE_END,
         NODE_ERROR,
@@ -126,6 +189,11 @@ if TYPE_CHECKING:
         UPDATE_TYPES,
         Node,
         Update,
+        cut_id,
+        cut_text,
+        over_bytes,
+        parse_timestamp,
+        timestamp_in_range,
     )
 else:
     # Each name is imported from its module on first use, so importing the package
@@ -133,6 +201,38 @@ else:
     from exporter.core.lazy import lazy_exports
 
     _MODULES = {
+        "parse_listen": "exporter.core.domains",
+        "parse_shard": "exporter.core.domains",
+        "parse_since": "exporter.core.domains",
+        "parse_trace_url_template": "exporter.core.domains",
+        "parse_timestamp": "exporter.core.updates",
+        "Buckets": "exporter.core.domains",
+        "Duration": "exporter.core.domains",
+        "Size": "exporter.core.domains",
+        "Whole": "exporter.core.domains",
+        "env_name": "exporter.core.domains",
+        "parse_duration": "exporter.core.domains",
+        "parse_size": "exporter.core.domains",
+        "parse_switch": "exporter.core.domains",
+        "printable": "exporter.core.logs",
+        "TextFormatter": "exporter.core.logs",
+        "Checkpointer": "exporter.core.saving",
+        "watch_loop_lag": "exporter.core.saving",
+        "Trims": "exporter.core.snapshot",
+        "TaskRow": "exporter.core.tasks",
+        "task_record": "exporter.core.tasks",
+        "parse_cost": "exporter.core.statelayout",
+        "CUT_FIELDS": "exporter.core.updates",
+        "LAST_TIMESTAMP": "exporter.core.updates",
+        "MAX_ATTEMPTS_PER_TASK": "exporter.core.updates",
+        "MAX_FUTURE_SECONDS": "exporter.core.updates",
+        "MAX_MESSAGE_BYTES": "exporter.core.updates",
+        "MAX_NODES_PER_TASK": "exporter.core.updates",
+        "MAX_TEXT_BYTES": "exporter.core.updates",
+        "cut_id": "exporter.core.updates",
+        "cut_text": "exporter.core.updates",
+        "over_bytes": "exporter.core.updates",
+        "timestamp_in_range": "exporter.core.updates",
         "lazy_exports": "exporter.core.lazy",
         "BadSnapshot": "exporter.core.snapshot",
         "ConfigError": "exporter.core.errors",

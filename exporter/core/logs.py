@@ -1,17 +1,48 @@
-"""Logging set-up (text or JSON lines) and a rate-limited warning for per-update problems."""
+"""Logging set-up (text or JSON lines) and a rate-limited warning for per-update problems.
+
+Log messages quote text from the stream (ids, names, skip details), so a text line escapes
+every control, line-breaking and bidirectional formatting character in its message (`printable`):
+no value can end a line early, forge the next record, recolour a terminal or reorder what is
+shown. JSON lines are escaped by the encoder.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
-__all__ = ["JsonFormatter", "RateLimitedWarning", "setup_logging"]
+__all__ = ["JsonFormatter", "RateLimitedWarning", "TextFormatter", "printable", "setup_logging"]
+
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the bidirectional
+# marks, embeddings, overrides and isolates (a right-to-left override turns `txt.exe` around).
+_UNPRINTABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every control and bidirectional formatting character written as an escape
+    (`\\x1b`, `\\u202e`), so it shows as what it is."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+class TextFormatter(logging.Formatter):
+    """The text line format, with the message made `printable` (tracebacks stay as they are)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """Render the line with an escaped message."""
+        record.message = printable(record.message)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,7 +72,7 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = time.gmtime
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        formatter = TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -5,11 +5,19 @@ Also the `Observer` protocol the sinks implement and the tracker's counters.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from exporter.core.updates import Node, Update
 
-__all__ = ["FinishedTask", "NodeAttempt", "Observer", "TaskState", "TrackerStats"]
+__all__ = [
+    "FinishedTask",
+    "NodeAttempt",
+    "Observer",
+    "TaskRow",
+    "TaskState",
+    "TrackerStats",
+    "task_record",
+]
 
 
 UNNAMED: Final = "unnamed"
@@ -45,6 +53,41 @@ class FinishedTask(NamedTuple):
         return self.outcome == "evicted"
 
 
+# A task's state copied for the state file: nothing in it changes after the copy, so a thread
+# may encode it while the tracker goes on (id, name, root, start, incomplete, last seen,
+# attempts by node id, open attempts, finished attempts).
+TaskRow = tuple[
+    str,
+    str | None,
+    str | None,
+    float,
+    bool,
+    float,
+    dict[str, int],
+    tuple[tuple[Node, int, float], ...],
+    tuple[NodeAttempt, ...],
+]
+
+
+def task_record(row: TaskRow) -> dict[str, Any]:
+    """A task's row as the state file holds it (read back by `exporter.core.snapshot`)."""
+    task_id, name, root, start, incomplete, last_seen, attempts, opened, finished = row
+    return {
+        "id": task_id,
+        "name": name,
+        "root": root,
+        "start": start,
+        "incomplete": incomplete,
+        "last_seen": last_seen,
+        "attempts": attempts,
+        "open": [[n.id, n.type, n.alias, k, s] for n, k, s in opened],
+        "finished": [
+            [a.node.id, a.node.type, a.node.alias, a.attempt, a.start, a.end, a.outcome, a.message]
+            for a in finished
+        ],
+    }
+
+
 class TaskState:
     """A task in flight. Owned by the tracker; observers read it and never keep it."""
 
@@ -56,6 +99,7 @@ class TaskState:
         "name",
         "open",
         "root_id",
+        "saved",
         "start",
         "task_id",
     )
@@ -74,6 +118,22 @@ class TaskState:
         # node id -> how many times it started in this task
         self.attempts: dict[str, int] = {}
         self.finished: list[NodeAttempt] = []
+        # The tracker's snapshot generation this task was last copied in (`Tracker.snapshot`).
+        self.saved = 0
+
+    def row(self) -> TaskRow:
+        """A copy of this task that later updates leave alone."""
+        return (
+            self.task_id,
+            self.name,
+            self.root_id,
+            self.start,
+            self.incomplete,
+            self.last_seen,
+            self.attempts.copy(),
+            tuple(self.open.values()),
+            tuple(self.finished),
+        )
 
     @property
     def label(self) -> str:
@@ -97,9 +157,14 @@ class Observer(Protocol):
 class TrackerStats:
     """Running totals the tracker keeps about itself (exposed as self-metrics)."""
 
-    __slots__ = ("clamped", "evicted", "incomplete")
+    __slots__ = ("attempts_dropped", "clamped", "evicted", "incomplete", "nodes_dropped")
 
     def __init__(self) -> None:
         self.incomplete = 0  # tasks first seen without their taskStart
         self.evicted = 0  # tasks dropped without a terminal update
         self.clamped = 0  # durations whose end came before their start, recorded as zero
+        # Node attempts left out of a task's state: a node beyond MAX_NODES_PER_TASK distinct
+        # ones (counted, not timed), a finished attempt beyond MAX_ATTEMPTS_PER_TASK (timed, no
+        # span).
+        self.nodes_dropped = 0
+        self.attempts_dropped = 0

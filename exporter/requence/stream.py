@@ -24,7 +24,7 @@ from httpx_sse import aconnect_sse
 
 from exporter.core import NotFound, StreamError, StreamStatus, Unauthorized, Unreachable
 from exporter.requence.inflate import ACCEPT_ENCODING, UnsupportedEncoding, inflater_for
-from exporter.requence.sse import RawEvent, SSEDecoder
+from exporter.requence.sse import STEP, RawEvent, SSEDecoder
 from exporter.requence.token import Credentials
 
 __all__ = ["Backoff", "WatchStream"]
@@ -184,12 +184,17 @@ class WatchStream:
                 async for raw in response.aiter_raw():
                     self.alive_at = time.monotonic()
                     for chunk in (raw,) if inflater is None else inflater.pieces(raw):
-                        events = decoder.feed(chunk)
-                        if events:
-                            handler(events, clock())
-                            if not received:
-                                received = True
-                                self._backoff.reset()
+                        events = decoder.feed(chunk, STEP)
+                        while True:
+                            if events:
+                                handler(events, clock())
+                                if not received:
+                                    received = True
+                                    self._backoff.reset()
+                            if not decoder.backlog:
+                                break
+                            await asyncio.sleep(0)  # a large read: parsed a step at a time
+                            events = decoder.resume()
                         if inflater is not None:
                             await asyncio.sleep(0)  # probes and scrapes between pieces
                     if decoder.progress != progress:
