@@ -44,10 +44,10 @@ _SIZES: Final = {
     "gb": 1000**3,
 }
 # At most 12 digits before the point: beyond what any bound below admits, and cheap to convert.
-_DURATION: Final = re.compile(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?\s*")
-_SIZE: Final = re.compile(r"\s*(\d{1,15})\s*([A-Za-z]*)\s*")
-_WHOLE: Final = re.compile(r"\s*(\d{1,15})\s*")
-_NUMBER: Final = re.compile(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*")
+_DURATION: Final = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,9})?)\s*(ms|s|m|h|d)?\s*")
+_SIZE: Final = re.compile(r"\s*([0-9]{1,15})\s*([A-Za-z]*)\s*")
+_WHOLE: Final = re.compile(r"\s*([0-9]{1,15})\s*")
+_NUMBER: Final = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,9})?)\s*")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"", "0", "false", "no", "off"})
 MAX_BUCKETS: Final = 64
@@ -190,7 +190,7 @@ def parse_since(text: str | None, now: datetime) -> str:
     1970 to at most an hour ahead of `now`."""
     if not text:
         moment = now
-    elif re.fullmatch(r"\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*", text):
+    elif re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d)\s*", text):
         moment = now - timedelta(seconds=_LOOK_BACK.parse(text, "--since"))
     else:
         seconds = parse_timestamp(text)

@@ -138,6 +138,8 @@ class OtlpMetricsPusher:
             if interval is None
             else interval
         )
+        if self.interval < 1.0:  # 0 would push in a busy loop
+            raise ConfigError("OTEL_METRIC_EXPORT_INTERVAL must be at least 1000 milliseconds")
         self._start_ns = time.time_ns()
         self.pushed = 0
         self.failed = 0
