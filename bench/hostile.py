@@ -5,7 +5,8 @@ the same file on one line), `bomb` (a gzip
 body of 1 GiB of blank lines), `auth` (basic auth timing by user cost, and a flood of wrong
 passwords ahead of a valid scrape) and `decode` (SSE decoding of 1 MiB and 15 MiB events). Each
 prints one JSON line: peak resident memory, the slowest /healthz answer while it ran, exit codes.
-Figures, not pass/fail: the tests assert the behaviour.
+Figures, not pass/fail: the tests assert the behaviour. The hostile data cases are in
+`bench/hostile_data.py`.
 """
 
 from __future__ import annotations
@@ -288,8 +289,11 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
 
 def main() -> None:
     """Run the cases named on the command line (all by default)."""
-    for name in sys.argv[1:] or list(CASES):
-        print(json.dumps(CASES[name]()), flush=True)
+    from bench.hostile_data import DATA_CASES  # hostile data: times, names, state, load
+
+    cases = {**CASES, **DATA_CASES}
+    for name in sys.argv[1:] or list(cases):
+        print(json.dumps(cases[name]()), flush=True)
 
 
 if __name__ == "__main__":

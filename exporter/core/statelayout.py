@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, Final
 import orjson
 
 from exporter.core.snapshot import BadSnapshot, Trims, check_time, parse_task
-from exporter.core.tasks import TaskState, task_record
+from exporter.core.tasks import TaskState
 
 __all__ = [
     "FOREIGN_BUDGET",
@@ -63,19 +63,17 @@ def _loads(data: bytes, budget: int, what: str) -> Any:
     return orjson.loads(data)
 
 
-def _record(task: object) -> object:
-    return task if type(task) is dict else task_record(task)  # type: ignore[arg-type]
-
-
 def encode_state(document: dict[str, Any]) -> bytes:
-    """`document` (its tracker holding `tasks`: JSON-ready dicts or `TaskRow`s) in the line
-    layout."""
+    """`document` (its tracker holding `tasks`: JSON-ready dicts, or `TaskRow`s already
+    encoded) in the line layout."""
     tracker = {k: v for k, v in document["tracker"].items() if k != "tasks"}
     tracker["tasks"] = []  # last, so that the first line ends where the tasks begin
     head = {k: v for k, v in document.items() if k != "tracker"}
     head["tracker"] = tracker
     body = orjson.dumps(head)
-    tasks = b",\n".join(orjson.dumps(_record(task)) for task in document["tracker"]["tasks"])
+    tasks = b",\n".join(
+        task if type(task) is bytes else orjson.dumps(task) for task in document["tracker"]["tasks"]
+    )
     return body[: -len(b"]}}")] + b"\n" + tasks + b"\n]}}\n"
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple, Protocol
 
+import orjson
+
 from exporter.core.updates import Node, Update
 
 __all__ = [
@@ -53,39 +55,18 @@ class FinishedTask(NamedTuple):
         return self.outcome == "evicted"
 
 
-# A task's state copied for the state file: nothing in it changes after the copy, so a thread
-# may encode it while the tracker goes on (id, name, root, start, incomplete, last seen,
-# attempts by node id, open attempts, finished attempts).
-TaskRow = tuple[
-    str,
-    str | None,
-    str | None,
-    float,
-    bool,
-    float,
-    dict[str, int],
-    tuple[tuple[Node, int, float], ...],
-    tuple[NodeAttempt, ...],
-]
+# A task's state as the state file holds it: one JSON object, encoded when it is copied, so
+# nothing in it changes afterwards and a thread may write it while the tracker goes on. Bytes,
+# not a structure of tuples and dicts: a checkpoint of 100,000 tasks then leaves nothing behind
+# for the garbage collector to walk (copies that outlive a save were promoted to the oldest
+# generation, and set off a full collection at every checkpoint).
+TaskRow = bytes
 
 
 def task_record(row: TaskRow) -> dict[str, Any]:
-    """A task's row as the state file holds it (read back by `exporter.core.snapshot`)."""
-    task_id, name, root, start, incomplete, last_seen, attempts, opened, finished = row
-    return {
-        "id": task_id,
-        "name": name,
-        "root": root,
-        "start": start,
-        "incomplete": incomplete,
-        "last_seen": last_seen,
-        "attempts": attempts,
-        "open": [[n.id, n.type, n.alias, k, s] for n, k, s in opened],
-        "finished": [
-            [a.node.id, a.node.type, a.node.alias, a.attempt, a.start, a.end, a.outcome, a.message]
-            for a in finished
-        ],
-    }
+    """A task's row as a JSON-ready dict (read back by `exporter.core.snapshot`)."""
+    record: dict[str, Any] = orjson.loads(row)
+    return record
 
 
 class TaskState:
@@ -122,18 +103,24 @@ class TaskState:
         self.saved = 0
 
     def row(self) -> TaskRow:
-        """A copy of this task that later updates leave alone."""
-        return (
-            self.task_id,
-            self.name,
-            self.root_id,
-            self.start,
-            self.incomplete,
-            self.last_seen,
-            self.attempts.copy(),
-            tuple(self.open.values()),
-            tuple(self.finished),
-        )
+        """This task as the state file holds it, encoded now."""
+        return orjson.dumps(
+            {
+                "id": self.task_id,
+                "name": self.name,
+                "root": self.root_id,
+                "start": self.start,
+                "incomplete": self.incomplete,
+                "last_seen": self.last_seen,
+                "attempts": self.attempts,
+                "open": [[n.id, n.type, n.alias, k, s] for n, k, s in self.open.values()],
+                "finished": [
+                    [a.node.id, a.node.type, a.node.alias, a.attempt, a.start, a.end, a.outcome,
+                     a.message]
+                    for a in self.finished
+                ],
+            }
+        )  # fmt: skip
 
     @property
     def label(self) -> str:
