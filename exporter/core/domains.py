@@ -98,6 +98,12 @@ def parse_switch(env: Mapping[str, str], flag: str) -> bool:
     raise ConfigError(f"{env_name(flag)}: {raw!r:.40} is not true or false ({flag})")
 
 
+def _out_of_range(flag: str, text: str, low: str, high: str) -> ConfigError:
+    return ConfigError(
+        f"{_where(flag)}: {text.strip()!r:.40} is out of range: give {low} to {high}"
+    )
+
+
 class Duration(NamedTuple):
     """Seconds from `low` to `high`, written with a unit."""
 
@@ -108,10 +114,7 @@ class Duration(NamedTuple):
         """`text` in seconds; raise ConfigError naming the flag and its variable."""
         seconds = parse_duration(text, flag)
         if not self.low <= seconds <= self.high:
-            raise ConfigError(
-                f"{_where(flag)}: {text.strip()!r:.40} is out of range: give "
-                f"{_human(self.low)} to {_human(self.high)}"
-            )
+            raise _out_of_range(flag, text, _human(self.low), _human(self.high))
         return seconds
 
 
@@ -125,10 +128,7 @@ class Size(NamedTuple):
         """`text` in bytes; raise ConfigError naming the flag and its variable."""
         size = parse_size(text, flag)
         if not self.low <= size <= self.high:
-            raise ConfigError(
-                f"{_where(flag)}: {text.strip()!r:.40} is out of range: give "
-                f"{self.low >> 10}KiB to {self.high >> 20}MiB"
-            )
+            raise _out_of_range(flag, text, f"{self.low >> 10}KiB", f"{self.high >> 20}MiB")
         return size
 
 
