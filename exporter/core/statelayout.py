@@ -71,9 +71,10 @@ def encode_state(document: dict[str, Any]) -> bytes:
     head = {k: v for k, v in document.items() if k != "tracker"}
     head["tracker"] = tracker
     body = orjson.dumps(head)
-    tasks = b",\n".join(
-        task if type(task) is bytes else orjson.dumps(task) for task in document["tracker"]["tasks"]
-    )
+    rows = document["tracker"]["tasks"]
+    if rows and type(rows[0]) is not bytes:
+        rows = [orjson.dumps(task) for task in rows]
+    tasks = b",\n".join(rows)  # one call: a writing thread holds the interpreter briefly
     return body[: -len(b"]}}")] + b"\n" + tasks + b"\n]}}\n"
 
 
