@@ -94,8 +94,8 @@ def _message(value: object, cuts: dict[str, int] | None) -> str | None:
     return text
 
 
-def _bad_time(position: int, raw: object, seconds: float | None) -> Skip:
-    if seconds is not None and timestamp_in_range(seconds):
+def _bad_time(position: int, raw: object, seconds: float) -> Skip:
+    if timestamp_in_range(seconds):
         return Skip(position, "future_timestamp", f"{str(raw)[:40]!r} is ahead of its arrival")
     return Skip(position, "bad_timestamp", repr(str(raw)[:100]))
 
@@ -140,21 +140,23 @@ def decode_update(
     if len(task_id) > _SHORT_TEXT:
         task_id = _id(task_id, "task_id", cuts)
     raw_timestamp = obj.get("timestamp")
-    timestamp: float | None
+    timestamp = -1.0  # a float throughout (compiled, unboxed); -1 is no time
     if type(raw_timestamp) is str:
         # `parse_timestamp` inlined for ISO text, the form servers write.
         try:
             moment = _fromisoformat(raw_timestamp)
         except ValueError:
-            timestamp = None
+            pass
         else:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             timestamp = moment.timestamp()
     else:
-        timestamp = parse_timestamp(raw_timestamp)
+        seconds = parse_timestamp(raw_timestamp)
+        if seconds is not None:
+            timestamp = seconds
     # One comparison for the usual time; the reason is sorted out on the rare way out.
-    if timestamp is None or not 0.0 <= timestamp <= not_after:
+    if not 0.0 <= timestamp <= not_after:
         return _bad_time(position, raw_timestamp, timestamp)
     name = obj.get("name")
     if type(name) is not str:

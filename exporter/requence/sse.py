@@ -184,7 +184,7 @@ class SSEDecoder:
     @property
     def backlog(self) -> bool:
         """Whether blocks already received wait to be parsed (call `resume`)."""
-        return self._backlog_at < self._backlog_end or self._large is not None
+        return self._backlog_end != 0
 
     def resume(self, budget: int = STEP) -> list[RawEvent]:
         """Parse about `budget` bytes more of the backlog; return the events they complete."""
@@ -219,7 +219,7 @@ class SSEDecoder:
                 self._large = _LargeBlock(buffer, start, stop)
             elif size:
                 _add_block(events, buffer[start:stop], limit)
-        if not self.backlog:
+        if self._backlog_at >= end and self._large is None:
             self._backlog = b""  # nothing waits: let the read go
             self._backlog_at = self._backlog_end = 0
         return events
@@ -228,11 +228,12 @@ class SSEDecoder:
         """Decode a chunk; return the events it completes, in order. With a `budget`, a large
         read is parsed only about that many bytes far: the rest waits in the backlog
         (`backlog`, `resume`)."""
+        # `_backlog_end` is 0 unless something waits: one comparison on the common path.
         waiting: list[RawEvent] = []
-        while self.backlog:  # the reader did not resume: first what waits, to keep the order
+        while self._backlog_end:  # the reader did not resume: first what waits, in order
             waiting += self.resume(self._backlog_end)
         events = self._feed(chunk)
-        while budget is None and self.backlog:
+        while budget is None and self._backlog_end:
             events += self.resume(self._backlog_end)
         return waiting + events if waiting else events
 
