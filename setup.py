@@ -30,6 +30,7 @@ COMPILED_MODULES = [
     "exporter/core/tracker.py",
     "exporter/core/tasks.py",
     "exporter/metrics/store.py",
+    "exporter/metrics/series.py",
     "exporter/metrics/families.py",
     "exporter/metrics/labels.py",
     "exporter/metrics/exposition.py",

@@ -6,7 +6,8 @@ body of 1 GiB of blank lines), `auth` (basic auth timing by user cost, and a flo
 passwords ahead of a valid scrape) and `decode` (SSE decoding of 1 MiB and 15 MiB events); the
 hostile network peers of `bench.hostile_net` (connections, auth, upstream headers, OTLP). Each
 prints one JSON line: peak resident memory, the slowest /healthz answer while it ran, exit codes.
-Figures, not pass/fail: the tests assert the behaviour.
+Figures, not pass/fail: the tests assert the behaviour. The hostile data cases are in
+`bench/hostile_data.py`.
 """
 
 from __future__ import annotations
@@ -293,9 +294,10 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
 
 def main() -> None:
     """Run the cases named on the command line (all by default)."""
+    from bench.hostile_data import DATA_CASES  # hostile data: times, names, state, load
     from bench.hostile_net import CASES as NETWORK_CASES
 
-    cases = {**CASES, **NETWORK_CASES}
+    cases = {**CASES, **NETWORK_CASES, **DATA_CASES}
     for name in sys.argv[1:] or list(cases):
         print(json.dumps(cases[name]()), flush=True)
 

@@ -21,15 +21,15 @@ import httpx
 from exporter import __version__, is_compiled
 from exporter.config import Settings
 from exporter.core import (
+    Checkpointer,
     ConfigError,
     NotFound,
-    RateLimitedWarning,
-    SavedState,
     ScrapeMark,
     StateFile,
     StreamStatus,
     Tracker,
     Unauthorized,
+    watch_loop_lag,
 )
 from exporter.metrics import (
     Metrics,
@@ -120,8 +120,19 @@ class Exporter:
             if settings.state_file
             else None
         )
-        self._saved_position: int | None = None
-        self._save_warning = RateLimitedWarning(log)
+        self.checkpointer = (
+            Checkpointer(
+                state_file=self.state_file,
+                tracker=self.tracker,
+                status=self.status,
+                # A lambda: restoring replaces the pipeline's ring.
+                recent_ids=lambda: self.pipeline.recent_ids.ids(),  # noqa: PLW0108
+                scrape_mark=self.scrape_mark,
+                on_failure=self._save_failed,
+            )
+            if self.state_file is not None
+            else None
+        )
         self._ready = False
         self._stream: WatchStream | None = None
         self._stream_task: asyncio.Task[None] | None = None
@@ -190,12 +201,18 @@ class Exporter:
         saved = await asyncio.to_thread(self.state_file.load, self.settings.max_tracked_tasks)
         if saved is None:
             return None
-        tasks, finished_ids, latest, dropped = saved.tracker
+        tasks, finished_ids, latest, dropped, trims = saved.tracker
         self.tracker.load(tasks, finished_ids, latest, dropped)
+        # What the file held beyond the stream's bounds is counted as the stream's would be.
+        for field, count in trims.cut.items():
+            self.metrics.values_cut[field] += count
+        self.tracker.stats.nodes_dropped += trims.nodes_dropped
+        self.tracker.stats.attempts_dropped += trims.attempts_dropped
         self.metrics.restored(self.tracker.tasks())
         self.status.position = saved.position
         self.status.last_update_timestamp = saved.last_update_timestamp
-        self._saved_position = saved.position
+        if self.checkpointer is not None:
+            self.checkpointer.saved_position = saved.position
         self.pipeline.recent_ids = RecentIds(ids=saved.recent_ids)
         mark = self.scrape_mark.read() if self.scrape_mark is not None else None
         if mark is not None and mark[0] == saved.since and mark[1] > (saved.position or 0):
@@ -223,41 +240,19 @@ class Exporter:
             )
         return saved.since
 
-    def checkpoint(self, *, force: bool = False) -> bool:
-        """Save the state file when anything was processed since the last save.
+    def _save_failed(self) -> None:
+        self.metrics.state_save_failures += 1
+
+    async def checkpoint(self, *, force: bool = False) -> bool:
+        """Save the state file when anything was processed since the last save, without
+        holding the event loop (`exporter.core.Checkpointer`).
 
         Return whether the state on disk is now current; a failed save is counted in
         `requence_exporter_state_save_failures_total` and logged at most once a minute.
         """
-        if self.state_file is None:
+        if self.checkpointer is None:
             return True
-        if not force and self.status.position == self._saved_position:
-            return True
-        state = SavedState(
-            since=self.status.since,
-            position=self.status.position,
-            recent_ids=self.pipeline.recent_ids.ids(),
-            tracker=self.tracker.snapshot(),
-            last_update_timestamp=self.status.last_update_timestamp,
-        )
-        try:
-            self.state_file.save(state)
-        except OSError as exc:
-            self.metrics.state_save_failures += 1
-            self._save_warning(
-                "save",
-                "cannot write state file %s: %s",
-                self.state_file.path,
-                exc.strerror or exc,
-            )
-            return False
-        self._saved_position = state.position
-        return True
-
-    async def _checkpoints(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.checkpoint_interval)
-            self.checkpoint()
+        return await self.checkpointer.save(force=force)
 
     async def _every_second(self) -> None:
         # The status page's rates come from these samples; a nodeError's log line waits at
@@ -272,6 +267,13 @@ class Exporter:
     async def run(self, stop: asyncio.Event) -> int:
         """Stream until `stop` is set; return the process exit code."""
         settings = self.settings
+        if self.state_file is not None:
+            try:
+                self.state_file.lock()
+            except ConfigError as exc:
+                log.error("%s", exc)
+                await self.aclose()
+                return EXIT_CONFIG
         saved_since = await self.restore()
         if saved_since and settings.since and saved_since != settings.since:
             log.info("--since %s ignored: resuming the state file's stream", settings.since)
@@ -303,9 +305,12 @@ class Exporter:
                     self._stream_task = group.create_task(self._stream.run())
                     jobs = [
                         self._stream_task,
-                        group.create_task(self._checkpoints()),
                         group.create_task(self._every_second()),
+                        group.create_task(watch_loop_lag(self.metrics.observe_loop_lag)),
                     ]
+                    if self.checkpointer is not None:
+                        checkpoints = self.checkpointer.run(settings.checkpoint_interval)
+                        jobs.append(group.create_task(checkpoints))
                     if self.otlp_metrics is not None:
                         jobs.append(group.create_task(self.otlp_metrics.run()))
                     group.create_task(self._stop_on(stop, group_tasks=jobs))
@@ -317,11 +322,13 @@ class Exporter:
             await asyncio.to_thread(self.traces.shutdown)
         if self.otlp_metrics is not None:
             await self.otlp_metrics.aclose()
-        if not self.checkpoint(force=True) and code == EXIT_OK:
+        if not await self.checkpoint(force=True) and code == EXIT_OK:
             log.error("the final state file save failed: the next start resumes from an older one")
             code = EXIT_STATE
         if self.scrape_mark is not None:
             self.scrape_mark.close()
+        if self.state_file is not None:
+            self.state_file.unlock()
         await self.aclose()
         return code
 

@@ -1,6 +1,8 @@
 """Settings: flags and `REQUENCE_EXPORTER_*` variables resolved once into a frozen dataclass.
 
-Every error names the flag and the environment variable to fix, and never quotes a secret.
+Every option has a domain (`exporter.core.domains`: a range for each number and duration, a
+choice, a shape) checked here, where it enters. Every error names the flag and the environment
+variable to fix, and never quotes a secret.
 """
 
 from __future__ import annotations
@@ -10,15 +12,29 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
-from exporter.core import ConfigError, bind_environment, env_name
+from exporter.core import (
+    Buckets,
+    ConfigError,
+    Duration,
+    Size,
+    Whole,
+    bind_environment,
+    env_name,
+    parse_duration,
+    parse_listen,
+    parse_shard,
+    parse_since,
+    parse_size,
+    parse_trace_url_template,
+)
 from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS, otlp_metrics_enabled
-from exporter.requence import Credentials, credentials_from, parse_timestamp
+from exporter.requence import Credentials, credentials_from
 from exporter.serving import Limits
-from exporter.traces import TracingSettings, parse_positive_int
+from exporter.traces import TracingSettings
 
 __all__ = [
     "DEFAULT_PORT",
@@ -28,31 +44,26 @@ __all__ = [
     "add_options",
     "env_name",
     "parse_duration",
+    "parse_listen",
+    "parse_since",
     "parse_size",
     "resolve",
 ]
 
 DEFAULT_PORT: Final = 9721
-_UNITS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_SIZES: Final = {
-    "": 1,
-    "b": 1,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-}
+_DAY: Final = 86400.0
+Domain = Duration | Size | Whole | Buckets
 
 
 class Option(NamedTuple):
-    """One `run` flag: its name, metavar, help, default (as text) and whether it is a switch."""
+    """One `run` flag: its name, metavar (None for a switch), help, default (as text), and the
+    domain of a numeric one (the others are checked by their own parsers in `resolve`)."""
 
     flag: str
     metavar: str | None
     help: str
     default: str | None = None
+    domain: Domain | None = None
 
 
 OPTIONS: Final = (
@@ -82,39 +93,65 @@ OPTIONS: Final = (
     Option("--listen", "HOST:PORT", "Address of the HTTP server.", f"0.0.0.0:{DEFAULT_PORT}"),
     Option("--log-level", "LEVEL", "Log level: debug, info, warning or error.", "info"),
     Option("--log-format", "FORMAT", "Log format: text, or json for one object a line.", "text"),
-    Option("--task-ttl", "DURATION", "Forget a task not updated for this long.", "24h"),
+    Option(
+        "--task-ttl",
+        "DURATION",
+        "Forget a task not updated for this long.",
+        "24h",
+        Duration(1.0, 365 * _DAY),
+    ),
     Option(
         "--max-tracked-tasks",
         "N",
         "Most tasks held in memory; the least recently updated leave first.",
         "100000",
+        Whole(1, 10_000_000),
     ),
     Option(
-        "--max-label-values", "N", "Most distinct values per label; more become __other__.", "1000"
+        "--max-label-values",
+        "N",
+        "Most distinct values per label; more become __other__.",
+        "1000",
+        Whole(1, 1_000_000),
     ),
     Option(
         "--task-buckets",
         "SECONDS,...",
         "Task duration histogram buckets, in seconds.",
         ", ".join(f"{b:g}" for b in DEFAULT_TASK_BUCKETS),
+        Buckets(0.0001, 365 * _DAY),
     ),
     Option(
         "--node-buckets",
         "SECONDS,...",
         "Node duration histogram buckets, in seconds.",
         ", ".join(f"{b:g}" for b in DEFAULT_NODE_BUCKETS),
+        Buckets(0.0001, 365 * _DAY),
     ),
     Option(
         "--read-timeout",
         "DURATION",
         "Reconnect when no event or comment completes within this.",
         "60s",
+        Duration(1.0, _DAY),
     ),
-    Option("--max-event-bytes", "SIZE", "Skip (and count) events larger than this.", "16MiB"),
+    Option(
+        "--max-event-bytes",
+        "SIZE",
+        "Skip (and count) events larger than this.",
+        "16MiB",
+        Size(1024, 256 * 1024 * 1024),
+    ),
     Option(
         "--state-file", "FILE", "Save position and tasks in flight here; resume from it on start."
     ),
-    Option("--checkpoint-interval", "DURATION", "How often to write the state file.", "5s"),
+    Option(
+        "--checkpoint-interval",
+        "DURATION",
+        "How often to write the state file.",
+        "5s",
+        Duration(1.0, _DAY),
+    ),
     Option("--traces", None, "Export spans even without OTEL_EXPORTER_OTLP_*ENDPOINT set."),
     Option("--otlp-metrics", None, "Also push the metrics over OTLP."),
     Option(
@@ -128,10 +165,26 @@ OPTIONS: Final = (
         "FILE",
         "Exporter-toolkit web config (TLS, basic auth) for the HTTP server.",
     ),
-    Option("--recent-failures", "N", "Most recent failures kept for / and /failures.", "200"),
-    Option("--web.max-connections", "N", "Most HTTP connections open at once.", "512"),
     Option(
-        "--web.max-connections-per-client", "N", "Most HTTP connections per client address.", "32"
+        "--recent-failures",
+        "N",
+        "Most recent failures kept for / and /failures.",
+        "200",
+        Whole(1, 100_000),
+    ),
+    Option(
+        "--web.max-connections",
+        "N",
+        "Most HTTP connections open at once.",
+        "512",
+        Whole(1, 1_000_000),
+    ),
+    Option(
+        "--web.max-connections-per-client",
+        "N",
+        "Most HTTP connections per client address.",
+        "32",
+        Whole(1, 1_000_000),
     ),
     Option(
         "--trace-url-template",
@@ -144,8 +197,10 @@ OPTIONS: Final = (
         "N",
         "Most failure lines logged a second; the rest are counted as suppressed.",
         "20",
+        Whole(1, 100_000),
     ),
 )
+_OPTIONS_BY_FLAG: Final = {opt.flag: opt for opt in OPTIONS}
 
 
 def _dest(flag: str) -> str:
@@ -168,80 +223,11 @@ def add_options(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None
     bind_environment(parser, env)
 
 
-def parse_duration(text: str, flag: str) -> float:
-    """`90`, `500ms`, `15s`, `5m`, `2h`, `1d` to seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", text)
-    if not match:
-        raise ConfigError(
-            f"{flag} ({env_name(flag)}): {text!r} is not a duration like 30s, 15m or 24h"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def parse_size(text: str, flag: str) -> int:
-    """`1048576`, `512KiB`, `16MiB` to bytes."""
-    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
-    if not match or match.group(2).lower() not in _SIZES:
-        raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not a size like 16MiB")
-    return int(match.group(1)) * _SIZES[match.group(2).lower()]
-
-
-def _positive_int(text: str, flag: str) -> int:
-    value = parse_positive_int(text)
-    if value is None:
-        raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not a positive whole number")
-    return value
-
-
-def _buckets(text: str, flag: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        values = ()
-    if not values or list(values) != sorted(set(values)) or values[0] <= 0:
-        raise ConfigError(
-            f"{flag} ({env_name(flag)}): give increasing positive seconds, comma-separated"
-        )
-    return values
-
-
-def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
-    """`HOST:PORT` (IPv6 in brackets) to a host and a port."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a server's default
-
-
-def parse_since(text: str | None, now: datetime) -> str:
-    """An ISO 8601 time or a look-back (`15m`) to the ISO 8601 `since` the protocol wants."""
-    if not text:
-        moment = now
-    elif re.fullmatch(r"\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*", text):
-        moment = now - timedelta(seconds=parse_duration(text, "--since"))
-    else:
-        seconds = parse_timestamp(text)
-        if seconds is None:
-            raise ConfigError(
-                "--since (REQUENCE_EXPORTER_SINCE): give an ISO 8601 time such "
-                "as 2026-11-22T10:00:00Z or a look-back such as 15m"
-            )
-        moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _shard(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    # i may be a StatefulSet pod's name, which ends in its ordinal (exporter-2/3): the Helm
-    # chart passes $(POD_NAME), which works on every Kubernetes version.
-    match = re.fullmatch(r"\s*(?:[a-z0-9.-]*-)?(\d+)\s*/\s*(\d+)\s*", text)
-    if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
-        raise ConfigError(
-            "--shard (REQUENCE_EXPORTER_SHARD): give i/n with 0 <= i < n, e.g. 0/3"
-            " (or <pod name>-i/n)"
-        )
-    return int(match.group(1)), int(match.group(2))
+def _in_domain(args: argparse.Namespace, flag: str) -> Any:
+    """The value of a numeric option, checked against its domain."""
+    domain = _OPTIONS_BY_FLAG[flag].domain
+    assert domain is not None, flag
+    return domain.parse(str(getattr(args, _dest(flag))), flag)
 
 
 @dataclass(frozen=True)
@@ -273,18 +259,6 @@ class Settings:
     server_limits: Limits = field(default_factory=Limits)
 
 
-def _trace_url_template(text: str | None) -> str | None:
-    if not text:
-        return None
-    flag = "--trace-url-template"
-    if "{trace_id}" not in text or not text.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{flag} ({env_name(flag)}): give an http(s):// URL holding {{trace_id}}, "
-            "e.g. http://jaeger:16686/trace/{trace_id}"
-        )
-    return text
-
-
 def resolve(
     args: argparse.Namespace, env: Mapping[str, str] | None = None, now: datetime | None = None
 ) -> Settings:
@@ -298,36 +272,38 @@ def resolve(
         )
     if args.log_format not in {"text", "json"}:
         raise ConfigError("--log-format (REQUENCE_EXPORTER_LOG_FORMAT): text or json")
+    state_file = Path(args.state_file) if args.state_file else None
+    if state_file is not None and state_file.is_dir():
+        raise ConfigError(
+            f"--state-file (REQUENCE_EXPORTER_STATE_FILE): {args.state_file!r:.80} is a "
+            "directory: name a file in it"
+        )
     return Settings(
         credentials=credentials_from(args, env),
         since=parse_since(args.since, now) if args.since else None,
         listen=parse_listen(args.listen),
         log_level=level,
         log_format=args.log_format,
-        task_ttl=parse_duration(args.task_ttl, "--task-ttl"),
-        max_tracked_tasks=_positive_int(args.max_tracked_tasks, "--max-tracked-tasks"),
-        max_label_values=_positive_int(args.max_label_values, "--max-label-values"),
-        task_buckets=_buckets(args.task_buckets, "--task-buckets"),
-        node_buckets=_buckets(args.node_buckets, "--node-buckets"),
-        read_timeout=parse_duration(args.read_timeout, "--read-timeout"),
-        max_event_bytes=parse_size(args.max_event_bytes, "--max-event-bytes"),
-        state_file=Path(args.state_file) if args.state_file else None,
-        checkpoint_interval=parse_duration(args.checkpoint_interval, "--checkpoint-interval"),
+        task_ttl=_in_domain(args, "--task-ttl"),
+        max_tracked_tasks=_in_domain(args, "--max-tracked-tasks"),
+        max_label_values=_in_domain(args, "--max-label-values"),
+        task_buckets=_in_domain(args, "--task-buckets"),
+        node_buckets=_in_domain(args, "--node-buckets"),
+        read_timeout=_in_domain(args, "--read-timeout"),
+        max_event_bytes=_in_domain(args, "--max-event-bytes"),
+        state_file=state_file,
+        checkpoint_interval=_in_domain(args, "--checkpoint-interval"),
         tracing=TracingSettings.from_env(env, force=bool(args.traces)),
         otlp_metrics=otlp_metrics_enabled(env, force=bool(args.otlp_metrics)),
-        shard=_shard(args.shard),
+        shard=parse_shard(args.shard),
         web_config_file=Path(args.web_config_file) if args.web_config_file else None,
-        recent_failures=_positive_int(args.recent_failures, "--recent-failures"),
-        trace_url_template=_trace_url_template(args.trace_url_template),
+        recent_failures=_in_domain(args, "--recent-failures"),
+        trace_url_template=parse_trace_url_template(args.trace_url_template),
         log_failures=bool(args.log_failures),
-        log_failures_per_second=_positive_int(
-            args.log_failures_per_second, "--log-failures-per-second"
-        ),
+        log_failures_per_second=_in_domain(args, "--log-failures-per-second"),
         server_limits=Limits(
-            max_connections=_positive_int(args.web_max_connections, "--web.max-connections"),
-            max_connections_per_client=_positive_int(
-                args.web_max_connections_per_client, "--web.max-connections-per-client"
-            ),
+            max_connections=_in_domain(args, "--web.max-connections"),
+            max_connections_per_client=_in_domain(args, "--web.max-connections-per-client"),
         ),
     )
 

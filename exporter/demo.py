@@ -75,7 +75,7 @@ class _Summary:
             lag = (
                 f"{max(status.last_update_arrival - status.last_update_timestamp, 0) * 1000:.0f}ms"
             )
-        tasks, _nodes = self._exporter.tracker.in_progress()
+        tasks, _nodes, _oldest = self._exporter.tracker.progress()
         return (
             f"{rate:7.1f} updates/s | tasks started {counts['taskStart']} ended "
             f"{counts['taskEnd']} errored {counts['taskError']} aborted {counts['taskAborted']} "

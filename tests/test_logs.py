@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
 
-from exporter.core.logs import RateLimitedWarning
+from exporter.core.logs import RateLimitedWarning, TextFormatter, printable
 
 
 class _Clock:
@@ -46,3 +47,38 @@ def test_logs_at_the_level_it_was_given(caplog: pytest.LogCaptureFixture) -> Non
     errors("exit", "span process exited with %s", 1)
     errors("exit", "span process exited with %s", 2)
     assert _messages(caplog) == [(logging.ERROR, "span process exited with 1")]
+
+
+FORGED = "t-1\n2026-12-06 00:00:00,000 ERROR   exporter.app: forged\x1b[2J\u202etxt.exe\x85\u2028"
+
+
+def test_text_lines_show_control_and_bidi_characters_escaped() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("test.forged")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("skipped update at position %s: %s (%s)", 3, "unknown_type", FORGED)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("task %s failed", FORGED)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    first, second = text.splitlines()[:2]
+    assert first.startswith("WARNING test.forged: skipped update at position 3")
+    assert "\\x0a2026-12-06 00:00:00,000 ERROR" in first  # one line, the break shown
+    assert "\\x1b[2J\\u202etxt.exe\\x85\\u2028" in first
+    assert second.startswith("ERROR test.forged: task t-1\\x0a")
+    assert "Traceback (most recent call last):" in text  # tracebacks keep their lines
+    assert not any(c in text for c in "\x1b\u202e\x85\u2028")
+
+
+def test_printable_leaves_ordinary_text_alone() -> None:
+    assert printable('invoice — 請求書 ✓ "quoted" \\ tab-free') == (
+        'invoice — 請求書 ✓ "quoted" \\ tab-free'
+    )
+    assert printable("a\tb\u200fc") == "a\\x09b\\u200fc"

@@ -134,6 +134,12 @@ def test_batch_settings() -> None:
         ({"OTEL_BSP_MAX_QUEUE_SIZE": "-1"}, "OTEL_BSP_MAX_QUEUE_SIZE"),
         ({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "many"}, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
         ({"OTEL_BSP_SCHEDULE_DELAY": "nan"}, "OTEL_BSP_SCHEDULE_DELAY"),
+        ({"OTEL_BSP_SCHEDULE_DELAY": "inf"}, "OTEL_BSP_SCHEDULE_DELAY"),
+        ({"OTEL_BSP_EXPORT_TIMEOUT": "1e999"}, "OTEL_BSP_EXPORT_TIMEOUT"),
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": "86400001"}, "OTEL_EXPORTER_OTLP_TIMEOUT"),
+        ({"OTEL_BSP_MAX_QUEUE_SIZE": "9" * 5000}, "OTEL_BSP_MAX_QUEUE_SIZE"),
+        ({"OTEL_BSP_MAX_QUEUE_SIZE": "1000001"}, "OTEL_BSP_MAX_QUEUE_SIZE"),
+        ({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "1_000"}, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
         ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS"),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
     ],
@@ -141,6 +147,20 @@ def test_batch_settings() -> None:
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
         TracingSettings.from_env(env)
+
+
+@pytest.mark.parametrize("interval", ["0", "999", "-5", "nan", "inf"])
+def test_a_metrics_push_interval_under_a_second_or_unbounded_is_refused(interval: str) -> None:
+    from exporter.metrics.otlp_push import OtlpMetricsPusher
+    from exporter.metrics.store import Metrics
+
+    with pytest.raises(ConfigError, match="OTEL_METRIC_EXPORT_INTERVAL"):
+        OtlpMetricsPusher(
+            Metrics(),
+            exporter=None,  # type: ignore[arg-type]  # never reached: refused before
+            resource=build_resource(TracingSettings.from_env({})),
+            environ={"OTEL_METRIC_EXPORT_INTERVAL": interval},
+        )
 
 
 def test_sink_batch_settings_argument_then_env_then_default() -> None:

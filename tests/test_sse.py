@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from httpx_sse._decoders import SSEDecoder as ReferenceDecoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.requence.sse import RawEvent, SSEDecoder
+from exporter.requence.sse import STEP, RawEvent, SSEDecoder
+from exporter.requence.stream import drain
 
 
 def decode_all(chunks: list[bytes], max_event_bytes: int = 1 << 20) -> list[RawEvent]:
@@ -105,3 +108,54 @@ def test_never_raises_and_split_points_do_not_change_the_events(
     assert all(isinstance(e, RawEvent) for e in split)
     if not any(e.oversized for e in whole + split):
         assert split == whole
+
+
+def _large_read() -> bytes:
+    """One read completing a small event, a 3 MiB event of short lines in every field shape
+    (with a later event type and id, comments and unknown fields), and another small event."""
+    lines = [b"data: x", b"data:y", b"data", b"data:  two spaces", b": comment", b"datax: no"]
+    big = b"\n".join(lines[i % len(lines)] for i in range(600_000))
+    return (
+        b"event: taskStart\nid: 1\ndata: {}\n\n"
+        b"event: first\nid: 2\n" + big + b"\nevent: nodeUpdate\nid: 3\nid: 4\0x\ndata: end\n\n"
+        b"event: taskEnd\nid: 5\ndata: {}\n\n"
+    )
+
+
+def test_a_large_read_is_parsed_a_step_at_a_time_into_the_same_events() -> None:
+    stream = _large_read()
+    whole = SSEDecoder(16 << 20).feed(stream)
+    assert [(e.event, e.id) for e in whole] == [
+        ("taskStart", "1"),
+        ("nodeUpdate", "3"),
+        ("taskEnd", "5"),
+    ]
+    assert [(e.event, e.id, e.data.decode()) for e in whole] == reference(stream)
+    decoder = SSEDecoder(16 << 20)
+    steps = [decoder.feed(stream, STEP)]
+    while decoder.backlog:
+        steps.append(decoder.resume(STEP))
+    assert [e for step in steps for e in step] == whole
+    assert len(steps) >= len(stream) // (STEP + 65536)  # none parsed more than a window over
+
+
+async def test_draining_a_large_read_lets_the_loop_run_between_steps() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    stream = _large_read()
+    decoder = SSEDecoder(16 << 20)
+    delivered = decoder.feed(stream, STEP)
+    running = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    await drain(decoder, delivered.extend)
+    running.cancel()
+    assert [e.id for e in delivered] == ["1", "3", "5"]
+    assert not decoder.backlog
+    assert ticks - before >= len(stream) // (STEP + 65536) - 1  # a turn of the loop per step

@@ -156,6 +156,21 @@ def test_page_escapes_every_stream_value_and_links_only_to_traces() -> None:
     assert "3.2" in text
 
 
+def test_page_shows_bidi_and_control_characters_as_escapes_never_applied() -> None:
+    failure = hostile(3, "nodeError")
+    failure.task_name = "invoice\u202eexe.txt"
+    failure.node = "fetch\u2066x\u2069"
+    failure.reason = "bad\u202d scan\x1b[31m"
+    page = render_status_page(view([failure], None)).decode()
+    assert not any(c in page for c in "\u202e\u202d\u2066\u2069\x1b")
+    parser = Collect()
+    parser.feed(page)
+    text = "".join(parser.text)
+    assert "invoice\\u202eexe.txt" in text
+    assert "fetch\\u2066x\\u2069" in text
+    assert "bad\\u202d scan\\x1b[31m" in text
+
+
 def test_page_without_a_template_shows_trace_ids_as_text() -> None:
     page = render_status_page(view([hostile(5)], None)).decode()
     parser = Collect()

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState
+from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState, task_record
 from exporter.core.tracker import Tracker
-from exporter.core.updates import Node, Update
+from exporter.core.updates import MAX_ATTEMPTS_PER_TASK, MAX_NODES_PER_TASK, Node, Update
 from tests.factories import LOGIC, SERVICE, Script
 
 
@@ -154,6 +154,75 @@ def test_snapshot_round_trip_continues_a_task_across_a_restart() -> None:
     assert [(a.attempt, a.outcome) for a in task.attempts] == [(1, "deferred"), (2, "ended")]
 
 
+def test_one_task_holds_at_most_its_bound_of_nodes_and_attempts_and_counts_the_rest() -> None:
+    s = Script()
+    s.add("taskStart", "endless", 0.0)
+    for i in range(MAX_NODES_PER_TASK + 40):
+        node = Node(f"node-{i}", "service", None)
+        s.add("nodeStart", "endless", 1.0 + i, node=node)
+        s.add("nodeEnd", "endless", 1.5 + i, node=node)
+    first = Node("node-0", "service", None)
+    for i in range(MAX_ATTEMPTS_PER_TASK):  # retries of a node within the bound: attempts
+        s.add("nodeStart", "endless", 1000.0 + i, node=first)
+        s.add("nodeDefer", "endless", 1000.5 + i, node=first)
+    tracker, rec = run(s.updates)
+    [task] = tracker.tasks()
+    assert len(task.attempts) == MAX_NODES_PER_TASK
+    assert task.attempts["node-0"] == 1 + MAX_ATTEMPTS_PER_TASK
+    assert len(task.finished) == MAX_ATTEMPTS_PER_TASK
+    assert tracker.stats.nodes_dropped == 40  # started, counted, never timed
+    timed = MAX_NODES_PER_TASK + MAX_ATTEMPTS_PER_TASK
+    assert len(rec.attempts) == timed
+    assert tracker.stats.attempts_dropped == timed - MAX_ATTEMPTS_PER_TASK  # timed, no span
+    assert len(rec.updates) == len(s.updates)  # every update still counted
+
+
+def test_an_update_from_a_fast_clock_neither_expires_tasks_nor_postpones_the_sweep() -> None:
+    arrival = 1000.0
+    tracker, rec = run([], task_ttl=600.0, sweep_interval=60.0)
+    tracker.arrival = arrival
+    s = Script()
+    s.add("taskStart", "a", 900.0)
+    s.add("taskStart", "b", 950.0)
+    s.add("taskStart", "fast", arrival + 3000.0)  # within no TTL of the tasks in flight
+    for update in s.updates:
+        tracker.apply(update)
+    assert {t.task_id for t in tracker.tasks()} == {"a", "b", "fast"}
+    assert rec.finished == []
+    # The sweep still runs on the stream's own time: a task silent past the TTL leaves.
+    tracker.arrival = arrival + 700.0
+    tracker.apply(Update(9, "nodeStart", "b", 1600.0, None, None, SERVICE, None, None))
+    assert [t.task_id for t in rec.finished] == ["a"]
+
+
+def test_a_snapshot_copied_in_slices_is_of_the_moment_it_began() -> None:
+    s = Script()
+    for i in range(6):
+        s.add("taskStart", f"t{i}", float(i))
+        s.add("nodeStart", f"t{i}", float(i), node=SERVICE)
+    tracker, _ = run(s.updates, max_tasks=6)
+    expected = tracker.snapshot()
+    tasks = tracker.begin_snapshot()
+    rows = tracker.snapshot_rows(tasks, 0, 2)
+    # Between slices the stream goes on: tasks change, finish, are evicted and arrive.
+    later = Script()
+    later.position = 100
+    later.add("nodeEnd", "t3", 10.0, node=SERVICE)
+    later.add("nodeStart", "t4", 11.0, node=LOGIC)
+    later.add("taskEnd", "t5", 12.0)
+    later.add("taskStart", "new-1", 13.0)
+    later.add("taskStart", "new-2", 14.0)  # the cap evicts t0, copied already
+    later.add("taskStart", "new-3", 15.0)  # and t1
+    for update in later.updates:
+        tracker.apply(update)
+    rows += tracker.snapshot_rows(tasks, 2, 6)
+    tracker.end_snapshot()
+    assert [task_record(r) for r in rows] == expected["tasks"]
+    # After it, changes are made without copies.
+    tracker.apply(Update(200, "nodeEnd", "t4", 16.0, None, None, LOGIC, None, None))
+    assert tracker._saving is None
+
+
 # -- properties --------------------------------------------------------------------------
 
 NODES = [
@@ -209,7 +278,7 @@ def test_any_interleaving_counts_literally_times_non_negatively_and_leaves_no_st
     assert all(a.end >= a.start for _, a in rec.attempts)
     assert all(t.end >= t.start for t in rec.finished)
     assert len(tracker) == 0
-    tasks, nodes = tracker.in_progress()
+    tasks, nodes, _oldest = tracker.progress()
     assert not tasks
     assert not nodes
     starts = sum(1 for u in updates if u.type == "nodeStart")

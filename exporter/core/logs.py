@@ -2,16 +2,22 @@
 
 A record's structured fields (`extra={"fields": {...}}`) are fields of the JSON object, and in
 text follow the message as `key=value` pairs.
+
+Log messages and fields quote text from the stream (ids, names, skip details), so a text line
+escapes every control, line-breaking and bidirectional formatting character in its message and
+its fields (`printable`): no value can end a line early, forge the next record, recolour a
+terminal or reorder what is shown. JSON lines are escaped by the encoder.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -21,21 +27,36 @@ __all__ = [
     "TextFormatter",
     "logfmt",
     "logfmt_value",
+    "printable",
     "setup_logging",
 ]
 
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the bidirectional
+# marks, embeddings, overrides and isolates (a right-to-left override turns `txt.exe` around).
+_UNPRINTABLE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every control and bidirectional formatting character written as an escape
+    (`\\x1b`, `\\u202e`), so it shows as what it is."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
 
 def logfmt_value(value: object) -> str:
-    """One value as logfmt writes it: bare when it can be, else quoted."""
+    """One value as logfmt writes it: bare when it can be, else quoted, never unprintable."""
     if value is None:
         return "null"
     if isinstance(value, float):
         return repr(value)
     text = str(value)
-    if text and all(c.isalnum() or c in "-_.:/@" for c in text):
+    if text and all(c.isalnum() or c in "-_.:/@" for c in text) and text.isascii():
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return '"' + escaped + '"'
+    return '"' + printable(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
 def logfmt(fields: dict[str, Any]) -> str:
@@ -70,11 +91,13 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """`time level logger: message`, then the record's fields as `key=value` pairs."""
 
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    def __init__(self, fmt: str = "%(asctime)s %(levelname)-7s %(name)s: %(message)s") -> None:
+        super().__init__(fmt)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        """The line, with the fields after the message."""
+        """The line, its message made `printable`, with the fields after it (tracebacks stay
+        as they are)."""
+        record.message = printable(record.message)
         line = super().formatMessage(record)
         fields = _fields(record)
         return f"{line} {logfmt(fields)}" if fields else line

@@ -5,11 +5,24 @@ Also the `Observer` protocol the sinks implement and the tracker's counters.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple, Protocol
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, Final, NamedTuple, Protocol
+
+import orjson
 
 from exporter.core.updates import Node, Update
 
-__all__ = ["FinishedTask", "NodeAttempt", "Observer", "TaskState", "TrackerStats"]
+__all__ = [
+    "FinishedTask",
+    "NodeAttempt",
+    "Observer",
+    "TaskRow",
+    "TaskState",
+    "TrackerStats",
+    "progress",
+    "task_record",
+]
 
 
 UNNAMED: Final = "unnamed"
@@ -45,6 +58,20 @@ class FinishedTask(NamedTuple):
         return self.outcome == "evicted"
 
 
+# A task's state as the state file holds it: one JSON object, encoded when it is copied, so
+# nothing in it changes afterwards and a thread may write it while the tracker goes on. Bytes,
+# not a structure of tuples and dicts: a checkpoint of 100,000 tasks then leaves nothing behind
+# for the garbage collector to walk (copies that outlive a save were promoted to the oldest
+# generation, and set off a full collection at every checkpoint).
+TaskRow = bytes
+
+
+def task_record(row: TaskRow) -> dict[str, Any]:
+    """A task's row as a JSON-ready dict (read back by `exporter.core.snapshot`)."""
+    record: dict[str, Any] = orjson.loads(row)
+    return record
+
+
 class TaskState:
     """A task in flight. Owned by the tracker; observers read it and never keep it."""
 
@@ -56,6 +83,7 @@ class TaskState:
         "name",
         "open",
         "root_id",
+        "saved",
         "start",
         "task_id",
     )
@@ -74,6 +102,28 @@ class TaskState:
         # node id -> how many times it started in this task
         self.attempts: dict[str, int] = {}
         self.finished: list[NodeAttempt] = []
+        # The tracker's snapshot generation this task was last copied in (`Tracker.snapshot`).
+        self.saved = 0
+
+    def row(self) -> TaskRow:
+        """This task as the state file holds it, encoded now."""
+        return orjson.dumps(
+            {
+                "id": self.task_id,
+                "name": self.name,
+                "root": self.root_id,
+                "start": self.start,
+                "incomplete": self.incomplete,
+                "last_seen": self.last_seen,
+                "attempts": self.attempts,
+                "open": [[n.id, n.type, n.alias, k, s] for n, k, s in self.open.values()],
+                "finished": [
+                    [a.node.id, a.node.type, a.node.alias, a.attempt, a.start, a.end, a.outcome,
+                     a.message]
+                    for a in self.finished
+                ],
+            }
+        )  # fmt: skip
 
     @property
     def label(self) -> str:
@@ -97,9 +147,41 @@ class Observer(Protocol):
 class TrackerStats:
     """Running totals the tracker keeps about itself (exposed as self-metrics)."""
 
-    __slots__ = ("clamped", "evicted", "incomplete")
+    __slots__ = ("attempts_dropped", "clamped", "evicted", "incomplete", "nodes_dropped")
 
     def __init__(self) -> None:
         self.incomplete = 0  # tasks first seen without their taskStart
         self.evicted = 0  # tasks dropped without a terminal update
         self.clamped = 0  # durations whose end came before their start, recorded as zero
+        # Node attempts left out of a task's state: a node beyond MAX_NODES_PER_TASK distinct
+        # ones (counted, not timed), a finished attempt beyond MAX_ATTEMPTS_PER_TASK (timed, no
+        # span).
+        self.nodes_dropped = 0
+        self.attempts_dropped = 0
+
+
+def progress(
+    tasks: Iterable[TaskState],
+) -> tuple[Counter[str], Counter[tuple[str, str, str]], dict[str, float]]:
+    """Tasks in flight by task name, open node attempts by (task name, node, node type), and
+    the start of the oldest task in flight per task name, in the one walk a scrape makes over
+    the tasks anyway (they are ordered by update, not by start)."""
+    # Per task name [count, oldest start]: one lookup per task for both.
+    names: dict[str, list[float]] = {}
+    nodes: Counter[tuple[str, str, str]] = Counter()
+    for task in tasks:
+        label = task.label
+        entry = names.get(label)
+        start = task.start
+        if entry is None:
+            names[label] = [1.0, start]
+        else:
+            entry[0] += 1.0
+            if start < entry[1]:  # noqa: PLR1730 (min() is a call, this a comparison)
+                entry[1] = start
+        if task.open:
+            for node, _number, _start in task.open.values():
+                nodes[(label, node.label, node.type)] += 1
+    counts = Counter({label: int(entry[0]) for label, entry in names.items()})
+    oldest = {label: entry[1] for label, entry in names.items()}
+    return counts, nodes, oldest

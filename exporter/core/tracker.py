@@ -11,8 +11,19 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from exporter.core.tasks import FinishedTask, NodeAttempt, Observer, TaskState, TrackerStats
+from exporter.core.tasks import (
+    FinishedTask,
+    NodeAttempt,
+    Observer,
+    TaskRow,
+    TaskState,
+    TrackerStats,
+    progress,
+    task_record,
+)
 from exporter.core.updates import (
+    MAX_ATTEMPTS_PER_TASK,
+    MAX_NODES_PER_TASK,
     NODE_DEFER,
     NODE_END,
     NODE_ERROR,
@@ -69,6 +80,14 @@ class Tracker:
         self._finished_ids: OrderedDict[str, None] = OrderedDict()
         self.stats = TrackerStats()
         self.latest_timestamp = 0.0
+        # The wall time the updates being applied arrived (set by the pipeline for each read):
+        # the TTL sweep runs at server time but never ahead of it, so no update from a clock
+        # that runs fast can expire the tasks in flight or postpone the sweep.
+        self.arrival = float("inf")
+        # A snapshot is copied a slice at a time between reads (see `begin_snapshot`): a task
+        # about to change is copied first, into `_saving`, if this generation has not yet.
+        self._generation = 0
+        self._saving: dict[str, TaskRow] | None = None
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -104,6 +123,8 @@ class Tracker:
             task = self._open_task(update)  # takes its name, root and time from the update
             tasks[task_id] = task
         else:
+            if task.saved != self._generation:
+                self._copy_before_change(task)
             tasks.move_to_end(task_id)  # most recently updated at the back
             if kind == TASK_START and task.incomplete and not task.finished and not task.open:
                 # The start arrived after an update of the same task; nothing was timed yet.
@@ -131,8 +152,9 @@ class Tracker:
                 if attempt is not None:
                     observer.on_node_attempt(task, attempt)
         if ts >= self._next_sweep:
-            self._next_sweep = ts + self._sweep_interval
-            self.expire(ts)
+            now = ts if ts <= self.arrival else self.arrival
+            self._next_sweep = now + self._sweep_interval
+            self.expire(now)
 
     def apply_quietly(self, update: Update) -> None:
         """Take in an update that was counted before a crash: state changes, observers hear
@@ -169,6 +191,7 @@ class Tracker:
     def _open_task(self, update: Update) -> TaskState:
         incomplete = update.type != TASK_START
         task = TaskState(update.task_id, update.name, update.root_id, update.timestamp, incomplete)
+        task.saved = self._generation  # not part of a snapshot begun before it
         if incomplete:
             self.stats.incomplete += 1
         if len(self._tasks) >= self.max_tasks:
@@ -184,6 +207,10 @@ class Tracker:
             closed = self._close_attempt(task, node_id, ts, "interrupted", None)
         attempts = task.attempts
         number = attempts.get(node_id, 0) + 1
+        if number == 1 and len(attempts) >= MAX_NODES_PER_TASK:
+            # One task's state stays bounded: this node is counted but not timed.
+            self.stats.nodes_dropped += 1
+            return closed
         attempts[node_id] = number
         opened[node_id] = (node, number, ts)
         return closed
@@ -200,7 +227,10 @@ class Tracker:
             ts = start
         attempt: NodeAttempt = _new(NodeAttempt, (node, number, start, ts, outcome, message))
         if self.keep_attempts:
-            task.finished.append(attempt)
+            if len(task.finished) < MAX_ATTEMPTS_PER_TASK:
+                task.finished.append(attempt)
+            else:
+                self.stats.attempts_dropped += 1  # timed, but its span is not kept
         return attempt
 
     def _finish(
@@ -251,6 +281,8 @@ class Tracker:
 
     def _evict(self, task_id: str) -> None:
         task = self._tasks.pop(task_id)
+        if task.saved != self._generation:
+            self._copy_before_change(task)
         self.stats.evicted += 1
         end = task.last_seen
         cut = tuple(
@@ -274,71 +306,62 @@ class Tracker:
 
     # -- views for scrapes ---------------------------------------------------------------
 
-    def in_progress(self) -> tuple[Counter[str], Counter[tuple[str, str, str]]]:
-        """Tasks in flight by task name, and open node attempts by (task name, node, node type)."""
-        tasks, nodes, _oldest = self.progress()
-        return tasks, nodes
-
     def progress(
         self,
     ) -> tuple[Counter[str], Counter[tuple[str, str, str]], dict[str, float]]:
-        """`in_progress()` and the start of the oldest task in flight per task name, in the one
-        walk a scrape makes over the tasks anyway (they are ordered by update, not by start)."""
-        # Per task name [count, oldest start]: one lookup per task for both.
-        names: dict[str, list[float]] = {}
-        nodes: Counter[tuple[str, str, str]] = Counter()
-        for task in self._tasks.values():
-            label = task.label
-            entry = names.get(label)
-            start = task.start
-            if entry is None:
-                names[label] = [1.0, start]
-            else:
-                entry[0] += 1.0
-                if start < entry[1]:  # noqa: PLR1730 (min() is a call, this a comparison)
-                    entry[1] = start
-            if task.open:
-                for node, _number, _start in task.open.values():
-                    nodes[(label, node.label, node.type)] += 1
-        tasks = Counter({label: int(entry[0]) for label, entry in names.items()})
-        oldest = {label: entry[1] for label, entry in names.items()}
-        return tasks, nodes, oldest
+        """Tasks in flight by task name, open node attempts by (task name, node, node type), and
+        the start of the oldest task in flight per task name (`exporter.core.tasks.progress`)."""
+        return progress(self._tasks.values())
 
     # -- saving and restoring ------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything needed to continue after a restart, as JSON-ready data."""
+    def begin_snapshot(self) -> list[TaskState]:
+        """Begin a snapshot of the tracker as it is now; return its tasks, least recently
+        updated first, to copy with `snapshot_rows` a slice at a time, between updates. A task
+        that changes before its slice is copied is copied just before the change, so the rows
+        are all of this moment. End it with `end_snapshot`."""
+        self._generation += 1
+        self._saving = {}
+        return list(self._tasks.values())
+
+    def snapshot_rows(self, tasks: list[TaskState], start: int, stop: int) -> list[TaskRow]:
+        """The rows of `tasks[start:stop]` as they were when the snapshot began."""
+        generation = self._generation
+        saving = self._saving
+        rows: list[TaskRow] = []
+        for task in tasks[start:stop]:
+            if task.saved != generation:
+                task.saved = generation
+                rows.append(task.row())
+            elif saving is not None:
+                rows.append(saving[task.task_id])
+        return rows
+
+    def end_snapshot(self) -> None:
+        """Stop copying tasks before they change."""
+        self._saving = None
+
+    def _copy_before_change(self, task: TaskState) -> None:
+        task.saved = self._generation
+        if self._saving is not None:
+            self._saving[task.task_id] = task.row()
+
+    def snapshot_head(self) -> dict[str, Any]:
+        """The tracker's part of the state file besides its tasks, as JSON-ready data."""
         return {
             "version": SNAPSHOT_VERSION,
             "latest_timestamp": self.latest_timestamp,
             "finished_ids": list(self._finished_ids),
-            "tasks": [
-                {
-                    "id": t.task_id,
-                    "name": t.name,
-                    "root": t.root_id,
-                    "start": t.start,
-                    "incomplete": t.incomplete,
-                    "last_seen": t.last_seen,
-                    "attempts": t.attempts,
-                    "open": [[n.id, n.type, n.alias, k, s] for n, k, s in t.open.values()],
-                    "finished": [
-                        [
-                            a.node.id,
-                            a.node.type,
-                            a.node.alias,
-                            a.attempt,
-                            a.start,
-                            a.end,
-                            a.outcome,
-                            a.message,
-                        ]
-                        for a in t.finished
-                    ],
-                }
-                for t in self._tasks.values()
-            ],
         }
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue after a restart, at once, as JSON-ready data."""
+        tasks = self.begin_snapshot()
+        try:
+            rows = self.snapshot_rows(tasks, 0, len(tasks))
+        finally:
+            self.end_snapshot()
+        return {**self.snapshot_head(), "tasks": [task_record(row) for row in rows]}
 
     def restore(self, data: dict[str, Any]) -> int:
         """Load a `snapshot()`, checking every field (`exporter.core.snapshot`); return how many
@@ -346,8 +369,10 @@ class Tracker:
         is not a snapshot."""
         from exporter.core.snapshot import parse_snapshot  # here: it imports this module
 
-        tasks, finished_ids, latest, dropped = parse_snapshot(data, self.max_tasks)
+        tasks, finished_ids, latest, dropped, trims = parse_snapshot(data, self.max_tasks)
         self.load(tasks, finished_ids, latest, dropped)
+        self.stats.nodes_dropped += trims.nodes_dropped
+        self.stats.attempts_dropped += trims.attempts_dropped
         return dropped
 
     def load(

@@ -9,6 +9,7 @@ from typing import Final, NamedTuple
 
 __all__ = [
     "DEFAULT_LAG_BUCKETS",
+    "DEFAULT_LOOP_LAG_BUCKETS",
     "DEFAULT_NODE_BUCKETS",
     "DEFAULT_TASK_BUCKETS",
     "FAMILIES",
@@ -25,6 +26,9 @@ DEFAULT_NODE_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 # Up to a day, so that a --since replay and a lag alert above 5 minutes stay measurable.
 DEFAULT_LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
                               300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
+# A probe times out after a second or so: the loop's lateness matters from milliseconds up.
+DEFAULT_LOOP_LAG_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                   2.5, 5, 10)
 
 
 TASK: Final = ("task_name",)
@@ -127,6 +131,25 @@ OVERFLOW: Final = Family(
     "Observations whose label value was folded into __other__, by label.",
     ("label",),
 )
+VALUES_CUT: Final = Family(
+    f"{_X}values_cut",
+    "counter",
+    "Texts from the stream or the state file cut to their byte bound, by field.",
+    ("field",),
+)
+ATTEMPTS_DROPPED: Final = Family(
+    f"{_X}attempts_dropped",
+    "counter",
+    "Node attempts left out of their task's state, by reason: nodes_per_task (not timed) or "
+    "attempts_per_task (timed, no span).",
+    ("reason",),
+)
+LOOP_LAG: Final = Family(
+    f"{_X}event_loop_lag_seconds",
+    "histogram",
+    "How late the stream process's event loop ran a timer due every few hundred milliseconds.",
+    (),
+)
 SPANS_EXPORTED: Final = Family(f"{_X}spans_exported", "counter", "Spans exported over OTLP.", ())
 SPANS_DROPPED: Final = Family(
     f"{_X}spans_dropped", "counter", "Spans dropped (back-end failing or too slow).", ()
@@ -161,4 +184,7 @@ FAMILIES: Final = (
     SPANS_DROPPED,
     STATE_SAVE_FAILURES,
     BUILD_INFO,
+    VALUES_CUT,
+    ATTEMPTS_DROPPED,
+    LOOP_LAG,
 )

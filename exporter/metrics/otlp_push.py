@@ -219,6 +219,8 @@ class OtlpMetricsPusher:
             if interval is None
             else interval
         )
+        if self.interval < 1.0:  # 0 would push in a busy loop
+            raise ConfigError("OTEL_METRIC_EXPORT_INTERVAL must be at least 1000 milliseconds")
         # How long the loop waits for one push: the export timeout, and as long again for a
         # last read; a push still running after it is left to finish on its own.
         timeout = TracingSettings.from_env(env, signal="metrics").timeout

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
 from exporter.core import (
+    CUT_FIELDS,
     NODE_START,
     RECONNECT_REASONS,
     SKIP_REASONS,
@@ -30,24 +31,20 @@ from exporter.core import (
     Update,
     trace_id_hex,
 )
-from exporter.metrics.exposition import (
-    Exemplar,
-    fmt_float,
-    header,
-    histogram_lines,
-    label_string,
-    sample,
-)
+from exporter.metrics.exposition import fmt_float, header, label_string, sample
 from exporter.metrics.families import (
+    ATTEMPTS_DROPPED,
     BUILD_INFO,
     CONNECTED,
     DEFAULT_LAG_BUCKETS,
+    DEFAULT_LOOP_LAG_BUCKETS,
     DEFAULT_NODE_BUCKETS,
     DEFAULT_TASK_BUCKETS,
     EVICTED,
     INCOMPLETE,
     LAG,
     LAST_UPDATE,
+    LOOP_LAG,
     NEGATIVE,
     NODE,
     NODE_COUNTERS,
@@ -67,9 +64,11 @@ from exporter.metrics.families import (
     TRACKED,
     UPDATE_FAMILIES,
     UPDATES,
+    VALUES_CUT,
     Family,
 )
 from exporter.metrics.labels import LabelLimiter
+from exporter.metrics.series import Cell, Histogram, Series
 
 __all__ = ["Metrics"]
 
@@ -80,75 +79,6 @@ SpanStats = Callable[[], tuple[int, int]]
 # Renders further families (the process metrics) in the scrape's format: True for OpenMetrics.
 ExtraFamilies = Callable[[bool], str]
 Row = tuple[tuple[str, ...], float]  # label values and the sample value
-
-
-class _Cell:
-    """One counter series: its value and its rendered label set."""
-
-    __slots__ = ("labels", "value", "values")
-
-    def __init__(self, values: tuple[str, ...], names: Sequence[str]) -> None:
-        self.values = values
-        self.labels = label_string(names, values)
-        self.value = 0
-
-
-class _Series:
-    """One histogram series: per-bucket counts (not cumulative), sum, and bucket exemplars."""
-
-    __slots__ = ("counts", "exemplars", "labels", "sum", "values")
-
-    def __init__(self, values: tuple[str, ...], names: Sequence[str], buckets: int) -> None:
-        self.values = values
-        self.labels = label_string(names, values)
-        self.counts = [0] * buckets
-        self.sum = 0.0
-        self.exemplars: list[Exemplar | None] | None = None
-
-
-class _Histogram:
-    """A histogram family's bounds and series."""
-
-    __slots__ = ("bounds", "bounds_text", "family", "series")
-
-    def __init__(self, family: Family, bounds: Sequence[float]) -> None:
-        if list(bounds) != sorted(set(bounds)) or not bounds:
-            raise ValueError(f"{family.name}: buckets must be distinct and increasing")
-        self.family = family
-        self.bounds = tuple(float(b) for b in bounds)
-        self.bounds_text = [*(fmt_float(b) for b in self.bounds), "+Inf"]
-        self.series: dict[tuple[str, ...], _Series] = {}
-
-    def series_for(self, values: tuple[str, ...]) -> _Series:
-        found = self.series.get(values)
-        if found is None:
-            found = _Series(values, self.family.labels, len(self.bounds) + 1)
-            self.series[values] = found
-        return found
-
-    def observe(
-        self, series: _Series, value: float, trace_id: str | None, timestamp: float
-    ) -> None:
-        i = bisect_left(self.bounds, value)
-        series.counts[i] += 1
-        series.sum += value
-        if trace_id is not None:
-            if series.exemplars is None:
-                series.exemplars = [None] * len(series.counts)
-            series.exemplars[i] = Exemplar(trace_id, value, timestamp)
-
-    def lines(self, openmetrics: bool) -> Iterator[str]:
-        name = self.family.name
-        for s in self.series.values():
-            yield from histogram_lines(
-                name,
-                s.labels,
-                bounds_text=self.bounds_text,
-                counts=s.counts,
-                total=s.sum,
-                exemplars=s.exemplars,
-                openmetrics=openmetrics,
-            )
 
 
 class Metrics:
@@ -176,15 +106,20 @@ class Metrics:
         self.state_save_failures = 0  # counted by the checkpoint job
         # Raw (type, task label[, node label, node type]) -> the counter cell it adds to. A value
         # folded into __other__ is not kept as a key, so the map stays bounded.
-        self._cells: dict[tuple[str, ...], _Cell] = {}
-        self._counters: dict[str, dict[tuple[str, ...], _Cell]] = {t: {} for t in UPDATE_TYPES}
-        self._task_duration = _Histogram(TASK_DURATION, task_buckets)
-        self._node_duration = _Histogram(NODE_DURATION, node_buckets)
-        self._lag = _Histogram(LAG, lag_buckets)
+        self._cells: dict[tuple[str, ...], Cell] = {}
+        self._counters: dict[str, dict[tuple[str, ...], Cell]] = {t: {} for t in UPDATE_TYPES}
+        self._task_duration = Histogram(TASK_DURATION, task_buckets)
+        self._node_duration = Histogram(NODE_DURATION, node_buckets)
+        self._lag = Histogram(LAG, lag_buckets)
         self._lag_series = self._lag.series_for(())
         # Raw (task label, node label, node type, outcome) -> its node duration series.
-        self._node_series: dict[tuple[str, str, str, str], _Series] = {}
+        self._node_series: dict[tuple[str, str, str, str], Series] = {}
         self._skipped = dict.fromkeys(SKIP_REASONS, 0)
+        # Texts cut to their byte bound, by field: the decoder and the state file reader add to
+        # it in place.
+        self.values_cut: dict[str, int] = dict.fromkeys(CUT_FIELDS, 0)
+        self._loop_lag = Histogram(LOOP_LAG, DEFAULT_LOOP_LAG_BUCKETS)
+        self._loop_lag_series = self._loop_lag.series_for(())
         self._gauge_keys: tuple[set[tuple[str, ...]], set[tuple[str, ...]]] = (set(), set())
 
     # -- tracker observer ----------------------------------------------------------------
@@ -201,14 +136,14 @@ class Metrics:
             cell = self._cell_for(key)
         cell.value += 1
 
-    def _cell_for(self, key: tuple[str, ...]) -> _Cell:
+    def _cell_for(self, key: tuple[str, ...]) -> Cell:
         kind, *raw = key
         family = UPDATE_FAMILIES[kind]
         values = tuple(self.limit(n, v) for n, v in zip(family.labels, raw, strict=True))
         cells = self._counters[kind]
         cell = cells.get(values)
         if cell is None:
-            cell = cells[values] = _Cell(values, family.labels)
+            cell = cells[values] = Cell(values, family.labels)
             self._first_seen(values)
         if values == tuple(raw):
             self._cells[key] = cell
@@ -238,7 +173,7 @@ class Metrics:
             for kind in kinds:
                 cells = counters[kind]
                 if key not in cells:
-                    cells[key] = _Cell(key, UPDATE_FAMILIES[kind].labels)
+                    cells[key] = Cell(key, UPDATE_FAMILIES[kind].labels)
         # In-progress gauges show every label set ever seen, at 0 when nothing runs.
         self._gauge_keys[0].add(values[:1])
         if len(values) == 3:
@@ -257,11 +192,11 @@ class Metrics:
             trace = trace_id_hex(task.task_id, task.root_id)
             self._node_duration.observe(series, seconds, trace, end)
         else:
-            # `_Histogram.observe` inlined for the case without exemplars: one per node end.
+            # `Histogram.observe` inlined for the case without exemplars: one per node end.
             series.counts[bisect_left(self._node_duration.bounds, seconds)] += 1
             series.sum += seconds
 
-    def _node_series_for(self, key: tuple[str, str, str, str]) -> _Series:
+    def _node_series_for(self, key: tuple[str, str, str, str]) -> Series:
         values = (
             self.limit("task_name", key[0]),
             self.limit("node", key[1]),
@@ -290,7 +225,7 @@ class Metrics:
 
     def observe_lags(self, lags: list[float]) -> None:
         """Observe arrival time minus server time of updates, in the order they came."""
-        # `_Histogram.observe` inlined: this takes every update's lag and has no exemplar. The
+        # `Histogram.observe` inlined: this takes every update's lag and has no exemplar. The
         # sum is added to in order, as one observation at a time would.
         series = self._lag_series
         counts = series.counts
@@ -301,6 +236,27 @@ class Metrics:
             counts[bisect_left(bounds, seconds)] += 1
             total += seconds
         series.sum = total
+
+    def observe_loop_lag(self, seconds: float) -> None:
+        """Observe how late the event loop ran a timer."""
+        series = self._loop_lag_series
+        series.counts[bisect_left(self._loop_lag.bounds, seconds)] += 1
+        series.sum += seconds
+
+    def loop_lag_quantile(self, q: float) -> float | None:
+        """The upper bound of the bucket holding quantile `q` of the loop lags seen (None when
+        none was seen; infinity past the last bucket)."""
+        counts = self._loop_lag_series.counts
+        total = sum(counts)
+        if not total:
+            return None
+        rank = q * total
+        seen = 0
+        for bound, count in zip((*self._loop_lag.bounds, float("inf")), counts, strict=True):
+            seen += count
+            if seen >= rank:
+                return bound
+        return float("inf")
 
     # -- reading -------------------------------------------------------------------------
 
@@ -330,9 +286,9 @@ class Metrics:
             add("# EOF\n")
         return "".join(out)
 
-    def histograms(self) -> tuple[_Histogram, ...]:
+    def histograms(self) -> tuple[Histogram, ...]:
         """The histogram families, with their series."""
-        return (self._task_duration, self._node_duration, self._lag)
+        return (self._task_duration, self._node_duration, self._lag, self._loop_lag)
 
     def scalars(self) -> Iterator[tuple[Family, list[Row]]]:
         """Every counter and gauge family with its current series, for outputs besides /metrics."""
@@ -388,6 +344,14 @@ class Metrics:
         yield SPANS_DROPPED, [((), dropped)]
         yield STATE_SAVE_FAILURES, [((), self.state_save_failures)]
         yield BUILD_INFO, [((__version__, platform.python_version()), 1)]
+        yield VALUES_CUT, by(self.values_cut.items())
+        yield (
+            ATTEMPTS_DROPPED,
+            [
+                (("nodes_per_task",), stats.nodes_dropped if stats is not None else 0),
+                (("attempts_per_task",), stats.attempts_dropped if stats is not None else 0),
+            ],
+        )
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client Collector protocol: register a `Metrics` into any registry."""

@@ -1,6 +1,9 @@
 """Raw watch-all events to typed `Update` values, or a skip with its reason.
 
-Nothing downstream of this module touches raw JSON. Decoding is pure: no I/O, no clock.
+Nothing downstream of this module touches raw JSON. Decoding is pure: no I/O, no clock (the
+latest acceptable time is passed in). It is the stream's validation boundary: every value is
+checked for its domain (`exporter.core.updates`) here, times from 1970 to an hour past arrival,
+texts cut to their byte bound with each cut counted.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from exporter.core import (
+    LAST_TIMESTAMP,
+    MAX_MESSAGE_BYTES,
+    MAX_TEXT_BYTES,
     NODE_DEFER,
     NODE_ERROR,
     NODE_TYPES,
@@ -19,6 +25,11 @@ from exporter.core import (
     UPDATE_TYPES,
     Node,
     Update,
+    cut_id,
+    cut_text,
+    over_bytes,
+    parse_timestamp,
+    timestamp_in_range,
 )
 
 __all__ = ["Skip", "decode_update", "parse_timestamp"]
@@ -32,7 +43,10 @@ _MESSAGE_FIELD: Final = {
     TASK_ERROR: "reason",
     TASK_ABORTED: "reason",
 }
-MAX_MESSAGE_CHARS: Final = 2048
+# Texts up to these many characters are within their byte bound whatever they hold (4 bytes a
+# character at most): the common case costs one length comparison.
+_SHORT_TEXT: Final = MAX_TEXT_BYTES // 4
+_SHORT_MESSAGE: Final = MAX_MESSAGE_BYTES // 4
 
 
 # NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
@@ -49,33 +63,56 @@ class Skip(NamedTuple):
     detail: str
 
 
-def parse_timestamp(value: object) -> float | None:
-    """ISO 8601 text (offset or `Z`; naive means UTC) or epoch milliseconds, to epoch seconds."""
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000.0
-        # Reject what no server clock produces (NaN, infinities, beyond year 9999).
-        if 0.0 <= seconds < 253402300800.0:
-            return seconds
-    return None
+def _count(cuts: dict[str, int] | None, field: str) -> None:
+    if cuts is not None:
+        cuts[field] = cuts.get(field, 0) + 1
 
 
-def _message(value: object) -> str | None:
+def _text(value: str, field: str, cuts: dict[str, int] | None) -> str:
+    """A name, node type or message within its byte bound (the caller checked it may be over)."""
+    limit = MAX_MESSAGE_BYTES if field == "message" else MAX_TEXT_BYTES
+    if not over_bytes(value, limit):
+        return value
+    _count(cuts, field)
+    return cut_text(value, limit)
+
+
+def _id(value: str, field: str, cuts: dict[str, int] | None) -> str:
+    """An id within its byte bound, still distinct from every other (`cut_id`)."""
+    if not over_bytes(value, MAX_TEXT_BYTES):
+        return value
+    _count(cuts, field)
+    return cut_id(value, MAX_TEXT_BYTES)
+
+
+def _message(value: object, cuts: dict[str, int] | None) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return text[:MAX_MESSAGE_CHARS]
+    if len(text) > _SHORT_MESSAGE:
+        return _text(text, "message", cuts)
+    return text
 
 
-def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
-    """Decode one SSE event (its `event` field, raw `data` bytes and position)."""
+def _bad_time(position: int, raw: object, seconds: float) -> Skip:
+    if timestamp_in_range(seconds):
+        return Skip(position, "future_timestamp", f"{str(raw)[:40]!r} is ahead of its arrival")
+    return Skip(position, "bad_timestamp", repr(str(raw)[:100]))
+
+
+def decode_update(
+    event_type: str,
+    data: bytes,
+    position: int,
+    not_after: float = LAST_TIMESTAMP,
+    cuts: dict[str, int] | None = None,
+) -> Update | Skip:
+    """Decode one SSE event (its `event` field, raw `data` bytes and position).
+
+    An update timed after `not_after` (the arrival time plus the skew allowed) is skipped as
+    `future_timestamp`; texts over their byte bound are cut, and each cut is counted in `cuts`
+    by field (`CUT_FIELDS`).
+    """
     try:
         parsed: Any = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -89,7 +126,7 @@ def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
     obj: dict[str, Any] = parsed
     kind = event_type or obj.get("type")
     if kind not in _KNOWN:
-        return Skip(position, "unknown_type", str(kind)[:100])
+        return Skip(position, "unknown_type", repr(str(kind)[:100]))
     # Each check below tests the common valid value first; the rare cases are sorted out
     # after it, so a valid update takes the fewest operations.
     task_id = obj.get("task_id")
@@ -100,34 +137,43 @@ def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
             return Skip(position, "missing_task_id", kind)
         if type(task_id) is not str:
             return Skip(position, "bad_field", "task_id")
+    if len(task_id) > _SHORT_TEXT:
+        task_id = _id(task_id, "task_id", cuts)
     raw_timestamp = obj.get("timestamp")
-    timestamp: float | None
+    timestamp = -1.0  # a float throughout (compiled, unboxed); -1 is no time
     if type(raw_timestamp) is str:
         # `parse_timestamp` inlined for ISO text, the form servers write.
         try:
             moment = _fromisoformat(raw_timestamp)
         except ValueError:
-            timestamp = None
+            pass
         else:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             timestamp = moment.timestamp()
     else:
-        timestamp = parse_timestamp(raw_timestamp)
-    if timestamp is None:
-        return Skip(position, "bad_timestamp", str(raw_timestamp)[:100])
+        seconds = parse_timestamp(raw_timestamp)
+        if seconds is not None:
+            timestamp = seconds
+    # One comparison for the usual time; the reason is sorted out on the rare way out.
+    if not 0.0 <= timestamp <= not_after:
+        return _bad_time(position, raw_timestamp, timestamp)
     name = obj.get("name")
     if type(name) is not str:
         if name is not None:
             return Skip(position, "bad_field", "name")
     elif not name:
         name = None
+    elif len(name) > _SHORT_TEXT:
+        name = _text(name, "task_name", cuts)
     root_id = obj.get("rootTaskId")
     if root_id is not None:
         if type(root_id) is not str:
             return Skip(position, "bad_field", "rootTaskId")
         if not root_id:
             root_id = None
+        elif len(root_id) > _SHORT_TEXT:
+            root_id = _id(root_id, "root_task_id", cuts)
     node = None
     if kind in NODE_TYPES:
         # Parsed here, not in a helper: all but a few updates are about a node.
@@ -137,21 +183,29 @@ def decode_update(event_type: str, data: bytes, position: int) -> Update | Skip:
         node_id = raw_node.get("id")
         if type(node_id) is not str or not node_id:
             return Skip(position, "bad_field", "node")
+        if len(node_id) > _SHORT_TEXT:
+            node_id = _id(node_id, "node_id", cuts)
         node_type = raw_node.get("type")
         if type(node_type) is not str or not node_type:
             node_type = "unknown"
+        elif len(node_type) > _SHORT_TEXT:
+            node_type = _text(node_type, "node_type", cuts)
         alias = raw_node.get("alias")
         if type(alias) is not str:
             if alias is not None:
                 return Skip(position, "bad_field", "node")
         elif not alias:
             alias = None
+        elif len(alias) > _SHORT_TEXT:
+            alias = _text(alias, "node_alias", cuts)
         node = _new(Node, (node_id, node_type, alias))
     message = None
     if kind in _MESSAGE_FIELD:
-        message = _message(obj.get(_MESSAGE_FIELD[kind]))
+        message = _message(obj.get(_MESSAGE_FIELD[kind]), cuts)
     update_id = obj.get("updateId")
     if type(update_id) is not str:
         update_id = None
+    elif len(update_id) > _SHORT_TEXT:
+        update_id = _id(update_id, "update_id", cuts)
     fields = (position, kind, task_id, timestamp, name, root_id, node, message, update_id)
     return _new(Update, fields)

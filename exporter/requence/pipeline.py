@@ -10,7 +10,15 @@ import zlib
 from collections.abc import Sequence
 from typing import Final
 
-from exporter.core import MAX_POSITION, RateLimitedWarning, StreamStatus, Tracker, Update
+from exporter.core import (
+    LAST_TIMESTAMP,
+    MAX_FUTURE_SECONDS,
+    MAX_POSITION,
+    RateLimitedWarning,
+    StreamStatus,
+    Tracker,
+    Update,
+)
 from exporter.metrics import Metrics
 from exporter.requence.decode import Skip, decode_update
 from exporter.requence.sse import RawEvent
@@ -104,6 +112,12 @@ class Pipeline:
         shard = self.shard
         suspect = self._suspect
         quiet = self.quiet_until
+        cuts = self.metrics.values_cut
+        # Times later than this are from a clock that runs fast, or not times at all.
+        not_after = arrival + MAX_FUTURE_SECONDS
+        if not_after > LAST_TIMESTAMP:  # noqa: PLR1730 (min() is a call, this a comparison)
+            not_after = LAST_TIMESTAMP
+        tracker.arrival = arrival
         last = status.position
         floor = last if last is not None else -1  # positions at or below it are unusual
         lags: list[float] = []
@@ -136,7 +150,7 @@ class Pipeline:
                         continue
                     position = checked
                     backwards = last is not None and position < last
-                result = decode_update(event.event, event.data, position)
+                result = decode_update(event.event, event.data, position, not_after, cuts)
                 if type(result) is Skip:
                     self._skip(result)
                     last = status.position = max(position, last or 0)

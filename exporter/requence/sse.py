@@ -9,13 +9,19 @@ Decoding stays linear in the bytes fed: a long event is collected as a list of c
 once when it ends (concatenating each read to what came before copied it again and again), and a
 large read is parsed block by block and a large block window by window, so no list of lines ever
 grows with the event: memory stays within a small multiple of `max_event_bytes`.
+
+Nor does it hold the event loop: a read that completes more than `_BIG` bytes of blocks is parsed
+about `STEP` bytes at a time. `feed` returns the events of the first step and leaves the rest as
+a backlog (`backlog`); the reader calls `resume` for each further step, yielding to the loop in
+between (a 16 MiB event of short lines took the loop for seconds when parsed in one go).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final, NamedTuple
 
-__all__ = ["RawEvent", "SSEDecoder"]
+__all__ = ["STEP", "RawEvent", "SSEDecoder"]
 
 _HEAD_SCAN: Final = 4096  # bytes of an oversized event searched for its `event` and `id`
 # A partial event longer than this is collected as a list of chunks rather than one bytes value.
@@ -23,6 +29,12 @@ _JOIN_LIMIT: Final = 65536
 # Reads and blocks longer than this are not split into lines all at once.
 _BIG: Final = 1 << 20
 _WINDOW: Final = 65536  # bytes of a large block split into lines at a time
+STEP: Final = 128 * 1024  # bytes of a large read's blocks parsed between two yields
+# A field's line in a large block (CR and CRLF are LF by then): its name, alone or followed by
+# a colon, and the value after one optional space.
+_DATA: Final = re.compile(rb"^data(?::(?: )?(.*))?$", re.MULTILINE)
+_EVENT: Final = re.compile(rb"^event(?::(?: )?(.*))?$", re.MULTILINE)
+_ID: Final = re.compile(rb"^id(?::(?: )?(.*))?$", re.MULTILINE)
 
 
 class RawEvent(NamedTuple):
@@ -64,53 +76,71 @@ def _parse_block(block: bytes) -> RawEvent | None:
 
 
 def _parse_large(block: bytes) -> RawEvent | None:
-    """`_parse_block` for a large block: lines are split a window at a time and data lines are
-    joined into one buffer, so a block of millions of short lines costs no list of millions."""
-    event = ""
-    event_id: str | None = None
-    data = bytearray()
-    has_data = False
-    size = len(block)
-    start = 0
-    while start < size:
-        cut = block.rfind(b"\n", start, start + _WINDOW)
-        if cut < 0:  # one line longer than the window
-            cut = block.find(b"\n", start)
-            if cut < 0:
-                cut = size
-        for line in block[start:cut].split(b"\n"):
-            if not line or line[0] == 58:
-                continue
-            name, sep, value = line.partition(b":")
-            if sep and value[:1] == b" ":
-                value = value[1:]
-            if name == b"data":
-                if has_data:
+    """`_parse_block` for a large block, in one go."""
+    large = _LargeBlock(block, 0, len(block))
+    large.step(len(block))
+    return large.result()
+
+
+class _LargeBlock:
+    """A large block of `buffer[start:stop]` parsed a window at a time, its data lines joined
+    into one buffer, so a block of millions of short lines costs no list of millions, and
+    `step` can stop between windows."""
+
+    __slots__ = ("buffer", "data", "event", "event_id", "has_data", "start", "stop")
+
+    def __init__(self, buffer: bytes, start: int, stop: int) -> None:
+        self.buffer = buffer
+        self.start = start
+        self.stop = stop
+        self.event = ""
+        self.event_id: str | None = None
+        self.data = bytearray()
+        self.has_data = False
+
+    def step(self, budget: int) -> int:
+        """Parse about `budget` more bytes (whole windows); return how many were parsed."""
+        block = self.buffer
+        size = self.stop
+        start = begin = self.start
+        data = self.data
+        while start < size and start - begin < budget:
+            cut = block.rfind(b"\n", start, min(start + _WINDOW, size))
+            if cut < 0:  # one line longer than the window
+                cut = block.find(b"\n", start, size)
+                if cut < 0:
+                    cut = size
+            # Each field's lines found by a regular expression (one C loop per window, not a
+            # Python turn per line): data values joined, the last event and id kept.
+            window = block[start:cut]
+            values = _DATA.findall(window)
+            if values:
+                if self.has_data:
                     data += b"\n"
-                data += value
-                has_data = True
-            elif name == b"event":
-                event = value.decode("utf-8", "replace")
-            elif name == b"id" and b"\0" not in value:
-                event_id = value.decode("utf-8", "replace")
-        start = cut + 1
-    if not has_data:
-        return None
-    return RawEvent(event, event_id, bytes(data))
+                data += b"\n".join(values)
+                self.has_data = True
+            if window.find(b"event") >= 0:
+                events = _EVENT.findall(window)
+                if events:
+                    self.event = events[-1].decode("utf-8", "replace")
+            if window.find(b"id") >= 0:
+                ids = [v for v in _ID.findall(window) if v.find(b"\0") < 0]
+                if ids:
+                    self.event_id = ids[-1].decode("utf-8", "replace")
+            start = cut + 1
+        self.start = start
+        return start - begin
 
+    @property
+    def done(self) -> bool:
+        """Whether the whole block is parsed."""
+        return self.start >= self.stop
 
-def _blocks(buffer: bytes, end: int, limit: int) -> list[RawEvent]:
-    """The events of `buffer[:end]`, one block at a time (for a large read)."""
-    events: list[RawEvent] = []
-    start = 0
-    while start < end:
-        stop = buffer.find(b"\n\n", start, end)
-        if stop < 0:
-            stop = end
-        if stop > start:
-            _add_block(events, buffer[start:stop], limit)
-        start = stop + 2
-    return events
+    def result(self) -> RawEvent | None:
+        """The block's event (None without data)."""
+        if not self.has_data:
+            return None
+        return RawEvent(self.event, self.event_id, bytes(self.data))
 
 
 def _add_block(events: list[RawEvent], block: bytes, limit: int) -> None:
@@ -144,9 +174,70 @@ class SSEDecoder:
         # Counts reads that ended a block (an event, a comment, or a skipped event): a stream
         # whose count stands still is not making progress, however many bytes it sends.
         self.progress = 0
+        # Complete blocks of a large read not yet parsed: `_backlog[_backlog_at:_backlog_end]`,
+        # and the large block being parsed, if any.
+        self._backlog = b""
+        self._backlog_at = 0
+        self._backlog_end = 0
+        self._large: _LargeBlock | None = None
 
-    def feed(self, chunk: bytes) -> list[RawEvent]:
-        """Decode a chunk; return the events it completes, in order."""
+    @property
+    def backlog(self) -> bool:
+        """Whether blocks already received wait to be parsed (call `resume`)."""
+        return self._backlog_end != 0
+
+    def resume(self, budget: int = STEP) -> list[RawEvent]:
+        """Parse about `budget` bytes more of the backlog; return the events they complete."""
+        events: list[RawEvent] = []
+        buffer = self._backlog
+        end = self._backlog_end
+        limit = self.max_event_bytes
+        spent = 0
+        while spent < budget:
+            large = self._large
+            if large is not None:
+                spent += large.step(budget - spent)
+                if not large.done:
+                    break
+                self._large = None
+                found = large.result()
+                if found is not None:
+                    events.append(found)
+                continue
+            start = self._backlog_at
+            if start >= end:
+                break
+            stop = buffer.find(b"\n\n", start, end)
+            if stop < 0:
+                stop = end
+            self._backlog_at = stop + 2
+            size = stop - start
+            spent += size + 2
+            if size > limit:
+                events.append(_oversized(buffer[start : start + _HEAD_SCAN]))
+            elif size > _BIG:
+                self._large = _LargeBlock(buffer, start, stop)
+            elif size:
+                _add_block(events, buffer[start:stop], limit)
+        if self._backlog_at >= end and self._large is None:
+            self._backlog = b""  # nothing waits: let the read go
+            self._backlog_at = self._backlog_end = 0
+        return events
+
+    def feed(self, chunk: bytes, budget: int | None = None) -> list[RawEvent]:
+        """Decode a chunk; return the events it completes, in order. With a `budget`, a large
+        read is parsed only about that many bytes far: the rest waits in the backlog
+        (`backlog`, `resume`)."""
+        # `_backlog_end` is 0 unless something waits: one comparison on the common path.
+        waiting: list[RawEvent] = []
+        while self._backlog_end:  # the reader did not resume: first what waits, in order
+            waiting += self.resume(self._backlog_end)
+        events = self._feed(chunk)
+        while budget is None and self._backlog_end:
+            events += self.resume(self._backlog_end)
+        return waiting + events if waiting else events
+
+    def _feed(self, chunk: bytes) -> list[RawEvent]:
         if self._carry_cr:
             self._carry_cr = False
             if chunk[:1] == b"\n":
@@ -180,7 +271,10 @@ class SSEDecoder:
         self._pending = buffer[end + 2 :]
         limit = self.max_event_bytes
         if end > _BIG:
-            return [*_blocks(buffer, end, limit), *self._check_size()]
+            self._backlog = buffer
+            self._backlog_at = 0
+            self._backlog_end = end
+            return [*self.resume(), *self._check_size()]
         events: list[RawEvent] = []
         # Split into lines once and take the shape servers write (`event: T`, `id: N`,
         # `data: {...}`, then a blank line) four lines at a time, without a call per event;
@@ -270,4 +364,4 @@ class SSEDecoder:
         self.progress += 1
         self._skipping = False
         self._pending = b""
-        return self.feed(buffer[end + 2 :]) if end + 2 < len(buffer) else []
+        return self._feed(buffer[end + 2 :]) if end + 2 < len(buffer) else []

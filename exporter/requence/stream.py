@@ -8,7 +8,8 @@ fatal with a message naming what to fix; after it, it is logged and retried.
 `--read-timeout` measures progress, not bytes: a connection whose response head (status line
 and headers) is not in within it, or that then completes no event and no comment within it, is
 dropped and resumed, however many bytes trickle in. A compressed body is inflated in bounded
-pieces (`exporter.requence.inflate`), with the event loop free between them.
+pieces (`exporter.requence.inflate`), with the event loop free between them, and a read that
+completes a large event is parsed a step at a time (`drain`), the same way.
 
 What a failure is logged and shown as never quotes the HTTP stack's messages, which may hold
 the request's headers or a server's echo of them: the bearer token (`core.transport_failure`).
@@ -36,14 +37,25 @@ from exporter.core import (
     transport_failure,
 )
 from exporter.requence.inflate import ACCEPT_ENCODING, UnsupportedEncoding, inflater_for
-from exporter.requence.sse import RawEvent, SSEDecoder
+from exporter.requence.sse import STEP, RawEvent, SSEDecoder
 from exporter.requence.token import Credentials
 
-__all__ = ["Backoff", "WatchStream"]
+__all__ = ["Backoff", "WatchStream", "drain"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Sequence[RawEvent], float], None]
+
+
+async def drain(decoder: SSEDecoder, deliver: Callable[[list[RawEvent]], None]) -> None:
+    """Parse what waits in the decoder's backlog a step (`STEP` bytes) at a time, handing each
+    step's events to `deliver`, with a turn of the event loop between steps: probes, scrapes
+    and checkpoints go on while a 16 MiB event of short lines is parsed."""
+    while decoder.backlog:
+        await asyncio.sleep(0)
+        events = decoder.resume(STEP)
+        if events:
+            deliver(events)
 
 
 class Backoff:
@@ -237,12 +249,14 @@ class WatchStream:
         async for raw in response.aiter_raw():
             self.alive_at = time.monotonic()
             for chunk in (raw,) if inflater is None else inflater.pieces(raw):
-                events = decoder.feed(chunk)
+                events = decoder.feed(chunk, STEP)
                 if events:
                     handler(events, clock())
                     if not received:
                         received = True
                         self._backoff.reset()
+                if decoder.backlog:  # a large read: parsed a step at a time
+                    await drain(decoder, lambda found: handler(found, clock()))
                 if inflater is not None:
                     await asyncio.sleep(0)  # probes and scrapes between pieces
             if backpressure is not None and (wait := backpressure()) is not None:

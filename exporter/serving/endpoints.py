@@ -128,6 +128,9 @@ class ExporterEndpoints:
             "position_resets": status.position_resets,
             "last_error": status.last_error,
             "ready": self._is_ready(),
+            # How late the loop ran its timers (the bucket bound the 99th percentile falls in):
+            # every probe and scrape waited as long.
+            "event_loop_lag_p99_seconds": self._metrics.loop_lag_quantile(0.99),
         }
 
     def _status_page(self, _request: Request, respond: Responder) -> None:

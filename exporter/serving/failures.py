@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from exporter.core import (
+    LAST_TIMESTAMP,
     NODE_ERROR,
     TASK_ABORTED,
     TASK_ERROR,
@@ -72,6 +73,9 @@ def clean_text(text: str | None, limit: int) -> str | None:
 
 def iso_time(seconds: float) -> str:
     """Server time as ISO 8601 UTC with milliseconds (`2026-11-22T10:00:01.250Z`)."""
+    # The decoder lets no other time through; rendering a failure must never raise.
+    if not 0.0 <= seconds <= LAST_TIMESTAMP:
+        seconds = 0.0 if not seconds > 0.0 else LAST_TIMESTAMP
     moment = datetime.fromtimestamp(seconds, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

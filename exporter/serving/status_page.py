@@ -2,8 +2,9 @@
 
 Rendered on the server as one self-contained HTML document: no script, no external asset, one
 inline style allowed by its hash in the Content-Security-Policy, and a meta refresh. Every value
-that came from the stream (task names, node names, reasons, ids) is escaped, and links are built
-only from the operator's `--trace-url-template` and hex trace ids.
+that came from the stream (task names, node names, reasons, ids) is escaped, as HTML and for its
+control and bidirectional formatting characters (shown as `\u202e`, never applied), and links
+are built only from the operator's `--trace-url-template` and hex trace ids.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from html import escape
 from typing import Final
 from urllib.parse import quote
 
-from exporter.core import NODE_ERROR
+from exporter.core import NODE_ERROR, printable, timestamp_in_range
 from exporter.serving.activity import Window
 from exporter.serving.failures import Failure
 
@@ -85,6 +86,11 @@ class StatusView:
     trace_url_template: str | None
 
 
+def _text(value: str) -> str:
+    """A value from the stream as HTML text: markup and invisible formatting both escaped."""
+    return escape(printable(value))
+
+
 def trace_url(template: str, trace_id: str) -> str:
     """The template with `{trace_id}` replaced (trace ids are hex, so nothing to encode)."""
     return template.replace("{trace_id}", trace_id)
@@ -123,6 +129,8 @@ def _age(seconds: float | None) -> str:
 
 
 def _clock(seconds: float) -> str:
+    if not timestamp_in_range(seconds):  # the decoder never lets one through; a page never fails
+        return "?"
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -132,7 +140,7 @@ def _card(value: str, label: str, cls: str = "") -> str:
 
 
 def _task_link(name: str | None) -> str:
-    shown = escape(name or "unnamed")
+    shown = _text(name or "unnamed")
     if name is None:
         return shown
     href = escape("/failures?task_name=" + quote(name, safe=""))
@@ -149,14 +157,14 @@ def _trace_cell(failure: Failure, template: str | None) -> str:
 
 def _failure_row(failure: Failure, template: str | None) -> str:
     duration = "" if failure.duration is None else f"{failure.duration:.3f} s"
-    node = escape(failure.node or "")
+    node = _text(failure.node or "")
     if failure.node_type:
-        node += f" <span>({escape(failure.node_type)})</span>"
+        node += f" <span>({_text(failure.node_type)})</span>"
     return (
         f"<tr class='failure'><td class='time'>{_clock(failure.time)}</td>"
         f"<td>{escape(failure.kind)}</td>"
         f"<td class='task'>{_task_link(failure.task_name)}</td><td class='node'>{node}</td>"
-        f"<td class='reason'>{escape(failure.reason or '')}</td>"
+        f"<td class='reason'>{_text(failure.reason or '')}</td>"
         f"<td class='num'>{duration}</td><td>{_trace_cell(failure, template)}</td></tr>"
     )
 
@@ -181,7 +189,7 @@ def _stream_cards(view: StatusView) -> str:
             cards.append(_card(str(window.tasks[outcome]), f"tasks {outcome}, {span}", cls))
     html = "<div class='cards'>" + "".join(cards) + "</div>"
     if not view.connected and view.last_error:
-        html += f"<p class='bad'>last error: {escape(view.last_error)}</p>"
+        html += f"<p class='bad'>last error: {_text(view.last_error)}</p>"
     return html
 
 
@@ -196,7 +204,7 @@ def _top_tables(failures: Sequence[Failure]) -> str:
     )
     node_rows = (
         "".join(
-            f"<tr><td>{escape(node)} <span>({escape(kind)})</span></td><td>{escape(name)}</td>"
+            f"<tr><td>{_text(node)} <span>({_text(kind)})</span></td><td>{_text(name)}</td>"
             f"<td class='num'>{count}</td></tr>"
             for name, node, kind, count in nodes
         )

@@ -65,19 +65,24 @@ def parse_positive_int(text: str) -> int | None:
     return value if value >= 1 else None
 
 
+# The largest queue or batch a variable may ask for, and the longest duration: a day.
+_MAX_COUNT = 1_000_000
+_MAX_MS = 86_400_000.0
+
+
 def env_positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    """A positive integer variable, or `default` when unset."""
+    """A positive integer variable (up to a million), or `default` when unset."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
-    value = parse_positive_int(raw)
-    if value is None:
-        raise ConfigError(f"{name}={raw!r} must be a positive integer")
+    value = parse_positive_int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 8 else None
+    if value is None or value > _MAX_COUNT:
+        raise ConfigError(f"{name}={raw!r:.40} must be a whole number from 1 to {_MAX_COUNT:,}")
     return value
 
 
 def env_duration_ms(environ: Mapping[str, str], name: str, default_ms: float) -> float:
-    """A duration variable in milliseconds, returned in seconds."""
+    """A duration variable in milliseconds (up to a day), returned in seconds."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default_ms / 1000.0
@@ -85,8 +90,8 @@ def env_duration_ms(environ: Mapping[str, str], name: str, default_ms: float) ->
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not value >= 0:  # also rejects NaN
-        raise ConfigError(f"{name}={raw!r} must be a non-negative number of milliseconds")
+    if not 0 <= value <= _MAX_MS:  # also rejects NaN and the infinities
+        raise ConfigError(f"{name}={raw!r:.40} must be 0 to {_MAX_MS:.0f} milliseconds")
     return value / 1000.0
 
 

@@ -31,6 +31,7 @@ CONNECTION = (
     "requence_exporter_update_lag_seconds",
     "requence_exporter_updates_skipped_total",
     "process_",  # the process's own memory, CPU and start time differ between any two runs
+    "requence_exporter_event_loop_lag_seconds",  # so do how long it ran and how late its loop
 )
 
 

@@ -212,10 +212,11 @@ def test_links_planted_beside_the_state_file_are_not_followed(
         loop.run(server.aclose())
     assert victim.read_bytes() == b"precious\n"
     assert orjson.loads(state.read_bytes())["position"] == 1
-    # Only the state file, the planted links and their target: no temporary file left behind.
+    # Only the state file, its lock, the planted links and their target: no temporary file.
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".exporter.json.tmp",
         "exporter.json",
+        "exporter.json.lock",
         "exporter.json.scraped",
         "victim",
     ]
