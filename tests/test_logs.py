@@ -82,3 +82,21 @@ def test_printable_leaves_ordinary_text_alone() -> None:
         'invoice — 請求書 ✓ "quoted" \\ tab-free'
     )
     assert printable("a\tb\u200fc") == "a\\x09b\\u200fc"
+
+
+def test_text_lines_escape_the_structured_fields_too() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("test.forged.fields")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("failure", extra={"fields": {"task_name": FORGED, "node": "plain-node"}})
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert text.count("\n") == 1  # the forged line break stays inside its field
+    assert "node=plain-node" in text
+    assert "\\x1b[2J\\u202etxt.exe\\x85\\u2028" in text
+    assert not any(c in text for c in "\x1b\u202e\x85\u2028")
