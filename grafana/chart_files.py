@@ -22,9 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from exporter.metrics.alerting import yamlout  # noqa: E402
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig, bucket_text  # noqa: E402
-from exporter.metrics.alerting.render import render  # noqa: E402
+from exporter.metrics.alerting.render import dump, render  # noqa: E402
 from exporter.metrics.alerting.rules import (  # noqa: E402
     LAG_THRESHOLD_LIMIT,
     duration_seconds,
@@ -335,7 +334,7 @@ def alerts_template() -> str:
                 # scoped rules that join on it find it and two releases never record the same
                 # series.
                 rule["labels"] = {"job": _SCOPE, "namespace": _NAMESPACE_LABEL, **rule["labels"]}
-    text = yamlout.dump({"groups": groups})
+    text = dump({"groups": groups})
     if "`" in text:
         raise ValueError("the rules contain a backquote, which the Helm escaping cannot hold")
     # The rules' own {{ ... }} are Prometheus templates: make Helm print them verbatim.
