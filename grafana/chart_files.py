@@ -26,13 +26,13 @@ from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig, bucket_
 from exporter.metrics.alerting.render import dump, render  # noqa: E402
 from exporter.metrics.alerting.rules import (  # noqa: E402
     LAG_THRESHOLD_LIMIT,
+    Scope,
     duration_seconds,
     go_number,
 )
 from exporter.metrics.alerting.slo import LatencyObjective  # noqa: E402
 from exporter.metrics.exposition import fmt_float  # noqa: E402
 from exporter.metrics.families import DEFAULT_TASK_BUCKETS  # noqa: E402
-from grafana.promql_scope import scope_selectors  # noqa: E402
 
 __all__ = [
     "CHART",
@@ -79,14 +79,14 @@ _FROM_RELEASE: Final = {
         + ' | replace "\\\\" "\\\\\\\\" }}',
     },
 }
-# Every selector of the chart's rules reads only the release's job in the release's namespace
-# (two releases in one Prometheus, of one name in two namespaces too, never see each other's
-# series); the job comes from helper requence-exporter.ruleJob, the namespace regex from
+# The chart's rules are rendered with a `Scope`: every selector reads only the release's job in
+# the release's namespace (two releases in one Prometheus, of one name in two namespaces too,
+# never see each other's series). Placeholders until the rules' own templates are escaped: the
+# job comes from helper requence-exporter.ruleJob, the namespace regex from
 # requence-exporter.ruleNamespaceRegex (`.*` with prometheusRule.matchNamespace off).
 _SCOPE: Final = "@@scope@@"
 _NAMESPACE: Final = "@@namespace@@"
 _NAMESPACE_LABEL: Final = "@@namespace_label@@"
-_SCOPE_MATCHER: Final = f"job='{_SCOPE}', namespace=~'{_NAMESPACE}'"
 _SCOPE_DEFINITION: Final = (
     "{{ $job := include `requence-exporter.ruleJob` . -}}\n"
     "{{ $namespaceRegex := include `requence-exporter.ruleNamespaceRegex` . -}}\n"
@@ -321,19 +321,13 @@ def alerts_template() -> str:
         },
         disabled=[],
     )
-    groups = render(config)["groups"]
+    groups = render(config, Scope(_SCOPE, _NAMESPACE_LABEL, _NAMESPACE))["groups"]
     for group in groups:
         for rule in group["rules"]:
             if rule.get("record", "").endswith("availability_objective:override"):
                 # An objective is a value: the sentinel rule gets a placeholder objective.
                 rule["expr"] = "vector(@@objective@@)"
                 rule["labels"]["objective"] = "@@objective@@"
-            rule["expr"] = scope_selectors(rule["expr"], _SCOPE_MATCHER)
-            if rule.get("record", "").endswith(":override"):
-                # A constant objective series carries the release's job and namespace, so the
-                # scoped rules that join on it find it and two releases never record the same
-                # series.
-                rule["labels"] = {"job": _SCOPE, "namespace": _NAMESPACE_LABEL, **rule["labels"]}
     text = dump({"groups": groups})
     if "`" in text:
         raise ValueError("the rules contain a backquote, which the Helm escaping cannot hold")

@@ -14,7 +14,7 @@ import yaml
 
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig
 from exporter.metrics.alerting.rule_groups import jobs_group, render_rules
-from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS, job_selector
+from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS, Scope, selectors
 from exporter.metrics.alerting.slo import (
     availability_objective_rule,
     latency_objective_rules,
@@ -30,30 +30,31 @@ HEADER: Final = (
 )
 
 
-def render(config: RuleConfig) -> dict[str, Any]:
-    """The rule file as a dict: groups of recording and alerting rules."""
+def render(config: RuleConfig, scope: Scope | None = None) -> dict[str, Any]:
+    """The rule file as a dict: groups of recording and alerting rules, reading the series of
+    `scope` only when given (the Helm chart's release)."""
     t = config.merged()
     unknown = sorted(set(t) - set(THRESHOLDS))
     if unknown:
         raise ValueError(f"unknown threshold keys: {', '.join(unknown)}")
-    base = render_rules({key: t[key] for key in DEFAULT_THRESHOLDS})
+    base = render_rules({key: t[key] for key in DEFAULT_THRESHOLDS}, scope)
+    s = selectors(t, scope)
     availability = [
-        availability_objective_rule(name, objective_text(value))
+        availability_objective_rule(name, objective_text(value), s)
         for name, value in sorted(config.objectives.items())
     ]
-    sel = job_selector(t)
     latency = [
         rule
         for name in sorted(config.latency)
-        for rule in latency_objective_rules(config.latency[name], t, sel)
+        for rule in latency_objective_rules(config.latency[name], t, s)
     ]
     # The recording rules and the exporter's alerts read 5m rates and hold for minutes: every
     # slo_interval is often enough, whatever Prometheus's evaluation_interval.
     interval = str(t["slo_interval"])
     groups = [
         *({"name": g["name"], "interval": interval, "rules": g["rules"]} for g in base["groups"]),
-        jobs_group(t, str(t["slo_long_interval"])),
-        *slo_groups(t, sel, availability, latency),
+        jobs_group(s, str(t["slo_long_interval"])),
+        *slo_groups(t, s, availability, latency),
     ]
     # The latency alert exists only with a latency SLO; disabling it is never a mistake.
     known = alert_names(groups) | {"RequenceTaskLatencyBudgetBurn"}
