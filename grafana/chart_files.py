@@ -9,7 +9,6 @@ rules' own Prometheus templates escaped, so the chart renders it with `tpl`. Run
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -33,6 +32,7 @@ from exporter.metrics.alerting.rules import (  # noqa: E402
 from exporter.metrics.alerting.slo import LatencyObjective  # noqa: E402
 from exporter.metrics.exposition import fmt_float  # noqa: E402
 from exporter.metrics.families import DEFAULT_TASK_BUCKETS  # noqa: E402
+from grafana.build import sync  # noqa: E402
 
 __all__ = [
     "CHART",
@@ -370,34 +370,12 @@ def rendered_chart_files() -> dict[Path, str | bytes]:
     return files
 
 
-def _stale_copies(wanted: dict[Path, str | bytes]) -> list[Path]:
-    # Dashboards removed from grafana/dashboards/ must leave the chart too.
-    present = set((CHART / "files" / "dashboards").glob("*.json"))
-    return sorted(present - set(wanted))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) the chart's files; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
-    args = parser.parse_args(argv)
     wanted = rendered_chart_files()
-    changed: list[tuple[str, Path]] = []
-    for path, content in wanted.items():
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        if path.exists() and path.read_bytes() == data:
-            continue
-        changed.append(("out of date" if args.check else "written", path))
-        if not args.check:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-    for path in _stale_copies(wanted):
-        changed.append(("not in grafana/dashboards" if args.check else "removed", path))
-        if not args.check:
-            path.unlink()
-    for verb, path in changed:
-        sys.stdout.write(f"{verb}: {path.relative_to(ROOT)}\n")
-    return 1 if args.check and changed else 0
+    # Dashboards removed from grafana/dashboards/ leave the chart too.
+    present = set((CHART / "files" / "dashboards").glob("*.json"))
+    return sync(argv, __doc__ or "", ROOT, wanted, sorted(present - set(wanted)))
 
 
 if __name__ == "__main__":
