@@ -5,15 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grafana.board import (
-    CHART,
-    CHART_THIRD,
-    EXPORTER,
-    STAT,
-    STAT_HALF,
-    Board,
-    dashboard,
-)
+from grafana.board import CHART, CHART_THIRD, EXPORTER, STAT, STAT_HALF, Board, dashboard
 from grafana.panels import RI, per_second, quantiles, stat, target, timeseries
 
 __all__ = ["exporter_dashboard"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from exporter.metrics.alerting.rules import RECORDING_WINDOW as W
+from exporter.metrics.alerting.rules import RECORDING_WINDOW
 from grafana.board import CHART, CHART_WIDE, NODES, TASKS, Board, dashboard
 from grafana.panels import (
     RI,
@@ -20,6 +20,8 @@ from grafana.panels import (
 
 __all__ = ["nodes_dashboard"]
 
+# The window of the recorded ratios the alerts read.
+W: Final = RECORDING_WINDOW
 NODE_BUCKETS: Final = "requence_node_duration_seconds_bucket"
 # A node is known by its task name and its own name; some panels split by its type too.
 NODE: Final = "task_name, node"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from exporter.metrics.alerting.rules import FINISHED_TASKS, sum_rates
-from exporter.metrics.alerting.rules import RECORDING_WINDOW as W
+from exporter.metrics.alerting.rules import FINISHED_TASKS, RECORDING_WINDOW, sum_rates
 from grafana.board import CHART, CHART_WIDE, STAT, TASKS, Board, dashboard
 from grafana.panels import (
     RI,
@@ -21,6 +20,8 @@ from grafana.panels import (
 
 __all__ = ["tasks_dashboard"]
 
+# The window of the recorded ratios the alerts read.
+W: Final = RECORDING_WINDOW
 TASK_BUCKETS: Final = "requence_task_duration_seconds_bucket"
 TASK_TRACES: Final = traces_link(
     "Traces of ${__field.labels.task_name}",
