@@ -9,7 +9,6 @@ rules' own Prometheus templates escaped, so the chart renders it with `tpl`. Run
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -22,18 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from exporter.metrics.alerting import yamlout  # noqa: E402
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig, bucket_text  # noqa: E402
-from exporter.metrics.alerting.render import render  # noqa: E402
+from exporter.metrics.alerting.render import dump, render  # noqa: E402
 from exporter.metrics.alerting.rules import (  # noqa: E402
     LAG_THRESHOLD_LIMIT,
+    Scope,
     duration_seconds,
     go_number,
 )
 from exporter.metrics.alerting.slo import LatencyObjective  # noqa: E402
 from exporter.metrics.exposition import fmt_float  # noqa: E402
 from exporter.metrics.families import DEFAULT_TASK_BUCKETS  # noqa: E402
-from grafana.promql_scope import scope_selectors  # noqa: E402
+from grafana.build import sync  # noqa: E402
 
 __all__ = [
     "CHART",
@@ -80,14 +79,14 @@ _FROM_RELEASE: Final = {
         + ' | replace "\\\\" "\\\\\\\\" }}',
     },
 }
-# Every selector of the chart's rules reads only the release's job in the release's namespace
-# (two releases in one Prometheus, of one name in two namespaces too, never see each other's
-# series); the job comes from helper requence-exporter.ruleJob, the namespace regex from
+# The chart's rules are rendered with a `Scope`: every selector reads only the release's job in
+# the release's namespace (two releases in one Prometheus, of one name in two namespaces too,
+# never see each other's series). Placeholders until the rules' own templates are escaped: the
+# job comes from helper requence-exporter.ruleJob, the namespace regex from
 # requence-exporter.ruleNamespaceRegex (`.*` with prometheusRule.matchNamespace off).
 _SCOPE: Final = "@@scope@@"
 _NAMESPACE: Final = "@@namespace@@"
 _NAMESPACE_LABEL: Final = "@@namespace_label@@"
-_SCOPE_MATCHER: Final = f"job='{_SCOPE}', namespace=~'{_NAMESPACE}'"
 _SCOPE_DEFINITION: Final = (
     "{{ $job := include `requence-exporter.ruleJob` . -}}\n"
     "{{ $namespaceRegex := include `requence-exporter.ruleNamespaceRegex` . -}}\n"
@@ -322,20 +321,14 @@ def alerts_template() -> str:
         },
         disabled=[],
     )
-    groups = render(config)["groups"]
+    groups = render(config, Scope(_SCOPE, _NAMESPACE_LABEL, _NAMESPACE))["groups"]
     for group in groups:
         for rule in group["rules"]:
             if rule.get("record", "").endswith("availability_objective:override"):
                 # An objective is a value: the sentinel rule gets a placeholder objective.
                 rule["expr"] = "vector(@@objective@@)"
                 rule["labels"]["objective"] = "@@objective@@"
-            rule["expr"] = scope_selectors(rule["expr"], _SCOPE_MATCHER)
-            if rule.get("record", "").endswith(":override"):
-                # A constant objective series carries the release's job and namespace, so the
-                # scoped rules that join on it find it and two releases never record the same
-                # series.
-                rule["labels"] = {"job": _SCOPE, "namespace": _NAMESPACE_LABEL, **rule["labels"]}
-    text = yamlout.dump({"groups": groups})
+    text = dump({"groups": groups})
     if "`" in text:
         raise ValueError("the rules contain a backquote, which the Helm escaping cannot hold")
     # The rules' own {{ ... }} are Prometheus templates: make Helm print them verbatim.
@@ -377,34 +370,12 @@ def rendered_chart_files() -> dict[Path, str | bytes]:
     return files
 
 
-def _stale_copies(wanted: dict[Path, str | bytes]) -> list[Path]:
-    # Dashboards removed from grafana/dashboards/ must leave the chart too.
-    present = set((CHART / "files" / "dashboards").glob("*.json"))
-    return sorted(present - set(wanted))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, compare) the chart's files; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
-    args = parser.parse_args(argv)
     wanted = rendered_chart_files()
-    changed: list[tuple[str, Path]] = []
-    for path, content in wanted.items():
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        if path.exists() and path.read_bytes() == data:
-            continue
-        changed.append(("out of date" if args.check else "written", path))
-        if not args.check:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-    for path in _stale_copies(wanted):
-        changed.append(("not in grafana/dashboards" if args.check else "removed", path))
-        if not args.check:
-            path.unlink()
-    for verb, path in changed:
-        sys.stdout.write(f"{verb}: {path.relative_to(ROOT)}\n")
-    return 1 if args.check and changed else 0
+    # Dashboards removed from grafana/dashboards/ leave the chart too.
+    present = set((CHART / "files" / "dashboards").glob("*.json"))
+    return sync(argv, __doc__ or "", ROOT, wanted, sorted(present - set(wanted)))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Building blocks for Grafana dashboard JSON: variables, targets, panels and their layout.
+"""Building blocks for Grafana dashboard JSON: variables, targets and panels.
 
 Every panel and target uses the `${datasource}` variable, never a fixed datasource uid.
 """
@@ -6,15 +6,17 @@ Every panel and target uses the `${datasource}` variable, never a fixed datasour
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 __all__ = [
     "PROMETHEUS",
-    "Board",
+    "RI",
     "bargauge",
     "datasource_variable",
     "heatmap",
+    "per_second",
+    "quantiles",
     "query_variable",
     "stat",
     "target",
@@ -23,7 +25,10 @@ __all__ = [
 ]
 
 PROMETHEUS: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
+# The range of rate(): Grafana's, at least four scrape intervals whatever the zoom.
+RI: Final = "$__rate_interval"
 _REF_IDS = "ABCDEFGHIJ"
+_QUANTILES: Final = (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99"))
 
 
 def datasource_variable(name: str, label: str, plugin: str) -> dict[str, Any]:
@@ -90,6 +95,25 @@ def target(
         "legendFormat": legend,
         "range": not instant,
     }
+
+
+def per_second(metric: str, selector: str, by: str = "") -> str:
+    """The summed per-second rate of counter `metric` over the series of `selector`, grouped
+    `by` (label names) when given."""
+    grouping = f" by ({by}) " if by else ""
+    return f"sum{grouping}(rate({metric}{{{selector}}}[{RI}]))"
+
+
+def quantiles(buckets: str, selector: str, *, exemplar: bool = True) -> list[dict[str, Any]]:
+    """The p50, p95 and p99 of histogram `buckets` over the series of `selector`."""
+    return [
+        target(
+            f"histogram_quantile({q}, sum by (le) (rate({buckets}{{{selector}}}[{RI}])))",
+            name,
+            exemplar=exemplar,
+        )
+        for name, q in _QUANTILES
+    ]
 
 
 def _with_ref_ids(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -274,38 +298,3 @@ def heatmap(
         "title": title,
         "type": "heatmap",
     }
-
-
-class Board:
-    """Lays panels out left to right in rows of 24 columns and numbers them."""
-
-    def __init__(self) -> None:
-        self.panels: list[dict[str, Any]] = []
-        self._x = 0
-        self._y = 0
-        self._row_height = 0
-
-    def _newline(self) -> None:
-        self._y += self._row_height
-        self._x = 0
-        self._row_height = 0
-
-    def row(self, title: str) -> None:
-        """Start a new titled row."""
-        if self._x:
-            self._newline()
-        self.add({"collapsed": False, "panels": [], "title": title, "type": "row"}, 24, 1)
-        self._newline()
-
-    def add(self, panel: dict[str, Any], width: int, height: int) -> None:
-        """Place `panel` at the next free spot of the given size."""
-        if self._x + width > 24:
-            self._newline()
-        placed = {
-            **panel,
-            "gridPos": {"h": height, "w": width, "x": self._x, "y": self._y},
-            "id": len(self.panels) + 1,
-        }
-        self.panels.append(placed)
-        self._x += width
-        self._row_height = max(self._row_height, height)

@@ -13,8 +13,8 @@ from typing import Any, Final
 
 from exporter.metrics.alerting.rules import BY_JOB, BY_TASK
 from exporter.metrics.alerting.slo import burn_rate, events
-from grafana.dashboards import EXPORTER, TASKS, _dashboard
-from grafana.panels import PROMETHEUS, Board, target, timeseries
+from grafana.board import CHART_THIRD, EXPORTER, TABLE, TASKS, Board, dashboard
+from grafana.panels import PROMETHEUS, target, timeseries
 
 __all__ = ["slo_dashboard"]
 
@@ -217,7 +217,7 @@ def _window_variable(name: str, metric: str, label: str) -> dict[str, Any]:
     }
 
 
-def slo_dashboard() -> Any:
+def slo_dashboard() -> dict[str, Any]:
     """ "Requence / SLOs": per task name SLI, budget left, burn rates, exhaustion, alert."""
     b = Board()
     for sli, what, description in (
@@ -245,13 +245,12 @@ def slo_dashboard() -> Any:
                 "now. Click a task name for its Tasks dashboard.",
                 _columns(sli),
             ),
-            24,
-            9,
+            TABLE,
         )
-        b.add(_burn_panel(sli, "page_fast", what, "page_fast_window"), 8, 8)
-        b.add(_burn_panel(sli, "page_slow", what, "page_slow_window"), 8, 8)
-        b.add(_budget_panel(sli, what), 8, 8)
-    return _dashboard(
+        b.add(_burn_panel(sli, "page_fast", what, "page_fast_window"), CHART_THIRD)
+        b.add(_burn_panel(sli, "page_slow", what, "page_slow_window"), CHART_THIRD)
+        b.add(_budget_panel(sli, what), CHART_THIRD)
+    return dashboard(
         "requence-slos",
         "Requence / SLOs",
         "Service level objectives per Requence task name: availability and opt-in latency, "

@@ -21,11 +21,11 @@ from exporter.config import settings_for
 from exporter.core.errors import ConfigError
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig
 from exporter.metrics.alerting.render import render as render_rule_file
+from exporter.metrics.alerting.rules import Scope
 from exporter.requence.token import encode_token
 from exporter.serving.webconfig import load_web_config
 from grafana import chart_files
 from grafana.chart_files import CHART_THRESHOLDS, THRESHOLD_KINDS, rendered_chart_files
-from grafana.promql_scope import scope_selectors
 from tests.tools import require_tool
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
@@ -837,15 +837,10 @@ def chart_scoped(
     config: RuleConfig, job: str = JOB, namespace: str = NAMESPACE
 ) -> list[dict[str, Any]]:
     """The rule groups of `config` as the chart scopes them to `job` in `namespace`: every
-    selector without a job matcher reads `job` only, every one the namespace only, and
-    constant objective series carry both."""
-    groups: list[dict[str, Any]] = render_rule_file(config)["groups"]
+    recorded series read is `job`'s only, every series the namespace's only, and constant
+    objective series carry both."""
     regex = re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", namespace)
-    for group in groups:
-        for rule in group["rules"]:
-            rule["expr"] = scope_selectors(rule["expr"], f"job='{job}', namespace=~'{regex}'")
-            if rule.get("record", "").endswith(":override"):
-                rule["labels"] = {"job": job, "namespace": namespace, **rule["labels"]}
+    groups: list[dict[str, Any]] = render_rule_file(config, Scope(job, namespace, regex))["groups"]
     return groups
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -160,6 +161,26 @@ def test_one_release_name_in_two_namespaces_keeps_two_sets_of_slos(
             check=False,
         )
         assert result.returncode == 0, f"{own} (other {other}):\n{result.stdout}{result.stderr}"
+
+
+def test_every_recorded_series_a_rule_reads_is_the_releases_own(chart: Any) -> None:
+    """Another release records the same names: a rule that reads a recorded series without the
+    release's job and namespace would mix both releases' series."""
+    groups = rendered_groups(chart, {"slo": SLO, "disabledAlerts": []})
+    names = sorted({r["record"] for g in groups for r in g["rules"] if "record" in r})
+    # A recorded name outside a string, and the selector after it if there is one.
+    reads = re.compile(
+        rf"(?<![\w:\"])(?:{'|'.join(map(re.escape, names))})(?![\w:])(\{{[^}}]*\}})?"
+    )
+    namespace, job = f"namespace=~'{NAMESPACE}'", re.compile(f"job=~?['\"]{JOB}['\"]")
+    found = [
+        (rule.get("alert") or rule["record"], m.group(), bool(m.group(1)))
+        for group in groups
+        for rule in group["rules"]
+        for m in reads.finditer(rule["expr"])
+    ]
+    assert len(found) > 100  # the pattern finds the reads
+    assert [f for f in found if not (f[2] and namespace in f[1] and job.search(f[1]))] == []
 
 
 def test_the_latency_rules_exist_only_with_a_latency_slo(chart: Any) -> None:

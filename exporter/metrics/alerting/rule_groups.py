@@ -17,9 +17,11 @@ from exporter.metrics.alerting.rules import (
     FINISHED_TASKS,
     LAG_THRESHOLD_LIMIT,
     RECORDING_WINDOW,
+    Scope,
+    Selectors,
     _runbook,
     duration_seconds,
-    job_selector,
+    selectors,
     sum_rates,
 )
 
@@ -29,8 +31,8 @@ __all__ = ["UP_PRESENT", "jobs_group", "render_rules"]
 UP_PRESENT = "job:requence_exporter_up:present"
 
 
-def _recording_rules(sel: str) -> list[dict[str, Any]]:
-    w = RECORDING_WINDOW
+def _recording_rules(s: Selectors) -> list[dict[str, Any]]:
+    w, sel, rec = RECORDING_WINDOW, s.raw, s.recorded
     return [
         {
             "record": f"task_name:requence_tasks_finished:rate{w}",
@@ -49,7 +51,7 @@ def _recording_rules(sel: str) -> list[dict[str, Any]]:
             # by the tasks that ended or errored.
             "record": f"task_name:requence_tasks_error_ratio:rate{w}",
             "expr": (
-                f"task_name:requence_tasks_errored:rate{w}\n"
+                f"task_name:requence_tasks_errored:rate{w}{rec}\n"
                 f"  / on ({BY_TASK})\n"
                 f"({sum_rates(FINISHED_TASKS[:2], BY_TASK, w, sel)} > 0)"
             ),
@@ -57,9 +59,9 @@ def _recording_rules(sel: str) -> list[dict[str, Any]]:
         {
             "record": f"task_name:requence_tasks_abort_ratio:rate{w}",
             "expr": (
-                f"task_name:requence_tasks_aborted:rate{w}\n"
+                f"task_name:requence_tasks_aborted:rate{w}{rec}\n"
                 f"  / on ({BY_TASK})\n"
-                f"(task_name:requence_tasks_finished:rate{w} > 0)"
+                f"(task_name:requence_tasks_finished:rate{w}{rec} > 0)"
             ),
         },
         {
@@ -73,9 +75,9 @@ def _recording_rules(sel: str) -> list[dict[str, Any]]:
         {
             "record": f"node:requence_nodes_error_ratio:rate{w}",
             "expr": (
-                f"node:requence_nodes_errored:rate{w}\n"
+                f"node:requence_nodes_errored:rate{w}{rec}\n"
                 f"  / on ({BY_NODE})\n"
-                f"(node:requence_node_attempts_finished:rate{w} > 0)"
+                f"(node:requence_node_attempts_finished:rate{w}{rec} > 0)"
             ),
         },
     ]
@@ -103,11 +105,10 @@ def _alert(
     return rule
 
 
-def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
-    w = RECORDING_WINDOW
+def _alerting_rules(t: dict[str, Any], s: Selectors) -> list[dict[str, Any]]:
+    w, sel, rec = RECORDING_WINDOW, s.raw, s.recorded
     window_s = duration_seconds(w)
     base = str(t["runbook_base_url"])
-    sel = job_selector(t)
     stall_s = t["exporter_stall_seconds"]
     dw = t["spans_dropped_window"]
     dropped = f"sum by ({BY_INSTANCE}) (increase(requence_exporter_spans_dropped_total{sel}[{dw}]))"
@@ -117,9 +118,9 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         _alert(
             "RequenceTaskErrorRatioHigh",
-            f"task_name:requence_tasks_error_ratio:rate{w} > {t['task_error_ratio']}\n"
+            f"task_name:requence_tasks_error_ratio:rate{w}{rec} > {t['task_error_ratio']}\n"
             f"and on ({BY_TASK})\n"
-            f"task_name:requence_tasks_finished:rate{w} * {window_s} >= "
+            f"task_name:requence_tasks_finished:rate{w}{rec} * {window_s} >= "
             f"{t['task_error_min_finished']}",
             for_=str(t["task_error_for"]),
             severity="critical",
@@ -138,9 +139,9 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceTaskAbortsSpiking",
-            f"task_name:requence_tasks_abort_ratio:rate{w} > {t['task_abort_ratio']}\n"
+            f"task_name:requence_tasks_abort_ratio:rate{w}{rec} > {t['task_abort_ratio']}\n"
             f"and on ({BY_TASK})\n"
-            f"task_name:requence_tasks_aborted:rate{w} * {window_s} >= "
+            f"task_name:requence_tasks_aborted:rate{w}{rec} * {window_s} >= "
             f"{t['task_abort_min_aborted']}",
             for_=str(t["task_abort_for"]),
             severity="warning",
@@ -159,9 +160,9 @@ def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         _alert(
             "RequenceNodeErrorsHigh",
-            f"node:requence_nodes_error_ratio:rate{w} > {t['node_error_ratio']}\n"
+            f"node:requence_nodes_error_ratio:rate{w}{rec} > {t['node_error_ratio']}\n"
             f"and on ({BY_NODE})\n"
-            f"node:requence_node_attempts_finished:rate{w} * {window_s} >= "
+            f"node:requence_node_attempts_finished:rate{w}{rec} * {window_s} >= "
             f"{t['node_error_min_attempts']}",
             for_=str(t["node_error_for"]),
             severity="warning",
@@ -368,31 +369,31 @@ def _check_lag_threshold(value: Any) -> None:
         )
 
 
-def jobs_group(thresholds: dict[str, Any], interval: str) -> dict[str, Any]:
+def jobs_group(s: Selectors, interval: str) -> dict[str, Any]:
     """The jobs seen, recorded every `interval` (slo_long_interval): RequenceExporterAbsent
     reads days of it on every evaluation."""
     return {
         "name": "requence-exporter.jobs",
         "interval": interval,
-        "rules": [
-            {"record": UP_PRESENT, "expr": f"group by ({BY_JOB}) (up{job_selector(thresholds)})"}
-        ],
+        "rules": [{"record": UP_PRESENT, "expr": f"group by ({BY_JOB}) (up{s.raw})"}],
     }
 
 
-def render_rules(thresholds: dict[str, Any]) -> dict[str, Any]:
-    """The Prometheus rule file (as a dict) for `thresholds` laid over `DEFAULT_THRESHOLDS`."""
+def render_rules(thresholds: dict[str, Any], scope: Scope | None = None) -> dict[str, Any]:
+    """The Prometheus rule file (as a dict) for `thresholds` laid over `DEFAULT_THRESHOLDS`,
+    reading the series of `scope` (`selectors`)."""
     unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
     if unknown:
         raise ValueError(f"unknown threshold keys: {', '.join(unknown)}")
     merged = {**DEFAULT_THRESHOLDS, **thresholds}
     _check_lag_threshold(merged["exporter_lag_p95_seconds"])
+    s = selectors(merged, scope)
     return {
         "groups": [
             {
                 "name": "requence-exporter.recording",
-                "rules": _recording_rules(job_selector(merged)),
+                "rules": _recording_rules(s),
             },
-            {"name": "requence-exporter.alerts", "rules": _alerting_rules(merged)},
+            {"name": "requence-exporter.alerts", "rules": _alerting_rules(merged, s)},
         ]
     }

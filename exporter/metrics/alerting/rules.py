@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from exporter.metrics.families import DEFAULT_LAG_BUCKETS
 
@@ -24,11 +24,13 @@ __all__ = [
     "LAG_THRESHOLD_LIMIT",
     "RECORDING_WINDOW",
     "RUNBOOK_BASE_URL",
+    "Scope",
+    "Selectors",
     "duration_seconds",
     "go_number",
-    "job_selector",
     "promql_string",
     "seconds_text",
+    "selectors",
     "sum_rates",
 ]
 
@@ -187,7 +189,37 @@ def _runbook(base: str, alert: str) -> str:
     return f"{base}#{alert.lower()}"
 
 
-def job_selector(t: dict[str, Any]) -> str:
-    """`{job=~"..."}` for the exporter's scrape jobs: rules see only this release's series."""
+class Scope(NamedTuple):
+    """The series of one deployment, as the Helm chart scopes its rules to its release: the
+    scrape `job`, the `namespace` its constant series are labelled with and the regex the
+    namespace label must match. Written into single-quoted PromQL strings as they are."""
+
+    job: str
+    namespace: str
+    namespace_regex: str
+
+
+class Selectors(NamedTuple):
+    """What the rules put on the series they read: `raw` on the exporter's own series,
+    `recorded` on the series the rules record (`{...}` or empty), and `labels` on the constant
+    series they record."""
+
+    raw: str
+    recorded: str
+    labels: dict[str, str]
+
+
+def selectors(t: dict[str, Any], scope: Scope | None = None) -> Selectors:
+    """The exporter's series of the jobs that `exporter_job_regex` matches; with `scope`, of
+    that job in that namespace only, every recorded series too (two releases in one Prometheus
+    never read, nor record over, each other's series)."""
     job = str(t["exporter_job_regex"]).replace("\\", "\\\\").replace('"', '\\"')
-    return f'{{job=~"{job}"}}'
+    regex = f'job=~"{job}"'
+    if scope is None:
+        return Selectors(f"{{{regex}}}", "", {})
+    namespace = f"namespace=~'{scope.namespace_regex}'"
+    return Selectors(
+        f"{{{namespace}, {regex}}}",
+        f"{{job='{scope.job}', {namespace}}}",
+        {"job": scope.job, "namespace": scope.namespace},
+    )

@@ -27,7 +27,13 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple
 
-from exporter.metrics.alerting.rules import BY_TASK, promql_string, seconds_text, sum_rates
+from exporter.metrics.alerting.rules import (
+    BY_TASK,
+    Selectors,
+    promql_string,
+    seconds_text,
+    sum_rates,
+)
 
 __all__ = [
     "ALERT_PAIRS",
@@ -134,19 +140,21 @@ def objective_text(value: float) -> str:
     return f"{value:.10g}"
 
 
-def availability_objective_rule(task_name: str, objective: str) -> dict[str, Any]:
+def availability_objective_rule(task_name: str, objective: str, s: Selectors) -> dict[str, Any]:
     """The constant series that sets one task name's availability objective."""
     return {
         "record": AVAILABILITY_OVERRIDE,
         "expr": f"vector({objective})",
-        "labels": {"task_name": task_name, "objective": objective},
+        "labels": {**s.labels, "task_name": task_name, "objective": objective},
     }
 
 
-def latency_objective_rules(latency: LatencyObjective, t: dict[str, Any], sel: str) -> list[Any]:
+def latency_objective_rules(
+    latency: LatencyObjective, t: dict[str, Any], s: Selectors
+) -> list[Any]:
     """One latency SLO: its constant objective series and its two base rates, which select the
     task name's own duration series (and one bucket) only."""
-    window = t["slo_page_fast_short_window"]
+    window, sel = t["slo_page_fast_short_window"], s.raw
     name = promql_string(latency.task_name)
     finished = _and_matcher(sel, f'task_name={name}, outcome!="aborted"')
     fast = _and_matcher(finished, f"le={promql_string(latency.le)}")
@@ -156,6 +164,7 @@ def latency_objective_rules(latency: LatencyObjective, t: dict[str, Any], sel: s
             "record": LATENCY_OVERRIDE,
             "expr": f"vector({latency.objective})",
             "labels": {
+                **s.labels,
                 "task_name": latency.task_name,
                 "le": latency.le,
                 "threshold": latency.threshold,
@@ -219,14 +228,14 @@ def _base_rules(t: dict[str, Any], sel: str) -> list[dict[str, Any]]:
     ]
 
 
-def _objective_rules(t: dict[str, Any], latency: bool) -> list[dict[str, Any]]:
+def _objective_rules(t: dict[str, Any], latency: bool, rec: str) -> list[dict[str, Any]]:
     """The objective in force per task name that has a base rate now or a sum over the SLO
     window (so it outlives the counters of a replaced pod)."""
 
     def known(sli: str) -> str:
         return (
-            f"group by ({_BY}) (\n  {base_rate(sli, 'events')}\n  or last_over_time("
-            f"{events(sli, 'window')}[{_KNOWN_LOOKBACK}])\n)"
+            f"group by ({_BY}) (\n  {base_rate(sli, 'events')}{rec}\n  or last_over_time("
+            f"{events(sli, 'window')}{rec}[{_KNOWN_LOOKBACK}])\n)"
         )
 
     default = t["slo_objective"]
@@ -235,7 +244,7 @@ def _objective_rules(t: dict[str, Any], latency: bool) -> list[dict[str, Any]]:
             "record": AVAILABILITY_OBJECTIVE,
             "expr": (
                 f"{known('error')}\n  * on (task_name) group_left (objective)\n  "
-                f"{AVAILABILITY_OVERRIDE}\nor on ({_BY})\n"
+                f"{AVAILABILITY_OVERRIDE}{rec}\nor on ({_BY})\n"
                 f'label_replace({known("error")}, "objective", "{default}", "", "") * {default}'
             ),
         }
@@ -246,14 +255,16 @@ def _objective_rules(t: dict[str, Any], latency: bool) -> list[dict[str, Any]]:
                 "record": LATENCY_OBJECTIVE,
                 "expr": (
                     f"{known('latency')}\n  * on (task_name) group_left "
-                    f"(objective, threshold, le)\n  {LATENCY_OVERRIDE}"
+                    f"(objective, threshold, le)\n  {LATENCY_OVERRIDE}{rec}"
                 ),
             }
         )
     return rules
 
 
-def _window_rules(t: dict[str, Any], sli: str, role: str, window: str) -> list[dict[str, Any]]:
+def _window_rules(
+    t: dict[str, Any], sli: str, role: str, window: str, rec: str
+) -> list[dict[str, Any]]:
     """Counts over `window` from the base rates, and the burn rate they give. The base window
     is the base rate itself; a longer one sums the rates recorded every slo_interval."""
     interval = seconds_text(t, "slo_interval")
@@ -262,8 +273,8 @@ def _window_rules(t: dict[str, Any], sli: str, role: str, window: str) -> list[d
 
     def count(kind: str) -> str:
         if role == "page_fast_short":
-            return f"{base_rate(sli, kind)} * {base}"
-        return f"sum_over_time({base_rate(sli, kind)}[{window}]) * {interval}"
+            return f"{base_rate(sli, kind)}{rec} * {base}"
+        return f"sum_over_time({base_rate(sli, kind)}{rec}[{window}]) * {interval}"
 
     return [
         *(
@@ -273,18 +284,18 @@ def _window_rules(t: dict[str, Any], sli: str, role: str, window: str) -> list[d
         {
             "record": burn_rate(sli, role),
             "expr": (
-                f"{bad(sli, role)}\n  / on ({_BY})\n({events(sli, role)} > 0)\n"
-                f"/ on ({_BY}) group_left ({labels})\n(1 - {_OBJECTIVES[sli]})"
+                f"{bad(sli, role)}{rec}\n  / on ({_BY})\n({events(sli, role)}{rec} > 0)\n"
+                f"/ on ({_BY}) group_left ({labels})\n(1 - {_OBJECTIVES[sli]}{rec})"
             ),
         },
     ]
 
 
-def _budget_rules(slis: tuple[str, ...]) -> list[dict[str, Any]]:
+def _budget_rules(slis: tuple[str, ...], rec: str) -> list[dict[str, Any]]:
     return [
         {
             "record": f"task_name:requence_slo_{sli}_budget:remaining",
-            "expr": f"1 - {burn_rate(sli, 'window')}",
+            "expr": f"1 - {burn_rate(sli, 'window')}{rec}",
         }
         for sli in slis
     ]
@@ -292,20 +303,21 @@ def _budget_rules(slis: tuple[str, ...]) -> list[dict[str, Any]]:
 
 def slo_groups(
     t: dict[str, Any],
-    selector: str,
+    s: Selectors,
     availability: list[dict[str, Any]],
     latency: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """The SLO rule groups for thresholds `t`, raw series `selector` and objective rules
+    """The SLO rule groups for thresholds `t`, selectors `s` and objective rules
     (`latency`: the rules of `latency_objective_rules`, empty without a latency SLO)."""
     slis = ("error", "latency") if latency else ("error",)
     # Prometheus evaluates a group's rules in order: base rates, then the objectives every burn
     # rate joins on, then the windows, so each alert sees this evaluation's burn rates. The
     # latency rules of each kind stay together (the chart renders them only with latency SLOs).
-    objectives = _objective_rules(t, bool(latency))
+    rec = s.recorded
+    objectives = _objective_rules(t, bool(latency), rec)
     fast: list[dict[str, Any]] = [
         *availability,
-        *_base_rules(t, selector),
+        *_base_rules(t, s.raw),
         objectives[0],
         *latency,
         *objectives[1:],
@@ -317,16 +329,16 @@ def slo_groups(
             for side in ("long", "short"):
                 window = str(t[f"slo_{pair.role}_{side}_window"])
                 target = fast if pair.fast_group else slow
-                target += _window_rules(t, sli, f"{pair.role}_{side}", window)
-        budget += _window_rules(t, sli, "window", str(t["slo_window"]))
-    budget += _budget_rules(slis)
+                target += _window_rules(t, sli, f"{pair.role}_{side}", window, rec)
+        budget += _window_rules(t, sli, "window", str(t["slo_window"]), rec)
+    budget += _budget_rules(slis, rec)
     # Imported here: the alerts are written with this module's names.
     from exporter.metrics.alerting.slo_alerts import burn_alert, parameter_rules, quiet_alert
 
-    fast += parameter_rules(t)
-    fast += [burn_alert(t, sli, p) for sli in slis for p in ALERT_PAIRS if p.fast_group]
-    slow.append(quiet_alert(t))
-    slow += [burn_alert(t, sli, p) for sli in slis for p in ALERT_PAIRS if not p.fast_group]
+    fast += parameter_rules(t, rec)
+    fast += [burn_alert(t, sli, p, rec) for sli in slis for p in ALERT_PAIRS if p.fast_group]
+    slow.append(quiet_alert(t, rec))
+    slow += [burn_alert(t, sli, p, rec) for sli in slis for p in ALERT_PAIRS if not p.fast_group]
     return [
         {"name": "requence-exporter.slo", "interval": str(t["slo_interval"]), "rules": fast},
         {

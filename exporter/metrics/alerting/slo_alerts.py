@@ -49,7 +49,9 @@ def _budget_left(sli: str) -> str:
     )
 
 
-def burn_alert(t: dict[str, Any], sli: str, pair: AlertPair) -> dict[str, Any]:
+def burn_alert(t: dict[str, Any], sli: str, pair: AlertPair, rec: str) -> dict[str, Any]:
+    """The burn-rate alert of `sli` over the window pair `pair` (`rec`: the recorded series'
+    selector)."""
     name, what, slo, how = _ALERTS[sli]
     long_w = t[f"slo_{pair.role}_long_window"]
     short_w = t[f"slo_{pair.role}_short_window"]
@@ -57,9 +59,9 @@ def burn_alert(t: dict[str, Any], sli: str, pair: AlertPair) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": (
-            f"{burn_rate(sli, pair.role + '_long')} > {factor}\n"
-            f"and on ({_BY})\n{burn_rate(sli, pair.role + '_short')} > {factor}\n"
-            f"and on ({_BY})\n{events(sli, pair.role + '_long')} >= {t['slo_min_events']}"
+            f"{burn_rate(sli, pair.role + '_long')}{rec} > {factor}\n"
+            f"and on ({_BY})\n{burn_rate(sli, pair.role + '_short')}{rec} > {factor}\n"
+            f"and on ({_BY})\n{events(sli, pair.role + '_long')}{rec} >= {t['slo_min_events']}"
         ),
         "for": str(t[f"slo_{pair.role}_for"]),
         "keep_firing_for": str(t[f"slo_{pair.role}_keep_firing_for"]),
@@ -87,7 +89,7 @@ def burn_alert(t: dict[str, Any], sli: str, pair: AlertPair) -> dict[str, Any]:
     }
 
 
-def quiet_alert(t: dict[str, Any]) -> dict[str, Any]:
+def quiet_alert(t: dict[str, Any], rec: str) -> dict[str, Any]:
     """Failures of a task name too quiet for the burn-rate pages: a ticket, early."""
     factor = _number(t["slo_ticket_fast_burn_rate"])
     long_w = t["slo_ticket_fast_long_window"]
@@ -95,10 +97,11 @@ def quiet_alert(t: dict[str, Any]) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": (
-            f"{bad('error', 'ticket_fast_long')} >= {t['slo_quiet_min_errors']}\n"
-            f"and on ({_BY})\n{burn_rate('error', 'ticket_fast_long')} > {factor}\n"
-            f"and on ({_BY})\n{burn_rate('error', 'ticket_fast_short')} > {factor}\n"
-            f"unless on ({_BY})\n{events('error', 'page_fast_long')} >= {t['slo_min_events']}"
+            f"{bad('error', 'ticket_fast_long')}{rec} >= {t['slo_quiet_min_errors']}\n"
+            f"and on ({_BY})\n{burn_rate('error', 'ticket_fast_long')}{rec} > {factor}\n"
+            f"and on ({_BY})\n{burn_rate('error', 'ticket_fast_short')}{rec} > {factor}\n"
+            f"unless on ({_BY})\n{events('error', 'page_fast_long')}{rec} >= "
+            f"{t['slo_min_events']}"
         ),
         "for": str(t["slo_quiet_for"]),
         "labels": {"severity": "warning", "slo": "availability"},
@@ -120,9 +123,9 @@ def quiet_alert(t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def parameter_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
+def parameter_rules(t: dict[str, Any], rec: str) -> list[dict[str, Any]]:
     """The SLO parameters as series per job, for the dashboard: it shows what the rules use."""
-    jobs = f"group by (cluster, namespace, job) ({AVAILABILITY_OBJECTIVE})"
+    jobs = f"group by (cluster, namespace, job) ({AVAILABILITY_OBJECTIVE}{rec})"
     rules: list[dict[str, Any]] = [
         {
             "record": "job:requence_slo_burn_rate_threshold:constant",
