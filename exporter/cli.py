@@ -11,15 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 from exporter import __version__
 from exporter.config import OPTIONS, add_options, resolve
-from exporter.core import (
-    ConfigError,
-    HelpFormatter,
-    bind_environment,
-    pin_mmap_threshold,
-    setup_logging,
-)
-from exporter.metrics import add_rules_parser, run_rules
-from exporter.simulator import add_incident_options, chosen_incident
+from exporter.core.errors import ConfigError
+from exporter.core.logs import setup_logging
+from exporter.core.malloc import pin_mmap_threshold
+from exporter.core.options import HelpFormatter, bind_environment
+from exporter.metrics.alerting.command import add_rules_parser, run_rules
+from exporter.simulator.drill_options import add_incident_options, chosen_incident
 
 __all__ = ["main"]
 

@@ -16,14 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from exporter.core import (
+from exporter.core.domains import (
     Buckets,
-    ConfigError,
     Duration,
     Size,
     Whole,
-    bind_environment,
-    env_name,
     parse_duration,
     parse_listen,
     parse_shard,
@@ -31,10 +28,13 @@ from exporter.core import (
     parse_size,
     parse_trace_url_template,
 )
-from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS, otlp_metrics_enabled
-from exporter.requence import Credentials, credentials_from
-from exporter.serving import Limits
-from exporter.traces import TracingSettings
+from exporter.core.errors import ConfigError
+from exporter.core.options import bind_environment, env_name
+from exporter.metrics.families import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
+from exporter.requence.credentials import credentials_from
+from exporter.requence.token import Credentials
+from exporter.serving.http_request import Limits
+from exporter.traces.otlp_config import TracingSettings, otlp_metrics_enabled
 
 __all__ = [
     "DEFAULT_PORT",

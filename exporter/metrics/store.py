@@ -16,20 +16,17 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.core import (
+from exporter.core.ids import trace_id_hex
+from exporter.core.status import RECONNECT_REASONS, StreamStatus
+from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState
+from exporter.core.tracker import Tracker
+from exporter.core.updates import (
     CUT_FIELDS,
     NODE_START,
-    RECONNECT_REASONS,
     SKIP_REASONS,
     TASK_START,
     UPDATE_TYPES,
-    FinishedTask,
-    NodeAttempt,
-    StreamStatus,
-    TaskState,
-    Tracker,
     Update,
-    trace_id_hex,
 )
 from exporter.metrics.exposition import fmt_float, header, label_string, sample
 from exporter.metrics.families import (

@@ -13,7 +13,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from exporter.core import (
+from exporter.core.updates import (
     LAST_TIMESTAMP,
     MAX_MESSAGE_BYTES,
     MAX_TEXT_BYTES,

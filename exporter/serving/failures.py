@@ -16,20 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from exporter.core import (
-    LAST_TIMESTAMP,
-    NODE_ERROR,
-    TASK_ABORTED,
-    TASK_ERROR,
-    UNNAMED,
-    FinishedTask,
-    NodeAttempt,
-    TaskState,
-    Update,
-    node_span_id,
-    task_span_id,
-    trace_id_hex,
-)
+from exporter.core.ids import node_span_id, task_span_id, trace_id_hex
+from exporter.core.tasks import UNNAMED, FinishedTask, NodeAttempt, TaskState
+from exporter.core.updates import LAST_TIMESTAMP, NODE_ERROR, TASK_ABORTED, TASK_ERROR, Update
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote
 
-from exporter.core import ConfigError, header_value_problem
+from exporter.core.errors import ConfigError
+from exporter.core.headers import header_value_problem
 
 __all__ = [
     "BSP_EXPORT_TIMEOUT",
@@ -28,6 +29,7 @@ __all__ = [
     "TracingSettings",
     "env_duration_ms",
     "env_positive_int",
+    "otlp_metrics_enabled",
     "parse_headers",
     "parse_positive_int",
 ]
@@ -93,6 +95,12 @@ def env_duration_ms(environ: Mapping[str, str], name: str, default_ms: float) ->
     if not 0 <= value <= _MAX_MS:  # also rejects NaN and the infinities
         raise ConfigError(f"{name}={raw!r:.40} must be 0 to {_MAX_MS:.0f} milliseconds")
     return value / 1000.0
+
+
+def otlp_metrics_enabled(environ: Mapping[str, str], *, force: bool) -> bool:
+    """The OTLP metrics push is on with --otlp-metrics or when
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set."""
+    return force or bool(environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
 
 
 def _no_password() -> bytes:

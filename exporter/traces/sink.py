@@ -25,7 +25,9 @@ import weakref
 from collections.abc import Awaitable
 from typing import Final
 
-from exporter.core import FinishedTask, NodeAttempt, RateLimitedWarning, TaskState, Update
+from exporter.core.logs import RateLimitedWarning
+from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState
+from exporter.core.updates import Update
 from exporter.traces.otlp_config import TracingSettings
 from exporter.traces.room import RoomWaiter
 from exporter.traces.span_child import START_TIMEOUT, SpanChild, start_child
