@@ -211,13 +211,11 @@ class OtlpMetricsPusher:
         self._metrics = metrics
         self._exporter = exporter
         self._resource = resource
-        self.interval = (
-            env_duration_ms(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000.0)
+        self.interval = (  # at least a second: 0 would push in a busy loop
+            env_duration_ms(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000.0, low=1.0)
             if interval is None
             else interval
         )
-        if self.interval < 1.0:  # 0 would push in a busy loop
-            raise ConfigError("OTEL_METRIC_EXPORT_INTERVAL must be at least 1000 milliseconds")
         # How long the loop waits for one push: the export timeout, and as long again for a
         # last read; a push still running after it is left to finish on its own.
         timeout = TracingSettings.from_env(env, signal="metrics").timeout

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.core.units import promql_duration
 from exporter.metrics.alerting.rules import (
     BY_INSTANCE,
     BY_JOB,
@@ -18,7 +19,6 @@ from exporter.metrics.alerting.rules import (
     LAG_THRESHOLD_LIMIT,
     RECORDING_WINDOW,
     _runbook,
-    duration_seconds,
     job_selector,
     sum_rates,
 )
@@ -105,7 +105,7 @@ def _alert(
 
 def _alerting_rules(t: dict[str, Any]) -> list[dict[str, Any]]:
     w = RECORDING_WINDOW
-    window_s = duration_seconds(w)
+    window_s = promql_duration(w)
     base = str(t["runbook_base_url"])
     sel = job_selector(t)
     stall_s = t["exporter_stall_seconds"]
