@@ -12,9 +12,6 @@ import platform
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
-
 from exporter import __version__
 from exporter.core.ids import trace_id_hex
 from exporter.core.status import RECONNECT_REASONS, StreamStatus
@@ -68,8 +65,6 @@ from exporter.metrics.labels import LabelLimiter
 from exporter.metrics.series import Cell, Histogram, Series
 
 __all__ = ["Metrics"]
-
-# fmt: on
 
 
 SpanStats = Callable[[], tuple[int, int]]
@@ -349,7 +344,3 @@ class Metrics:
                 (("attempts_per_task",), stats.attempts_dropped if stats is not None else 0),
             ],
         )
-
-    def collect(self) -> Iterator[Metric]:
-        """prometheus_client Collector protocol: register a `Metrics` into any registry."""
-        yield from text_string_to_metric_families(self.render())
