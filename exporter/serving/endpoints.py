@@ -19,8 +19,7 @@ from exporter.metrics.exposition import (
 )
 from exporter.metrics.store import Metrics
 from exporter.serving.activity import Activity
-from exporter.serving.failures import FailureRing
-from exporter.serving.failures_endpoint import failures_response
+from exporter.serving.failures import FailureRing, failures_response
 from exporter.serving.http_exchange import Request, Responder
 from exporter.serving.status_page import CONTENT_SECURITY_POLICY, StatusView, render_status_page
 
