@@ -52,10 +52,15 @@ def imported(*args: str) -> set[str]:
     return set(names[names.index("site") + 1 :])  # after the interpreter's own start-up
 
 
+# The exporter's own top-level modules: the package and, in the compiled build, the shared
+# library of its compiled modules (setup.py's mypyc group).
+OWN_TOPS = {"exporter", "requence_exporter__mypyc"}
+
+
 def libraries(modules: set[str]) -> set[str]:
     """The installed packages outside the standard library among `modules` (an import tried
     and failed, such as `copy`'s probe for Jython's `org.python.core`, is none)."""
-    tops = {m.split(".")[0] for m in modules} - {"exporter"}
+    tops = {m.split(".")[0] for m in modules} - OWN_TOPS
     return {t for t in tops - sys.stdlib_module_names if importlib.util.find_spec(t)}
 
 
