@@ -8,14 +8,12 @@ the same on every run, however loaded the machine.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
 from fnmatch import fnmatchcase
 
 import pytest
 
-from tests.e2e.process import ROOT
+from tests.e2e.process import run_python
 
 # What only `run` needs: the OpenTelemetry SDK and gRPC (OTLP), httpx (the stream), the
 # Prometheus client (process metrics), protobuf (spans), and the modules that run the stream.
@@ -37,15 +35,7 @@ VERSION_ONLY_NOT = (*RUN_ONLY, "yaml")
 
 def imported(*args: str) -> set[str]:
     """The modules `python -m exporter ARGS` imports, read from `-X importtime`."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "exporter", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python("-X", "importtime", "-m", "exporter", *args)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
     names = [line.rsplit("|", 1)[1].strip() for line in lines[1:]]  # the first is the header
