@@ -35,9 +35,9 @@ from typing import Any, TextIO
 
 import yaml
 
+from exporter.core.units import promql_duration
 from exporter.metrics.alerting.objectives import RuleConfig
 from exporter.metrics.alerting.render import render
-from exporter.metrics.alerting.rules import duration_seconds
 from exporter.metrics.families import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
 
 __all__ = ["main", "measure", "write_history"]
@@ -191,7 +191,7 @@ def _longest_ranges(expr: str) -> tuple[float, float]:
     """The longest range over raw series and over recorded ones in `expr`."""
     raw = recorded = 0.0
     for name, window in _RANGE.findall(expr):
-        seconds = float(duration_seconds(window))
+        seconds = float(promql_duration(window))
         if ":" in name:
             recorded = max(recorded, seconds)
         else:
@@ -200,7 +200,7 @@ def _longest_ranges(expr: str) -> tuple[float, float]:
 
 
 def _interval(group: dict[str, Any], default_s: float) -> float:
-    return float(duration_seconds(group["interval"])) if "interval" in group else default_s
+    return float(promql_duration(group["interval"])) if "interval" in group else default_s
 
 
 def measure(
@@ -361,7 +361,7 @@ def _quick(rules: dict[str, Any]) -> dict[str, Any]:
     """The rules with every group evaluated at least once a minute, to time them quickly (an
     evaluation reads the same samples whatever its group's interval)."""
     groups = [
-        {**g, "interval": "30s"} if "interval" in g and duration_seconds(g["interval"]) > 60 else g
+        {**g, "interval": "30s"} if "interval" in g and promql_duration(g["interval"]) > 60 else g
         for g in rules["groups"]
     ]
     return {"groups": groups}

@@ -20,36 +20,24 @@ import httpx
 
 from exporter import __version__, is_compiled
 from exporter.config import Settings
-from exporter.core import (
-    Checkpointer,
-    ConfigError,
-    NotFound,
-    ScrapeMark,
-    StateFile,
-    StreamStatus,
-    Tracker,
-    Unauthorized,
-    watch_loop_lag,
-)
-from exporter.metrics import (
-    Metrics,
-    OtlpMetricsPusher,
-    ProcessMetrics,
-    build_metric_exporter,
-    build_resource,
-)
-from exporter.requence import Pipeline, RecentIds, WatchStream
-from exporter.serving import (
-    Activity,
-    ExporterEndpoints,
-    FailureLog,
-    FailureRecorder,
-    FailureRing,
-    HTTPServer,
-    WebConfig,
-    load_web_config,
-)
-from exporter.traces import build_trace_sink
+from exporter.core.checkpoint import StateFile
+from exporter.core.errors import ConfigError, NotFound, Unauthorized
+from exporter.core.saving import Checkpointer, watch_loop_lag
+from exporter.core.scrapemark import ScrapeMark
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.metrics.otlp_push import OtlpMetricsPusher, build_metric_exporter, build_resource
+from exporter.metrics.process import ProcessMetrics
+from exporter.metrics.store import Metrics
+from exporter.requence.pipeline import Pipeline, RecentIds
+from exporter.requence.stream import WatchStream
+from exporter.serving.activity import Activity
+from exporter.serving.endpoints import ExporterEndpoints
+from exporter.serving.failure_log import FailureLog
+from exporter.serving.failures import FailureRecorder, FailureRing
+from exporter.serving.http_server import HTTPServer
+from exporter.serving.webconfig import WebConfig, load_web_config
+from exporter.traces.sink import build_trace_sink
 
 __all__ = ["Exporter", "run_exporter"]
 

@@ -7,19 +7,18 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 
 from exporter import __version__
 from exporter.config import OPTIONS, add_options, resolve
-from exporter.core import (
-    ConfigError,
-    HelpFormatter,
-    bind_environment,
-    pin_mmap_threshold,
-    setup_logging,
-)
-from exporter.metrics import add_rules_parser, run_rules
-from exporter.simulator import add_incident_options, chosen_incident
+from exporter.core.errors import ConfigError
+from exporter.core.logs import setup_logging
+from exporter.core.malloc import pin_mmap_threshold
+from exporter.core.options import HelpFormatter, argument, bind_environment
+from exporter.core.units import parse_duration, parse_number
+from exporter.metrics.alerting.command import add_rules_parser, run_rules
+from exporter.simulator.drill_options import add_incident_options, chosen_incident
 
 __all__ = ["main"]
 
@@ -76,7 +75,7 @@ def _parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     demo.add_argument(
         "--summary-every",
         metavar="SECONDS",
-        type=_positive("seconds", 86400),
+        type=argument(partial(parse_duration, low=0.001, high=86400)),
         default=5.0,
         help="Seconds between summary lines.",
     )
@@ -87,23 +86,6 @@ def _parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     bind_environment(commands.choices["rules"], env)
     bind_environment(parser, env)  # --help and --version only
     return parser
-
-
-def _positive(what: str, most: float) -> Callable[[str], float]:
-    """An option's type: a number above 0 and at most `most`, named `what` in errors."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number of {what}: {text!r}") from None
-        if not 0 < value <= most:
-            raise argparse.ArgumentTypeError(
-                f"give more than 0 and at most {most:,.0f} {what}: {text!r}"
-            )
-        return value
-
-    return parse
 
 
 def _workload_options(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +99,7 @@ def _workload_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate",
         metavar="UPDATES",
-        type=_positive("updates a second", 1_000_000),
+        type=argument(partial(parse_number, low=0.001, high=1_000_000)),
         default=50.0,
         help="Updates a second, on average.",
     )

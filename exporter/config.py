@@ -1,8 +1,8 @@
 """Settings: flags and `REQUENCE_EXPORTER_*` variables resolved once into a frozen dataclass.
 
-Every option has a domain (`exporter.core.domains`: a range for each number and duration, a
-choice, a shape) checked here, where it enters. Every error names the flag and the environment
-variable to fix, and never quotes a secret.
+Every option has a domain (a range for each number and duration, written as
+`exporter.core.units` has it; a choice; a shape) checked here, where it enters. Every error
+names the flag and the environment variable to fix, and never quotes a secret.
 """
 
 from __future__ import annotations
@@ -10,31 +10,22 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from exporter.core import (
-    Buckets,
-    ConfigError,
-    Duration,
-    Size,
-    Whole,
-    bind_environment,
-    env_name,
-    parse_duration,
-    parse_listen,
-    parse_shard,
-    parse_since,
-    parse_size,
-    parse_trace_url_template,
-)
-from exporter.metrics import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS, otlp_metrics_enabled
-from exporter.requence import Credentials, credentials_from
-from exporter.serving import Limits
-from exporter.traces import TracingSettings
+from exporter.core.errors import ConfigError
+from exporter.core.options import bind_environment, env_name
+from exporter.core.units import parse_buckets, parse_duration, parse_size, parse_whole
+from exporter.core.updates import MAX_FUTURE_SECONDS, parse_timestamp, timestamp_in_range
+from exporter.metrics.families import DEFAULT_NODE_BUCKETS, DEFAULT_TASK_BUCKETS
+from exporter.requence.credentials import credentials_from
+from exporter.requence.token import Credentials
+from exporter.serving.http_request import Limits
+from exporter.traces.otlp_config import TracingSettings, otlp_metrics_enabled
 
 __all__ = [
     "DEFAULT_PORT",
@@ -43,27 +34,27 @@ __all__ = [
     "Settings",
     "add_options",
     "env_name",
-    "parse_duration",
     "parse_listen",
     "parse_since",
-    "parse_size",
     "resolve",
 ]
 
 DEFAULT_PORT: Final = 9721
 _DAY: Final = 86400.0
-Domain = Duration | Size | Whole | Buckets
+_MAX_URL_CHARS: Final = 2048
+_LOOK_BACK: Final = 3650 * _DAY
 
 
 class Option(NamedTuple):
     """One `run` flag: its name, metavar (None for a switch), help, default (as text), and the
-    domain of a numeric one (the others are checked by their own parsers in `resolve`)."""
+    domain of a numeric one: its parser, raising ValueError (the others are checked by their
+    own parsers in `resolve`)."""
 
     flag: str
     metavar: str | None
     help: str
     default: str | None = None
-    domain: Domain | None = None
+    domain: Callable[[str], Any] | None = None
 
 
 OPTIONS: Final = (
@@ -98,49 +89,49 @@ OPTIONS: Final = (
         "DURATION",
         "Forget a task not updated for this long.",
         "24h",
-        Duration(1.0, 365 * _DAY),
+        partial(parse_duration, low=1.0, high=365 * _DAY),
     ),
     Option(
         "--max-tracked-tasks",
         "N",
         "Most tasks held in memory; the least recently updated leave first.",
         "100000",
-        Whole(1, 10_000_000),
+        partial(parse_whole, low=1, high=10_000_000),
     ),
     Option(
         "--max-label-values",
         "N",
         "Most distinct values per label; more become __other__.",
         "1000",
-        Whole(1, 1_000_000),
+        partial(parse_whole, low=1, high=1_000_000),
     ),
     Option(
         "--task-buckets",
         "SECONDS,...",
         "Task duration histogram buckets, in seconds.",
         ", ".join(f"{b:g}" for b in DEFAULT_TASK_BUCKETS),
-        Buckets(0.0001, 365 * _DAY),
+        partial(parse_buckets, low=0.0001, high=365 * _DAY),
     ),
     Option(
         "--node-buckets",
         "SECONDS,...",
         "Node duration histogram buckets, in seconds.",
         ", ".join(f"{b:g}" for b in DEFAULT_NODE_BUCKETS),
-        Buckets(0.0001, 365 * _DAY),
+        partial(parse_buckets, low=0.0001, high=365 * _DAY),
     ),
     Option(
         "--read-timeout",
         "DURATION",
         "Reconnect when no event or comment completes within this.",
         "60s",
-        Duration(1.0, _DAY),
+        partial(parse_duration, low=1.0, high=_DAY),
     ),
     Option(
         "--max-event-bytes",
         "SIZE",
         "Skip (and count) events larger than this.",
         "16MiB",
-        Size(1024, 256 * 1024 * 1024),
+        partial(parse_size, low=1024, high=256 * 1024 * 1024),
     ),
     Option(
         "--state-file", "FILE", "Save position and tasks in flight here; resume from it on start."
@@ -150,7 +141,7 @@ OPTIONS: Final = (
         "DURATION",
         "How often to write the state file.",
         "5s",
-        Duration(1.0, _DAY),
+        partial(parse_duration, low=1.0, high=_DAY),
     ),
     Option("--traces", None, "Export spans even without OTEL_EXPORTER_OTLP_*ENDPOINT set."),
     Option("--otlp-metrics", None, "Also push the metrics over OTLP."),
@@ -170,21 +161,21 @@ OPTIONS: Final = (
         "N",
         "Most recent failures kept for / and /failures.",
         "200",
-        Whole(1, 100_000),
+        partial(parse_whole, low=1, high=100_000),
     ),
     Option(
         "--web.max-connections",
         "N",
         "Most HTTP connections open at once.",
         "512",
-        Whole(1, 1_000_000),
+        partial(parse_whole, low=1, high=1_000_000),
     ),
     Option(
         "--web.max-connections-per-client",
         "N",
         "Most HTTP connections per client address.",
         "32",
-        Whole(1, 1_000_000),
+        partial(parse_whole, low=1, high=1_000_000),
     ),
     Option(
         "--trace-url-template",
@@ -197,7 +188,7 @@ OPTIONS: Final = (
         "N",
         "Most failure lines logged a second; the rest are counted as suppressed.",
         "20",
-        Whole(1, 100_000),
+        partial(parse_whole, low=1, high=100_000),
     ),
 )
 _OPTIONS_BY_FLAG: Final = {opt.flag: opt for opt in OPTIONS}
@@ -227,7 +218,74 @@ def _in_domain(args: argparse.Namespace, flag: str) -> Any:
     """The value of a numeric option, checked against its domain."""
     domain = _OPTIONS_BY_FLAG[flag].domain
     assert domain is not None, flag
-    return domain.parse(str(getattr(args, _dest(flag))), flag)
+    try:
+        return domain(str(getattr(args, _dest(flag))))
+    except ValueError as exc:
+        raise ConfigError(f"{flag} ({env_name(flag)}): {exc}") from None
+
+
+def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 in brackets) to a host and a port."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535:
+        raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a server's default
+
+
+def parse_since(text: str, now: datetime) -> str:
+    """An ISO 8601 time or a look-back (`15m`, up to 3650 days) to the ISO 8601 `since` the
+    protocol wants: from 1970 to at most an hour ahead of `now`."""
+    try:
+        back: float | None = parse_duration(text, lone=None)
+    except ValueError:
+        back = None
+    if back is not None and back > _LOOK_BACK:
+        raise ConfigError("--since (REQUENCE_EXPORTER_SINCE): give a look-back of up to 3650d")
+    seconds = now.timestamp() - back if back is not None else parse_timestamp(text)
+    if seconds is None or seconds > now.timestamp() + MAX_FUTURE_SECONDS:
+        raise ConfigError(
+            "--since (REQUENCE_EXPORTER_SINCE): give an ISO 8601 time from 1970 to now, "
+            "such as 2026-11-22T10:00:00Z, or a look-back such as 15m"
+        )
+    if not timestamp_in_range(seconds):
+        raise ConfigError("--since (REQUENCE_EXPORTER_SINCE): reaches back before 1970")
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`i/n` (or `<pod name>-i/n`) to this replica's shard, or None."""
+    if not text:
+        return None
+    # i may be a StatefulSet pod's name, which ends in its ordinal (exporter-2/3): the Helm
+    # chart passes $(POD_NAME), which works on every Kubernetes version.
+    match = re.fullmatch(r"\s*(?:[a-z0-9.-]*-)?([0-9]{1,4})\s*/\s*([0-9]{1,4})\s*", text)
+    if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
+        raise ConfigError(
+            "--shard (REQUENCE_EXPORTER_SHARD): give i/n with 0 <= i < n, e.g. 0/3"
+            " (or <pod name>-i/n)"
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_trace_url_template(text: str | None) -> str | None:
+    """An http(s) URL holding `{trace_id}`, or None."""
+    if not text:
+        return None
+    flag = "--trace-url-template"
+    if (
+        "{trace_id}" not in text
+        or not text.startswith(("http://", "https://"))
+        or len(text) > _MAX_URL_CHARS
+        or not (text.isascii() and text.isprintable())
+        or " " in text
+    ):
+        raise ConfigError(
+            f"{flag} ({env_name(flag)}): give an http(s):// URL holding {{trace_id}} (ASCII, "
+            f"no spaces, up to {_MAX_URL_CHARS} characters), e.g. http://jaeger:16686/trace/"
+            "{trace_id}"
+        )
+    return text
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import time
 
 from exporter.app import EXIT_CONFIG, Exporter, install_signal_handlers
 from exporter.config import Settings, parse_listen, settings_for
-from exporter.core import ConfigError
-from exporter.simulator import Incident, WatchAllSimulator, drill_simulator, run_drill
+from exporter.core.errors import ConfigError
+from exporter.simulator.incidents import Incident, drill_simulator, run_drill
+from exporter.simulator.server import WatchAllSimulator
 
 __all__ = ["run_demo", "run_simulator"]
 

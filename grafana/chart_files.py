@@ -21,12 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig, bucket_text  # noqa: E402
-from exporter.metrics.alerting.render import dump, render  # noqa: E402
+from exporter.core.units import duration_text, promql_duration  # noqa: E402
+from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig  # noqa: E402
+from exporter.metrics.alerting.render import render  # noqa: E402
+from exporter.metrics.alerting.rule_dumper import dump  # noqa: E402
 from exporter.metrics.alerting.rules import (  # noqa: E402
     LAG_THRESHOLD_LIMIT,
     Scope,
-    duration_seconds,
     go_number,
 )
 from exporter.metrics.alerting.slo import LatencyObjective  # noqa: E402
@@ -124,7 +125,7 @@ def threshold_kind(key: str, default: Any) -> str:
     if key in _TEXT_KEYS:
         return _TEXT_KEYS[key]
     if isinstance(default, str) and key.endswith(("_for", "_window", "_interval")):
-        duration_seconds(default)
+        promql_duration(default)
         return "duration"
     raise TypeError(f"threshold {key}: say in grafana/chart_files.py how the chart writes it")
 
@@ -177,7 +178,7 @@ def _values_schema() -> str:
 
 _OBJECTIVE: Final = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
 # Latency thresholds as the chart takes them (`2.5s`), and the `le` label each one matches.
-LATENCY_BUCKETS: Final = {bucket_text(b): fmt_float(float(b)) for b in DEFAULT_TASK_BUCKETS}
+LATENCY_BUCKETS: Final = {duration_text(b): fmt_float(float(b)) for b in DEFAULT_TASK_BUCKETS}
 
 
 def slo_schema() -> dict[str, Any]:

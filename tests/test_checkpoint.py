@@ -4,8 +4,6 @@ before anything is parsed, a file in another layout set aside first, one exporte
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,8 @@ from exporter.core.checkpoint import SavedState, StateFile
 from exporter.core.errors import ConfigError
 from exporter.core.statelayout import LINE_LIMIT
 from exporter.core.updates import MAX_ATTEMPTS_PER_TASK, MAX_NODES_PER_TASK, MAX_TEXT_BYTES
+from tests.e2e.process import run_python
 
-ROOT = Path(__file__).resolve().parents[1]
 SINCE = "2026-11-22T09:00:00.000Z"
 SEEN = 1795341000.0
 
@@ -158,15 +156,7 @@ def test_a_file_in_another_layout_is_set_aside_before_it_is_parsed(tmp_path: Pat
         StateFile(Path({str(path)!r})).load()
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", child],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python("-c", child)
     assert done.returncode != 0, "the parse was expected to run out of memory"
     assert "MemoryError" in done.stderr
     assert not path.exists()  # set aside before the parse that ran out of memory

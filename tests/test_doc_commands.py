@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.simulator import WatchAllSimulator
+from exporter.simulator.server import WatchAllSimulator
 from tests.e2e.servers import LoopThread, serve
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,8 +23,8 @@ from exporter.serving.failures import (
     FailureRecorder,
     FailureRing,
     clean_text,
+    failures_response,
 )
-from exporter.serving.failures_endpoint import failures_response
 from exporter.traces.otlp_wire import SCOPE_NAME, encode_task, export_request, resource_scope
 from exporter.traces.spans import compact
 from tests.factories import SERVICE, Script

@@ -44,8 +44,7 @@ from exporter.metrics.store import Metrics
 from exporter.requence.pipeline import Pipeline
 from exporter.requence.sse import RawEvent
 from exporter.serving.failure_log import FailureLog
-from exporter.serving.failures import FailureRecorder, FailureRing
-from exporter.serving.failures_endpoint import failures_response
+from exporter.serving.failures import FailureRecorder, FailureRing, failures_response
 from exporter.serving.status_page import StatusView, render_status_page
 from exporter.traces.otlp_wire import encode_task
 from exporter.traces.spans import compact

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.serving import HTTPServer, Limits
 from exporter.serving.http_exchange import Request, Responder
+from exporter.serving.http_request import Limits
+from exporter.serving.http_server import HTTPServer
 from tests.e2e.servers import LoopThread
 
 GOOD = b"GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"

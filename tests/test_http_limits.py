@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from exporter.serving import HTTPServer, Limits
 from exporter.serving.http_exchange import Request, Responder
+from exporter.serving.http_request import Limits
+from exporter.serving.http_server import HTTPServer
 
 BIG = 24 * 1024 * 1024  # larger than what the kernel buffers for one socket (4 MiB on Linux)
 
@@ -193,7 +194,8 @@ _EMFILE = textwrap.dedent(
     """
     import asyncio, logging, os, resource, socket, sys
     from exporter.serving.http_exchange import Request, Responder
-    from exporter.serving import HTTPServer, Limits
+    from exporter.serving.http_request import Limits
+    from exporter.serving.http_server import HTTPServer
 
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     logging.basicConfig(level=logging.INFO, stream=sys.stdout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -15,19 +14,28 @@ from exporter.core.tracker import Tracker
 from exporter.core.updates import Node
 from exporter.metrics.exposition import wants_openmetrics
 from exporter.metrics.store import Metrics
+from tests.e2e.rig import parse
 from tests.factories import LOGIC, SERVICE, Script
 from tests.tools import require_tool
 
 TASK = "6b1c7c0e-1c52-4d8a-a1c8-3c8a4f1c2b9d"
 
 
-def setup(**kwargs: object) -> tuple[Metrics, Tracker, CollectorRegistry]:
+class Scrape:
+    """Sample values read from a fresh render of the exposition, as Prometheus scrapes it."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def get_sample_value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        return parse(self.metrics.render()).get((name, frozenset((labels or {}).items())))
+
+
+def setup(**kwargs: object) -> tuple[Metrics, Tracker, Scrape]:
     metrics = Metrics(status=StreamStatus(), **kwargs)  # type: ignore[arg-type]
     tracker = Tracker(observers=[metrics])
     metrics.tracker = tracker
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(metrics)
-    return metrics, tracker, registry
+    return metrics, tracker, Scrape(metrics)
 
 
 def test_counts_and_durations_of_a_task() -> None:

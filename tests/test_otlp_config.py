@@ -163,12 +163,12 @@ def test_a_metrics_push_interval_under_a_second_or_unbounded_is_refused(interval
         )
 
 
-def test_sink_batch_settings_argument_then_env_then_default() -> None:
-    env = {"OTEL_BSP_MAX_QUEUE_SIZE": "64", "OTEL_BSP_SCHEDULE_DELAY": "100"}
-    sink = TraceSink(TracingSettings(enabled=True), max_queue_size=8, environ=env)
+def test_sink_batch_settings_come_from_the_variables_then_the_defaults() -> None:
+    env = {"OTEL_BSP_MAX_QUEUE_SIZE": "8", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    sink = TraceSink(TracingSettings.from_env(env, force=True))
     try:
-        assert sink.max_queue_size == 8  # the argument
-        assert sink.schedule_delay == 0.1  # the variable
+        assert sink.max_queue_size == 8  # the variable
+        assert sink.schedule_delay == 0.1  # the variable, in milliseconds
         assert sink.max_export_batch_size == 8  # the default 512, capped by the queue
         assert sink.export_timeout == 30.0  # the default
     finally:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from bench.rules import main as bench_rules
+from exporter.core.units import promql_duration
 from exporter.metrics.alerting.objectives import RuleConfig, latency_objective
 from exporter.metrics.alerting.render import render, rules_text
-from exporter.metrics.alerting.rules import duration_seconds
 from tests.tools import require_tool
 
 # A raw series (no colon in its name) read over a range: `name{...}[range]`.
@@ -37,7 +37,7 @@ def _exprs(config: RuleConfig) -> list[str]:
 def test_no_rule_reads_raw_series_over_more_than_an_hour() -> None:
     config = RuleConfig(latency={"resize": latency_objective("resize", "2.5s", 0.95)})
     ranges = [
-        (name, duration_seconds(window))
+        (name, promql_duration(window))
         for expr in _exprs(config)
         for name, _sel, window in _RAW_RANGE.findall(expr)
     ]

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.metrics.alerting.render import dump
+from exporter.metrics.alerting.rule_dumper import dump
 
 _scalars = st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False)
 _keys = st.text(min_size=1)

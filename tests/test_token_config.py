@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.config import parse_duration, parse_since, parse_size, settings_for
+from exporter.config import parse_since, settings_for
 from exporter.core.errors import ConfigError, TokenError
+from exporter.core.units import parse_duration, parse_size
 from exporter.requence.token import decode_token, encode_token
 
 SECRET = "s3cr3t-bearer"
@@ -141,8 +142,8 @@ def test_bad_values_name_the_flag_and_variable(argv: list[str], flag: str) -> No
 
 
 def test_units() -> None:
-    assert parse_duration("500ms", "--x") == 0.5
-    assert parse_size("16MiB", "--x") == 16 * 1024 * 1024
+    assert parse_duration("500ms") == 0.5
+    assert parse_size("16MiB") == 16 * 1024 * 1024
     from datetime import UTC, datetime
 
     now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.serving import HTTPServer, Limits
 from exporter.serving.http_exchange import Request, Responder, Stream
+from exporter.serving.http_request import Limits
+from exporter.serving.http_server import HTTPServer
 from tests.tools import require_tool
 
 Handler = Callable[[Request, Responder], Awaitable[None]]

@@ -12,9 +12,11 @@ import argparse
 import re
 import textwrap
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-__all__ = ["ENV_PREFIX", "HelpFormatter", "bind_environment", "env_name", "truthy"]
+__all__ = ["ENV_PREFIX", "HelpFormatter", "argument", "bind_environment", "env_name", "truthy"]
+
+T = TypeVar("T")
 
 ENV_PREFIX: Final = "REQUENCE_EXPORTER_"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
@@ -132,3 +134,16 @@ def bind_environment(parser: argparse.ArgumentParser, env: Mapping[str, str]) ->
         action.default = raw
         if action.type is not None or action.choices is not None or action.nargs == 0:
             action.type = _checked(action, name, raw)
+
+
+def argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """`parse` (one of `exporter.core.units`) as an argparse type: its ValueError becomes a
+    usage error with its message."""
+
+    def checked(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return checked

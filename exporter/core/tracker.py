@@ -45,9 +45,6 @@ _NODE_OUTCOME: Final = {NODE_END: "ended", NODE_ERROR: "errored", NODE_DEFER: "d
 # but does not open a task that would never finish.
 RECENTLY_FINISHED: Final = 4096
 SNAPSHOT_VERSION: Final = 1
-# NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
-# without that frame, for the attempt built on every node end.
-_new: Final = tuple.__new__
 
 
 class Tracker:
@@ -225,7 +222,7 @@ class Tracker:
         if ts < start:
             self.stats.clamped += 1
             ts = start
-        attempt: NodeAttempt = _new(NodeAttempt, (node, number, start, ts, outcome, message))
+        attempt = NodeAttempt(node, number, start, ts, outcome, message)
         if self.keep_attempts:
             if len(task.finished) < MAX_ATTEMPTS_PER_TASK:
                 task.finished.append(attempt)

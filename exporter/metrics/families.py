@@ -29,6 +29,7 @@ DEFAULT_LAG_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 # A probe times out after a second or so: the loop's lateness matters from milliseconds up.
 DEFAULT_LOOP_LAG_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                    2.5, 5, 10)
+# fmt: on
 
 
 TASK: Final = ("task_name",)

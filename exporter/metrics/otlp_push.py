@@ -39,9 +39,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from exporter import __version__
-from exporter.core import ConfigError, RateLimitedWarning, transport_failure
+from exporter.core.errors import ConfigError
+from exporter.core.headers import transport_failure
+from exporter.core.logs import RateLimitedWarning
 from exporter.metrics.store import Metrics
-from exporter.traces import HttpTransport, TracingSettings, env_duration_ms, parse_headers
+from exporter.traces.otlp_config import TracingSettings, env_duration_ms, parse_headers
+from exporter.traces.otlp_transport import HttpTransport
 
 __all__ = [
     "MetricSender",
@@ -49,7 +52,6 @@ __all__ = [
     "build_metric_exporter",
     "build_resource",
     "metrics_data",
-    "otlp_metrics_enabled",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,11 +62,6 @@ _CUMULATIVE = AggregationTemporality.CUMULATIVE
 def build_resource(settings: TracingSettings) -> Resource:
     """The resource the metrics carry: the one the spans carry (`service.name` and extras)."""
     return Resource(settings.resource())
-
-
-def otlp_metrics_enabled(environ: Mapping[str, str], *, force: bool) -> bool:
-    """On with --otlp-metrics or when OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set."""
-    return force or bool(environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
 
 
 def metrics_data(metrics: Metrics, resource: Resource, start_ns: int, now_ns: int) -> MetricsData:
@@ -214,13 +211,11 @@ class OtlpMetricsPusher:
         self._metrics = metrics
         self._exporter = exporter
         self._resource = resource
-        self.interval = (
-            env_duration_ms(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000.0)
+        self.interval = (  # at least a second: 0 would push in a busy loop
+            env_duration_ms(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000.0, low=1.0)
             if interval is None
             else interval
         )
-        if self.interval < 1.0:  # 0 would push in a busy loop
-            raise ConfigError("OTEL_METRIC_EXPORT_INTERVAL must be at least 1000 milliseconds")
         # How long the loop waits for one push: the export timeout, and as long again for a
         # last read; a push still running after it is left to finish on its own.
         timeout = TracingSettings.from_env(env, signal="metrics").timeout

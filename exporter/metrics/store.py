@@ -12,24 +12,18 @@ import platform
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
-
 from exporter import __version__
-from exporter.core import (
+from exporter.core.ids import trace_id_hex
+from exporter.core.status import RECONNECT_REASONS, StreamStatus
+from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState
+from exporter.core.tracker import Tracker
+from exporter.core.updates import (
     CUT_FIELDS,
     NODE_START,
-    RECONNECT_REASONS,
     SKIP_REASONS,
     TASK_START,
     UPDATE_TYPES,
-    FinishedTask,
-    NodeAttempt,
-    StreamStatus,
-    TaskState,
-    Tracker,
     Update,
-    trace_id_hex,
 )
 from exporter.metrics.exposition import fmt_float, header, label_string, sample
 from exporter.metrics.families import (
@@ -71,8 +65,6 @@ from exporter.metrics.labels import LabelLimiter
 from exporter.metrics.series import Cell, Histogram, Series
 
 __all__ = ["Metrics"]
-
-# fmt: on
 
 
 SpanStats = Callable[[], tuple[int, int]]
@@ -352,7 +344,3 @@ class Metrics:
                 (("attempts_per_task",), stats.attempts_dropped if stats is not None else 0),
             ],
         )
-
-    def collect(self) -> Iterator[Metric]:
-        """prometheus_client Collector protocol: register a `Metrics` into any registry."""
-        yield from text_string_to_metric_families(self.render())

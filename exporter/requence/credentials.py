@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-from exporter.core import ConfigError, env_name, header_value_problem
+from exporter.core.errors import ConfigError
+from exporter.core.headers import header_value_problem
+from exporter.core.options import env_name
 from exporter.requence.token import Credentials, decode_token, url_credentials_problem
 
 __all__ = ["credentials_from", "read_secret"]

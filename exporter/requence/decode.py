@@ -13,7 +13,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from exporter.core import (
+from exporter.core.updates import (
     LAST_TIMESTAMP,
     MAX_MESSAGE_BYTES,
     MAX_TEXT_BYTES,
@@ -50,7 +50,7 @@ _SHORT_MESSAGE: Final = MAX_MESSAGE_BYTES // 4
 
 
 # NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
-# without that frame (about 80 ns less per update on the hot path).
+# without that frame: 5 % of the pure build's instructions per update (callgrind).
 _new: Final = tuple.__new__
 _fromisoformat: Final = datetime.fromisoformat
 

@@ -10,16 +10,11 @@ import zlib
 from collections.abc import Sequence
 from typing import Final
 
-from exporter.core import (
-    LAST_TIMESTAMP,
-    MAX_FUTURE_SECONDS,
-    MAX_POSITION,
-    RateLimitedWarning,
-    StreamStatus,
-    Tracker,
-    Update,
-)
-from exporter.metrics import Metrics
+from exporter.core.logs import RateLimitedWarning
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.core.updates import LAST_TIMESTAMP, MAX_FUTURE_SECONDS, MAX_POSITION, Update
+from exporter.metrics.store import Metrics
 from exporter.requence.decode import Skip, decode_update
 from exporter.requence.sse import RawEvent
 

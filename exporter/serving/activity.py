@@ -12,7 +12,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Final, NamedTuple
 
-from exporter.core import TASK_ABORTED, TASK_END, TASK_ERROR, TASK_START, StreamStatus
+from exporter.core.status import StreamStatus
+from exporter.core.updates import TASK_ABORTED, TASK_END, TASK_ERROR, TASK_START
 
 __all__ = ["Activity", "Window"]
 

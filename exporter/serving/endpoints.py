@@ -10,11 +10,16 @@ from typing import Any
 import orjson
 
 from exporter import __version__, is_compiled
-from exporter.core import StreamStatus, Tracker
-from exporter.metrics import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Metrics, wants_openmetrics
+from exporter.core.status import StreamStatus
+from exporter.core.tracker import Tracker
+from exporter.metrics.exposition import (
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    wants_openmetrics,
+)
+from exporter.metrics.store import Metrics
 from exporter.serving.activity import Activity
-from exporter.serving.failures import FailureRing
-from exporter.serving.failures_endpoint import failures_response
+from exporter.serving.failures import FailureRing, failures_response
 from exporter.serving.http_exchange import Request, Responder
 from exporter.serving.status_page import CONTENT_SECURITY_POLICY, StatusView, render_status_page
 

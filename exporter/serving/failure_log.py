@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from exporter.core import logfmt, logfmt_value
+from exporter.core.logs import logfmt, logfmt_value
 from exporter.serving.failures import Failure
 
 __all__ = ["DEFAULT_PER_SECOND", "FAILURE_LOGGER", "FailureLog", "failure_fields", "logfmt"]

@@ -5,31 +5,23 @@ state the tracker hands it and keeps nothing else. Only failures do work; every 
 costs one comparison. Each failure becomes a `Failure` in a `FailureRing`, bounded in count and
 in bytes, and is handed to any listeners (the failure log). Text from the stream is untrusted:
 reasons are cut to 1 KiB and names to 256 bytes, with control characters removed, before they
-are kept.
+are kept. `failures_response` serves the ring as JSON at `/failures`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from exporter.core import (
-    LAST_TIMESTAMP,
-    NODE_ERROR,
-    TASK_ABORTED,
-    TASK_ERROR,
-    UNNAMED,
-    FinishedTask,
-    NodeAttempt,
-    TaskState,
-    Update,
-    node_span_id,
-    task_span_id,
-    trace_id_hex,
-)
+import orjson
+
+from exporter.core.ids import node_span_id, task_span_id, trace_id_hex
+from exporter.core.tasks import UNNAMED, FinishedTask, NodeAttempt, TaskState
+from exporter.core.units import parse_whole
+from exporter.core.updates import LAST_TIMESTAMP, NODE_ERROR, TASK_ABORTED, TASK_ERROR, Update
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -41,6 +33,7 @@ __all__ = [
     "FailureRecorder",
     "FailureRing",
     "clean_text",
+    "failures_response",
 ]
 
 FAILURE_KINDS: Final = (TASK_ERROR, TASK_ABORTED, NODE_ERROR)
@@ -57,6 +50,7 @@ FAILURE_OVERHEAD_BYTES: Final = 400
 _CONTROL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _BREAKS: Final = re.compile("[\t\n\r\u2028\u2029]+")
 _TASK_OUTCOME_KIND: Final = {"errored": TASK_ERROR, "aborted": TASK_ABORTED}
+_MAX_LIMIT: Final = 999_999_999
 
 
 def clean_text(text: str | None, limit: int) -> str | None:
@@ -306,3 +300,34 @@ class FailureRecorder:
     def flush(self) -> None:
         """Hand a nodeError still waiting for its attempt to the listeners now."""
         self._flush()
+
+
+def _error(message: str) -> tuple[int, bytes]:
+    return 400, orjson.dumps({"error": message})
+
+
+def failures_response(ring: FailureRing, query: Mapping[str, str]) -> tuple[int, bytes]:
+    """The status code and JSON body for a `/failures` request with `query`.
+
+    `task_name` keeps one task name (`unnamed` matches failures without one), `kind` one of
+    taskError, taskAborted, nodeError, and `limit` caps the count. Each is checked for its
+    domain; anything else is a 400 with a reason.
+    """
+    unknown = sorted(set(query) - {"task_name", "kind", "limit"})
+    if unknown:
+        return _error(f"unknown query parameter {unknown[0]!r}: use task_name, kind, limit")
+    kind = query.get("kind") or None
+    if kind is not None and kind not in FAILURE_KINDS:
+        return _error(f"kind must be one of {', '.join(FAILURE_KINDS)}")
+    limit_text = query.get("limit")
+    limit = None
+    if limit_text:
+        try:
+            limit = min(parse_whole(limit_text, 1, _MAX_LIMIT), ring.max_count)
+        except ValueError as exc:
+            return _error(f"limit: {exc}")
+    task_name = query.get("task_name")
+    if task_name is not None and len(task_name.encode("utf-8", "replace")) > MAX_NAME_BYTES:
+        return _error(f"task_name is longer than any kept ({MAX_NAME_BYTES} bytes)")
+    failures = ring.recent(task_name=task_name, kind=kind, limit=limit)
+    return 200, orjson.dumps({"failures": [f.as_dict() for f in failures]})

@@ -24,7 +24,7 @@ from typing import Final
 
 import h11
 
-from exporter.core import RateLimitedWarning
+from exporter.core.logs import RateLimitedWarning
 from exporter.serving.http_exchange import AsyncClosing, Handler, Responder, drain
 from exporter.serving.http_request import READ_SIZE, BadRequest, Limits, answer_bad, read_request
 

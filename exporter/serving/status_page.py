@@ -19,7 +19,8 @@ from html import escape
 from typing import Final
 from urllib.parse import quote
 
-from exporter.core import NODE_ERROR, printable, timestamp_in_range
+from exporter.core.logs import printable
+from exporter.core.updates import NODE_ERROR, timestamp_in_range
 from exporter.serving.activity import Window
 from exporter.serving.failures import Failure
 

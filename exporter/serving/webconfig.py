@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from exporter.core import ConfigError, header_value_problem
+from exporter.core.errors import ConfigError
+from exporter.core.headers import header_value_problem
 from exporter.serving.basicauth import PROBE_PATHS, BasicAuth, BasicAuthHandler
 from exporter.serving.http_exchange import Handler
 

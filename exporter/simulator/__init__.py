@@ -28,36 +28,3 @@ fetch and nothing is stored. They need no token: the SDK fetches them without on
 `since` is ISO 8601: with an offset, or naive (as the Python SDK's `datetime.now().isoformat()`
 sends it) meaning the simulator's local time.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-__all__ = [
-    "Incident",
-    "WatchAllSimulator",
-    "add_incident_options",
-    "chosen_incident",
-    "drill_simulator",
-    "run_drill",
-]
-
-if TYPE_CHECKING:
-    from exporter.simulator.drill_options import add_incident_options, chosen_incident
-    from exporter.simulator.incidents import Incident, drill_simulator, run_drill
-    from exporter.simulator.server import WatchAllSimulator
-else:
-    # Each name is imported from its module on first use, so importing the package
-    # loads only the modules used (the span process, for one, never loads the metrics).
-    from exporter.core import lazy_exports
-
-    _MODULES = {
-        "Incident": "exporter.simulator.incidents",
-        "WatchAllSimulator": "exporter.simulator.server",
-        "add_incident_options": "exporter.simulator.drill_options",
-        "chosen_incident": "exporter.simulator.drill_options",
-        "drill_simulator": "exporter.simulator.incidents",
-        "run_drill": "exporter.simulator.incidents",
-    }
-
-    __getattr__ = lazy_exports(globals(), _MODULES)

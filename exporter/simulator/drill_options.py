@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
+from exporter.core.options import argument
+from exporter.core.units import parse_duration
 from exporter.simulator.incidents import INCIDENTS, Incident
 
 __all__ = ["add_incident_options", "chosen_incident"]
-
-
-def _delay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError("give 0 to 86400 seconds")
-    return value
 
 
 def add_incident_options(parser: Any) -> None:
@@ -31,7 +24,7 @@ def add_incident_options(parser: Any) -> None:
     )
     parser.add_argument(
         "--incident-after",
-        type=_delay,
+        type=argument(partial(parse_duration, high=86400)),
         default=60.0,
         metavar="SECONDS",
         help="Seconds of normal workload before the incident starts.",

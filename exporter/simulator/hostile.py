@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from exporter.serving import Stream
+from exporter.serving.http_exchange import Stream
 
 __all__ = ["Bomb", "Dribble", "Gzip", "GzipStream", "RawHead"]
 

@@ -7,8 +7,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from exporter.requence import encode_token
-from exporter.serving import AsyncClosing, HTTPServer, Limits, Request, Responder
+from exporter.requence.token import encode_token
+from exporter.serving.http_exchange import AsyncClosing, Request, Responder
+from exporter.serving.http_request import Limits
+from exporter.serving.http_server import HTTPServer
 
 __all__ = [
     "ACK_PREFIX",

@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from exporter.requence import parse_timestamp
-from exporter.serving import Request, Responder, Stream
+from exporter.requence.decode import parse_timestamp
+from exporter.serving.http_exchange import Request, Responder, Stream
 from exporter.simulator.hostile import Bomb, Dribble, Gzip, GzipStream, RawHead
 from exporter.simulator.protocol import (
     ACK_PREFIX,

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import orjson
 
-from exporter.serving import Request, Responder, Stream
+from exporter.serving.http_exchange import Request, Responder, Stream
 from exporter.simulator.files import FILES_PREFIX, localize, serve_file
 from exporter.simulator.protocol import (
     ACK_PREFIX,

@@ -1,9 +1,10 @@
 """OTLP trace export settings from the standard `OTEL_*` variables, resolved once at start-up.
 
 Signal-specific variables (`OTEL_EXPORTER_OTLP_TRACES_*`) win over the generic ones. Durations
-follow the OpenTelemetry specification: `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` and `OTEL_BSP_*`
-delays are milliseconds. TLS files are checked here, at start-up, so that a missing or
-malformed one stops the exporter with a message naming its variable (never its contents).
+follow the OpenTelemetry specification: a number in `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` and
+the `OTEL_BSP_*` delays is milliseconds (with a unit, `10s`, it is what it says). TLS files
+are checked here, at start-up, so that a missing or malformed one stops the exporter with a
+message naming its variable (never its contents).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote
 
-from exporter.core import ConfigError, header_value_problem
+from exporter.core.errors import ConfigError
+from exporter.core.headers import header_value_problem
+from exporter.core.units import parse_duration, parse_whole
 
 __all__ = [
     "BSP_EXPORT_TIMEOUT",
@@ -28,8 +31,8 @@ __all__ = [
     "TracingSettings",
     "env_duration_ms",
     "env_positive_int",
+    "otlp_metrics_enabled",
     "parse_headers",
-    "parse_positive_int",
 ]
 
 DEFAULT_SERVICE_NAME: Final = "requence"
@@ -56,18 +59,9 @@ def _first(environ: Mapping[str, str], *names: str) -> tuple[str, str] | None:
     return None
 
 
-def parse_positive_int(text: str) -> int | None:
-    """`text` as a whole number of at least 1, or None; callers word their own errors."""
-    try:
-        value = int(text)
-    except ValueError:
-        return None
-    return value if value >= 1 else None
-
-
 # The largest queue or batch a variable may ask for, and the longest duration: a day.
 _MAX_COUNT = 1_000_000
-_MAX_MS = 86_400_000.0
+_MAX_SECONDS = 86_400.0
 
 
 def env_positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -75,24 +69,30 @@ def env_positive_int(environ: Mapping[str, str], name: str, default: int) -> int
     raw = environ.get(name, "").strip()
     if not raw:
         return default
-    value = parse_positive_int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 8 else None
-    if value is None or value > _MAX_COUNT:
-        raise ConfigError(f"{name}={raw!r:.40} must be a whole number from 1 to {_MAX_COUNT:,}")
-    return value
+    try:
+        return parse_whole(raw, 1, _MAX_COUNT)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
-def env_duration_ms(environ: Mapping[str, str], name: str, default_ms: float) -> float:
-    """A duration variable in milliseconds (up to a day), returned in seconds."""
+def env_duration_ms(
+    environ: Mapping[str, str], name: str, default_ms: float, *, low: float = 0.0
+) -> float:
+    """A duration variable (from `low` seconds up to a day), a lone number in milliseconds as
+    the specification has it, or `default_ms` when unset; returned in seconds."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default_ms / 1000.0
     try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= _MAX_MS:  # also rejects NaN and the infinities
-        raise ConfigError(f"{name}={raw!r:.40} must be 0 to {_MAX_MS:.0f} milliseconds")
-    return value / 1000.0
+        return parse_duration(raw, lone="ms", low=low, high=_MAX_SECONDS)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def otlp_metrics_enabled(environ: Mapping[str, str], *, force: bool) -> bool:
+    """The OTLP metrics push is on with --otlp-metrics or when
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set."""
+    return force or bool(environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
 
 
 def _no_password() -> bytes:

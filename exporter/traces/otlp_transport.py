@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from exporter import __version__
-from exporter.core import transport_failure
+from exporter.core.headers import transport_failure
 from exporter.traces.otlp_config import TracingSettings
 from exporter.traces.otlp_replies import partial_success, retry_delay, status_message
 from exporter.traces.otlp_wire import WireError

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterable
 from typing import Final
 
-from exporter.core import node_span_id_bytes, task_span_id_bytes, trace_id
+from exporter.core.ids import node_span_id_bytes, task_span_id_bytes, trace_id
 from exporter.traces.spans import CompactAttempt, CompactTask
 
 __all__ = [

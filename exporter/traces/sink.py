@@ -19,24 +19,16 @@ import logging
 import marshal
 import multiprocessing
 import multiprocessing.util
-import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from typing import Final
 
-from exporter.core import FinishedTask, NodeAttempt, RateLimitedWarning, TaskState, Update
-from exporter.traces.otlp_config import (
-    BSP_EXPORT_TIMEOUT,
-    BSP_MAX_EXPORT_BATCH_SIZE,
-    BSP_MAX_QUEUE_SIZE,
-    BSP_SCHEDULE_DELAY,
-    DEFAULT_BLOCK_TIMEOUT,
-    TracingSettings,
-    env_duration_ms,
-    env_positive_int,
-)
+from exporter.core.logs import RateLimitedWarning
+from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState
+from exporter.core.updates import Update
+from exporter.traces.otlp_config import TracingSettings
 from exporter.traces.room import RoomWaiter
 from exporter.traces.span_child import START_TIMEOUT, SpanChild, start_child
 from exporter.traces.span_process import ACK, LOG, STOP, decode
@@ -53,30 +45,13 @@ RESTART_INTERVAL: Final = 1.0  # seconds between two starts of the span process
 class TraceSink:
     """A tracker observer that sends finished tasks to a span process for export."""
 
-    def __init__(
-        self,
-        settings: TracingSettings,
-        *,
-        max_queue_size: int | None = None,
-        max_export_batch_size: int | None = None,
-        schedule_delay: float | None = None,
-        export_timeout: float | None = None,
-        block_timeout: float = DEFAULT_BLOCK_TIMEOUT,
-        log_interval: float = LOG_INTERVAL,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        env = os.environ if environ is None else environ
+    def __init__(self, settings: TracingSettings, *, log_interval: float = LOG_INTERVAL) -> None:
         self._settings = settings
-        self.max_queue_size = max_queue_size or env_positive_int(env, *BSP_MAX_QUEUE_SIZE)
-        batch = max_export_batch_size or env_positive_int(env, *BSP_MAX_EXPORT_BATCH_SIZE)
-        self.max_export_batch_size = min(batch, self.max_queue_size)
-        self.schedule_delay = (
-            env_duration_ms(env, *BSP_SCHEDULE_DELAY) if schedule_delay is None else schedule_delay
-        )
-        self.export_timeout = (
-            env_duration_ms(env, *BSP_EXPORT_TIMEOUT) if export_timeout is None else export_timeout
-        )
-        self.block_timeout = block_timeout
+        self.max_queue_size = settings.max_queue_size
+        self.max_export_batch_size = min(settings.max_export_batch_size, self.max_queue_size)
+        self.schedule_delay = settings.schedule_delay
+        self.export_timeout = settings.export_timeout  # bounds a flush on stop
+        self.block_timeout = settings.block_timeout
         # The stream waits while half the queue is taken: what one read finishes fits the rest.
         self.high_water = max(1, self.max_queue_size // 2)
         self.exported = 0  # spans the back-end accepted
@@ -390,11 +365,4 @@ def build_trace_sink(settings: TracingSettings) -> TraceSink | None:
     """A started trace sink for these settings, or None when tracing is off."""
     if not settings.enabled:
         return None
-    return TraceSink(
-        settings,
-        max_queue_size=settings.max_queue_size,
-        max_export_batch_size=settings.max_export_batch_size,
-        schedule_delay=settings.schedule_delay,
-        export_timeout=settings.export_timeout,
-        block_timeout=settings.block_timeout,
-    )
+    return TraceSink(settings)

@@ -7,7 +7,7 @@ and None, which marshal at C speed; the span process encodes them straight to OT
 
 from __future__ import annotations
 
-from exporter.core import FinishedTask
+from exporter.core.tasks import FinishedTask
 
 __all__ = ["CompactAttempt", "CompactTask", "compact", "span_count"]
 

@@ -20,6 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 _ADDRESS = re.compile(r"serving metrics on http://([\d.]+):(\d+)/metrics")
 
 
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` with this checkout's package first on the path; its output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 class ExporterProcess:
     """`python -m exporter run ...` with its log captured; a context manager that stops it."""
 

@@ -14,7 +14,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS, duration_seconds
+from exporter.core.units import duration_text, parse_duration, parse_whole, promql_duration
+from exporter.metrics.alerting.rules import DEFAULT_THRESHOLDS
 from exporter.metrics.alerting.slo import (
     ALERT_PAIRS,
     SLO_THRESHOLDS,
@@ -28,11 +29,9 @@ __all__ = [
     "DEFAULT_DISABLED",
     "THRESHOLDS",
     "RuleConfig",
-    "bucket_text",
     "check_task_name",
     "check_threshold",
     "latency_objective",
-    "parse_seconds",
 ]
 
 THRESHOLDS: Final[dict[str, Any]] = {**DEFAULT_THRESHOLDS, **SLO_THRESHOLDS}
@@ -41,27 +40,6 @@ THRESHOLDS: Final[dict[str, Any]] = {**DEFAULT_THRESHOLDS, **SLO_THRESHOLDS}
 DEFAULT_DISABLED: Final = ("RequenceTaskErrorRatioHigh",)
 # The SLO window the default burn-rate factors are made for.
 _FACTOR_WINDOW: Final = "28d"
-
-_SECONDS = re.compile(r"^([0-9]{1,12}(?:\.[0-9]{1,12})?)(ms|s|m|h|d)?$", re.ASCII)
-_UNIT: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_seconds(text: str) -> float:
-    """Seconds in `2.5s`, `500ms`, `1m`, `2h`, `1d` or a bare number of seconds."""
-    match = _SECONDS.match(text.strip())
-    if match is None:
-        raise ValueError(f"not a duration (use e.g. 500ms, 2.5s, 1m): {text!r}")
-    return float(match.group(1)) * _UNIT[match.group(2)]
-
-
-def bucket_text(seconds: float) -> str:
-    """A bucket bound as a short duration: 0.05 -> 50ms, 2.5 -> 2.5s, 60 -> 1m, 86400 -> 1d."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    if seconds < 1:
-        return f"{seconds * 1000:.10g}ms"
-    return f"{seconds:.10g}s"
 
 
 def latency_objective(
@@ -72,17 +50,20 @@ def latency_objective(
 ) -> LatencyObjective:
     """A latency SLO; the threshold must be a bucket, or the error names the nearest ones."""
     check_task_name(task_name, "latency")
-    seconds = parse_seconds(threshold)
+    try:
+        seconds = parse_duration(threshold)
+    except ValueError as exc:
+        raise ValueError(f"latency threshold of {task_name}: {exc}") from None
     if seconds not in buckets:
         below = [b for b in buckets if b < seconds]
         above = [b for b in buckets if b > seconds]
-        nearest = " and ".join(bucket_text(b) for b in (below[-1:] + above[:1]))
+        nearest = " and ".join(duration_text(b) for b in (below[-1:] + above[:1]))
         raise ValueError(
             f"latency threshold {threshold} of {task_name} is not a task duration bucket; "
-            f"the nearest are {nearest} (all: {', '.join(bucket_text(b) for b in buckets)})"
+            f"the nearest are {nearest} (all: {', '.join(duration_text(b) for b in buckets)})"
         )
     return LatencyObjective(
-        task_name, fmt_float(float(seconds)), bucket_text(seconds), objective_text(objective)
+        task_name, fmt_float(float(seconds)), duration_text(seconds), objective_text(objective)
     )
 
 
@@ -102,14 +83,15 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 def _count(key: str, value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value.strip(), re.ASCII):
-        value = int(value)
-    if not isinstance(value, int):
+    if isinstance(value, int):
+        value = str(value)  # from YAML; text from flags
+    if not isinstance(value, str):
         raise ValueError(f"{key}: expected a whole number, got {value!r}")
     low = 1 if key.endswith("_seconds") else 0
-    if not low <= value <= _MAX_COUNT:
-        raise ValueError(f"{key}: expected a whole number from {low} to {_MAX_COUNT}, got {value}")
-    return value
+    try:
+        return parse_whole(value, low, _MAX_COUNT)
+    except ValueError as exc:
+        raise ValueError(f"{key}: {exc}") from None
 
 
 def _real(key: str, value: Any) -> float:
@@ -135,7 +117,7 @@ def _text(key: str, value: Any) -> str:
         raise ValueError(f"{key}: expected text of 1 to {_MAX_TEXT} characters, got {value!r}")
     if key.endswith(("_for", "_window", "_interval")):
         try:
-            seconds = duration_seconds(value)
+            seconds = promql_duration(value)
         except ValueError as exc:
             raise ValueError(f"{key}: {exc}") from None
         if seconds <= 0 and not key.endswith("_for"):
@@ -190,7 +172,7 @@ def _check_windows(t: dict[str, Any]) -> None:
     keys = [k for k in t if k.startswith("slo_") and k.endswith(("_window", "_interval"))]
     if any(str(t[k]).startswith("@@") for k in keys):
         return  # the chart's placeholders: its template checks them
-    seconds = {k: duration_seconds(str(t[k])) for k in keys}
+    seconds = {k: promql_duration(str(t[k])) for k in keys}
     base = seconds["slo_page_fast_short_window"]
     base_text = t["slo_page_fast_short_window"]
     for pair in ALERT_PAIRS:
@@ -247,7 +229,7 @@ class RuleConfig:
         merged = {**THRESHOLDS, **self.thresholds}
         window = str(merged["slo_window"])
         if "slo_window" in self.thresholds and not window.startswith("@@"):
-            scale = duration_seconds(window) / duration_seconds(_FACTOR_WINDOW)
+            scale = promql_duration(window) / promql_duration(_FACTOR_WINDOW)
             for key in SLO_THRESHOLDS:
                 if key.endswith("_burn_rate") and key not in self.thresholds:
                     merged[key] = THRESHOLDS[key] * scale

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.core.units import promql_duration
 from exporter.metrics.alerting.rules import (
     BY_INSTANCE,
     BY_JOB,
@@ -20,7 +21,6 @@ from exporter.metrics.alerting.rules import (
     Scope,
     Selectors,
     _runbook,
-    duration_seconds,
     selectors,
     sum_rates,
 )
@@ -107,7 +107,7 @@ def _alert(
 
 def _alerting_rules(t: dict[str, Any], s: Selectors) -> list[dict[str, Any]]:
     w, sel, rec = RECORDING_WINDOW, s.raw, s.recorded
-    window_s = duration_seconds(w)
+    window_s = promql_duration(w)
     base = str(t["runbook_base_url"])
     stall_s = t["exporter_stall_seconds"]
     dw = t["spans_dropped_window"]

@@ -7,10 +7,10 @@ volumes and windows are set.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
+from exporter.core.units import promql_duration
 from exporter.metrics.families import DEFAULT_LAG_BUCKETS
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "RUNBOOK_BASE_URL",
     "Scope",
     "Selectors",
-    "duration_seconds",
     "go_number",
     "promql_string",
     "seconds_text",
@@ -94,16 +93,6 @@ DEFAULT_THRESHOLDS: Final[dict[str, Any]] = {
 # threshold at or above it could never be exceeded: such thresholds are refused.
 LAG_THRESHOLD_LIMIT: Final = float(max(DEFAULT_LAG_BUCKETS))
 
-# Prometheus's duration grammar (model.ParseDuration): each unit at most once, largest first.
-_DURATION = re.compile(
-    r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?"
-    r"(?:([0-9]+)s)?(?:([0-9]+)ms)?",
-    re.ASCII,
-)
-_UNIT_SECONDS: Final = (31_536_000, 604_800, 86_400, 3_600, 60, 1, 0.001)
-# Far below what Prometheus's int64 nanoseconds hold (292 years).
-MAX_DURATION_SECONDS: Final = 10 * 31_536_000
-
 # Aggregations keep the labels that tell releases apart: an optional `cluster` label,
 # `namespace` (set by the Prometheus Operator) and `job` (absent labels are simply empty).
 BY_JOB: Final = "cluster, namespace, job"
@@ -112,24 +101,13 @@ BY_TASK: Final = f"{BY_JOB}, task_name"
 BY_NODE: Final = f"{BY_TASK}, node, node_type"
 
 
-def duration_seconds(duration: str) -> float:
-    """Seconds in a Prometheus duration such as `1h30m` (units y, w, d, h, m, s, ms)."""
-    match = _DURATION.fullmatch(duration) if isinstance(duration, str) else None
-    if not duration or match is None:
-        raise ValueError(f"not a Prometheus duration (use e.g. 90s, 5m, 1h30m): {duration!r}")
-    total = sum(int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True))
-    if total > MAX_DURATION_SECONDS:
-        raise ValueError(f"duration {duration!r} is longer than ten years")
-    return int(total) if float(total).is_integer() else float(total)
-
-
 def seconds_text(t: dict[str, Any], key: str) -> str:
     """The duration threshold `key` as a number of seconds in PromQL text (a placeholder the
     chart fills in when the value is one)."""
     value = str(t[key])
     if value.startswith("@@"):
         return f"@@seconds.{key}@@"
-    return go_number(duration_seconds(value))
+    return go_number(promql_duration(value))
 
 
 def go_number(value: float) -> str:
