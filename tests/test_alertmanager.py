@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.test_dashboards_prometheus import _free_port, _stop, _wait_for
+from tests.e2e.prometheus import stop, wait_ready
+from tests.helpers import free_port
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, list[tuple[str, dict[str
     config["route"].update(group_wait="1s", group_interval="1s")
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     log = tmp_path / "alertmanager.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -100,10 +101,10 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, list[tuple[str, dict[str
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for(f"http://{address}/-/ready", proc, log)
+        wait_ready(f"http://{address}/-/ready", proc, log)
         yield f"http://{address}", received
     finally:
-        _stop(proc)
+        stop(proc)
         server.shutdown()
         server.server_close()
 

@@ -49,7 +49,7 @@ from tests.otlp_receiver import (
     http_receiver,
 )
 from tests.pki import Pki
-from tests.test_traces import simple_tasks, sink_for
+from tests.trace_updates import simple_tasks, sink_for
 
 QUICK = Backoff(initial=0.01, maximum=0.05)  # retries without slowing the suite down
 SPANS = 2

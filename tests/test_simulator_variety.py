@@ -9,7 +9,7 @@ import pytest
 
 from exporter.simulator.server import WatchAllSimulator
 from exporter.simulator.workload import Workload
-from tests.test_simulator_workload import ALL_TYPES, TERMINAL
+from tests.factories import ALL_TYPES, TERMINAL
 
 NODE_TYPES = {"service", "logic", "or", "reference"}
 

@@ -12,21 +12,10 @@ import orjson
 import pytest
 
 from exporter.simulator.workload import DEFAULT_EPOCH, Workload, WorkloadUpdate, format_timestamp
+from tests.factories import ALL_TYPES, TERMINAL
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-TERMINAL = {"taskEnd", "taskError", "taskAborted"}
-ALL_TYPES = {
-    "taskStart",
-    "nodeStart",
-    "nodeUpdate",
-    "nodeError",
-    "nodeDefer",
-    "nodeEnd",
-    "taskEnd",
-    "taskError",
-    "taskAborted",
-}
 COUNT = 40_000
 
 

@@ -18,7 +18,7 @@ from exporter.core.status import StreamStatus
 from exporter.core.tracker import Tracker
 from exporter.metrics.store import Metrics
 from tests.otlp_receiver import http_receiver, wait_until
-from tests.test_traces import Script, simple_tasks, sink_for
+from tests.trace_updates import Script, simple_tasks, sink_for
 
 
 def samples(metrics: Metrics) -> dict[str, float]:

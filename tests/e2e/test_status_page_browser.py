@@ -25,11 +25,11 @@ import pytest
 from exporter.requence.token import encode_token
 from exporter.simulator.scripted import ScriptedServer
 from tests.browser import Browser, browser
+from tests.e2e.hostile_failures import BEARER, HOSTILE_NAME, script
 from tests.e2e.process import ROOT, ExporterProcess
 from tests.e2e.servers import LoopThread, serve
-from tests.e2e.test_demo import free_port
-from tests.e2e.test_failures_end_to_end import BEARER, HOSTILE_NAME, script
-from tests.test_status_page import IMG, SCRIPT
+from tests.helpers import free_port
+from tests.hostile_html import IMG, SCRIPT
 
 
 class _TraceHandler(http.server.BaseHTTPRequestHandler):
