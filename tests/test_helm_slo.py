@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from exporter.metrics.alerting.objectives import RuleConfig, latency_objective
-from tests.test_helm_chart import (
+from tests.helm_chart import (
     CHART_DIR,
     JOB,
     NAMESPACE,
