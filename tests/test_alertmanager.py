@@ -113,6 +113,7 @@ def _alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
     return {"labels": {"alertname": name, "severity": severity, **labels}}
 
 
+@pytest.mark.slow
 def test_an_outage_is_one_page_and_no_ticket(
     alertmanager: tuple[str, list[tuple[str, dict[str, Any]]]],
 ) -> None:

@@ -57,6 +57,7 @@ def test_a_numeric_setting_outside_its_domain_names_the_flag_and_variable(
         assert env_name(flag) in str(info.value)
 
 
+@pytest.mark.slow
 @given(st.text(max_size=30))
 def test_any_text_for_any_setting_is_a_value_or_a_config_error(text: str) -> None:
     for opt in OPTIONS:

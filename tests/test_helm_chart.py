@@ -223,6 +223,7 @@ def test_schema_rejects_typos(chart: Any, typo: dict[str, Any]) -> None:
 # --- Kubernetes validity -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "values",
     [{}, ALL_ON, SHARDED, WEB, CONVENTIONS],
@@ -888,6 +889,7 @@ def test_schema_admits_exactly_the_threshold_keys() -> None:
     assert set(thresholds["properties"]) == set(CHART_THRESHOLDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", list(CHART_THRESHOLDS))
 def test_each_threshold_renders_like_the_rules_command(chart: Any, key: str) -> None:
     value = override_for(key)
@@ -1127,6 +1129,7 @@ def run_rule_tests(tests: dict[str, Any], tmp_path: Path) -> subprocess.Complete
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("values", "job"),
     [
@@ -1159,6 +1162,7 @@ def test_the_rules_page_for_this_release_and_not_for_a_neighbour(
         assert result.returncode == 0, f"neighbour={neighbour}\n{result.stdout}{result.stderr}"
 
 
+@pytest.mark.slow
 def test_the_neighbour_check_catches_unscoped_rules(tmp_path: Path) -> None:
     # The rule file itself reads every job: the neighbour's series make its alerts fire twice.
     # Its default job regex misses a release named by fullnameOverride.

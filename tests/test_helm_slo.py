@@ -100,6 +100,7 @@ def _series(namespace: str, name: str, values: str) -> dict[str, str]:
     return {"series": f"requence_tasks_{name}_total{{{labels}}}", "values": values}
 
 
+@pytest.mark.slow
 def test_one_release_name_in_two_namespaces_keeps_two_sets_of_slos(
     chart: Any, tmp_path: Path
 ) -> None:
@@ -162,6 +163,7 @@ def test_one_release_name_in_two_namespaces_keeps_two_sets_of_slos(
         assert result.returncode == 0, f"{own} (other {other}):\n{result.stdout}{result.stderr}"
 
 
+@pytest.mark.slow
 def test_the_latency_rules_exist_only_with_a_latency_slo(chart: Any) -> None:
     """Without a latency objective no latency rule is rendered (none reads a bucket), and
     disabling the latency alert is still accepted."""

@@ -147,6 +147,7 @@ def test_http_junk_retry_after_falls_back_to_the_backoff(caplog: pytest.LogCaptu
     assert "Traceback" not in caplog.text
 
 
+@pytest.mark.slow
 def test_http_an_endless_answer_is_read_no_further_than_the_cap() -> None:
     sent = 0
 

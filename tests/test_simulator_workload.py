@@ -48,6 +48,7 @@ def test_same_seed_same_updates_other_seed_other_updates() -> None:
     assert first != other
 
 
+@pytest.mark.slow
 def test_every_update_type_and_variant_appears(updates: list[WorkloadUpdate]) -> None:
     types = Counter(update.type for update in updates)
     assert set(types) == ALL_TYPES
@@ -205,6 +206,7 @@ def test_aborted_tasks_can_leave_nodes_open(updates: list[WorkloadUpdate]) -> No
     assert any(attempts(seq)[1] for seq in aborted)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [5.0, 50.0, 500.0])
 def test_average_rate_follows_the_target(rate: float) -> None:
     sample = take(Workload(3, rate=rate), 30_000)

@@ -374,6 +374,7 @@ async def feed_like_the_stream(sink: TraceSink, tracker: Tracker, updates: list[
             await wait
 
 
+@pytest.mark.slow
 async def test_a_slow_backend_holds_the_stream_back_and_loses_nothing() -> None:
     # Each request takes 0.05 s and the queue holds one task: the feeding waits about 2 s in
     # all, each wait far below the 1 s bound, which every successful export renews.

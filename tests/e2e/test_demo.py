@@ -9,10 +9,13 @@ import threading
 import time
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.process import ROOT
 from tests.helpers import free_port
+
+pytestmark = pytest.mark.slow
 
 
 def test_demo_shows_task_metrics_and_a_summary() -> None:

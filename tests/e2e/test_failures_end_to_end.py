@@ -24,6 +24,8 @@ from tests.e2e.process import ExporterProcess
 from tests.e2e.servers import LoopThread, serve
 from tests.hostile_html import IMG, SCRIPT, Collect
 
+pytestmark = pytest.mark.slow
+
 USER, PASSWORD = "oncall", "pager-pw"
 TEMPLATE = "http://traces.example/trace/{trace_id}"
 

@@ -233,6 +233,7 @@ def test_process_not_found_on_the_first_connection_exits_2_naming_the_url(
     assert "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_process_unauthorized_after_connecting_is_logged_and_retried(loop: LoopThread) -> None:
     refused = Respond(401, b'{"error":"unauthorized"}', "application/json")
     server = scripted(loop, [[Send(4), Drop()], [refused], [Send()]])
@@ -253,6 +254,7 @@ def test_process_unauthorized_after_connecting_is_logged_and_retried(loop: LoopT
     assert "process-bearer" not in log
 
 
+@pytest.mark.slow
 def test_process_status_while_nothing_listens() -> None:
     from exporter.requence.token import encode_token
 

@@ -32,6 +32,8 @@ from tests.e2e.servers import LoopThread, serve
 from tests.helpers import free_port, wait_until
 from tests.hostile_html import IMG, SCRIPT
 
+pytestmark = pytest.mark.slow
+
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
 
