@@ -125,16 +125,19 @@ def start_prometheus(
         ],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}"]
+    return start_server([*argv, f"--storage.tsdb.path={workdir / 'data'}"], workdir, "prometheus")
+
+
+def start_server(argv: list[str], workdir: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a Prometheus or an Alertmanager (`argv` and `--web.listen-address` on a free
+    loopback port) in `workdir`, its output in `<name>.log` there; returns the process and its
+    base URL once /-/ready answers, or fails with the log (the process stopped)."""
     address = f"127.0.0.1:{free_port()}"
-    log = workdir / "prometheus.log"
+    log = workdir / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address={address}",
-            ],
+            [*argv, f"--web.listen-address={address}"],
             cwd=workdir,
             stdout=out,
             stderr=subprocess.STDOUT,
