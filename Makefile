@@ -30,13 +30,16 @@ NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_docs_reference.py --ignore=tests/test_alertmanager.py \
 	--ignore=tests/test_rule_cost.py
 
-.PHONY: demo test test-pure test-compiled lint bench bench-pure tools dashboards clean
+.PHONY: demo check test test-pure test-compiled lint bench bench-pure tools dashboards clean
 .PHONY: test-installed bench-smoke bench-rules release-check
 
 # pip's own output goes to a log, shown whole when an install fails.
 PIP_LOG := $(VENV)/pip.log
 quietly = $(1) >$(PIP_LOG) 2>&1 || { cat $(PIP_LOG) >&2; exit 1; }
 DEV_EXTRAS := .[test,lint,bench,release]
+# Two tests at a time (pytest-xdist), each worker taking the next when it is free: most tests
+# wait on servers and subprocesses, and every server they start listens on a port of its own.
+PARALLEL := -n 2 --dist worksteal
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,17 +78,21 @@ $(COMPILED)/.built: $(DIST)/.built $(COMPILED_INPUTS)
 	./scripts/compiled-tree $(BIN)/python $(COMPILED) $(wildcard $(DIST)/compiled/*.whl)
 	touch $@
 
+## The quick loop while editing: lint, then the tests not marked slow against the source tree.
+check: lint $(STAMP) $(RUN_STAMP) tools
+	$(BIN)/python -m pytest -q $(PARALLEL) -m "not slow" --ignore=tests/test_packaging.py
+
 ## Every test, against the pure-Python source and against the compiled build, and the release
 ## rehearsed.
 test: lint test-pure test-compiled release-check
 
 # The package stamp too: tests/test_doc_commands.py runs `make demo` with this venv.
 test-pure: $(STAMP) $(RUN_STAMP) tools
-	$(BIN)/python -m pytest -q --ignore=tests/test_packaging.py
+	$(BIN)/python -m pytest -q $(PARALLEL) --ignore=tests/test_packaging.py
 
 test-compiled: $(COMPILED)/.built tools
 	cd $(COMPILED) && REQUENCE_EXPORTER_EXPECT_COMPILED=1 \
-		$(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider $(NOT_RUNTIME)
+		$(CURDIR)/$(BIN)/python -m pytest -q $(PARALLEL) -p no:cacheprovider $(NOT_RUNTIME)
 
 ## The release rehearsed: the sdist, both wheels built from it alone in a bare venv as the release
 ## workflow builds them, each installed in a bare venv of its own and run (tests/test_packaging.py).

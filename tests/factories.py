@@ -1,12 +1,25 @@
-"""Plain update values for tests (the core takes time as data, so no clock is needed)."""
+"""Plain update and failure values for tests (the core takes time as data, so no clock is
+needed), and the protocol's update types."""
 
 from __future__ import annotations
 
 from exporter.core.updates import Node, Update
+from exporter.serving.failures import Failure
 
 SERVICE = Node("n-fetch", "service", "fetch")
 LOGIC = Node("n-check", "logic", "check")
 REF = Node("n-sub", "reference", None)
+# Every update type of the watch-all stream, and those that end a task.
+TERMINAL = {"taskEnd", "taskError", "taskAborted"}
+ALL_TYPES = {
+    "taskStart",
+    "nodeStart",
+    "nodeUpdate",
+    "nodeError",
+    "nodeDefer",
+    "nodeEnd",
+    *TERMINAL,
+}
 
 
 class Script:
@@ -34,3 +47,24 @@ class Script:
         )
         self.updates.append(update)
         return update
+
+
+FIELDS = (
+    "time",
+    "kind",
+    "task_id",
+    "task_name",
+    "root_task_id",
+    "node",
+    "node_id",
+    "node_type",
+    "reason",
+    "duration",
+    "trace_id",
+    "span_id",
+)
+
+
+def vars_of(item: Failure) -> dict[str, object]:
+    """A failure's constructor arguments."""
+    return {name: getattr(item, name) for name in FIELDS}

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.test_dashboards_prometheus import _free_port, _stop, _wait_for
+from tests.e2e.prometheus import start_server, stop
 from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,25 +85,14 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, list[tuple[str, dict[str
     config["route"].update(group_wait="1s", group_interval="1s")
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    address = f"127.0.0.1:{_free_port()}"
-    log = tmp_path / "alertmanager.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={path}",
-                f"--storage.path={tmp_path / 'data'}",
-                f"--web.listen-address={address}",
-                "--cluster.listen-address=",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    argv = [binary, f"--config.file={path}", f"--storage.path={tmp_path / 'data'}"]
     try:
-        _wait_for(f"http://{address}/-/ready", proc, log)
-        yield f"http://{address}", received
+        proc, url = start_server([*argv, "--cluster.listen-address="], tmp_path, "alertmanager")
+        try:
+            yield url, received
+        finally:
+            stop(proc)
     finally:
-        _stop(proc)
         server.shutdown()
         server.server_close()
 
@@ -112,6 +101,7 @@ def _alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
     return {"labels": {"alertname": name, "severity": severity, **labels}}
 
 
+@pytest.mark.slow
 def test_an_outage_is_one_page_and_no_ticket(
     alertmanager: tuple[str, list[tuple[str, dict[str, Any]]]],
 ) -> None:

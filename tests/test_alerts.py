@@ -66,11 +66,13 @@ SLO_TEST_CONFIG = RuleConfig(
 )
 
 
+@pytest.mark.slow
 def test_promtool_unit_tests_pass() -> None:
     result = _promtool("test", "rules", RULE_TESTS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_slo_unit_tests_pass(tmp_path: Path) -> None:
     (tmp_path / "alerts_slo.yml").write_text(rules_text(SLO_TEST_CONFIG), encoding="utf-8")
     (tmp_path / SLO_TESTS.name).write_bytes(SLO_TESTS.read_bytes())

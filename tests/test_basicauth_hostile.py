@@ -193,6 +193,7 @@ async def test_an_address_that_asks_again_and_again_while_refused_is_suspect() -
     assert not await waiting
 
 
+@pytest.mark.slow
 async def test_a_wrong_password_flood_never_locks_a_fresh_process_out(start: Start) -> None:
     # A fresh process has verified nothing yet, and more addresses guess than may wait: once
     # each has failed, valid scrapes from another address still pass the flood every time.

@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from exporter import is_compiled
+
+pytestmark = pytest.mark.slow
 
 STREAM_READERS = {"raw_socket", "httpx_sse", "httpx_sse_json", "exporter", "exporter_traces"}
 

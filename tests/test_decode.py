@@ -176,6 +176,7 @@ def test_ids_and_names_over_their_byte_bound_are_cut_and_counted() -> None:
     assert sum(cuts.values()) == 7
 
 
+@pytest.mark.slow
 @given(st.text(max_size=20), st.binary(max_size=200), st.integers())
 def test_never_raises_on_arbitrary_input(event: str, data: bytes, position: int) -> None:
     assert isinstance(decode_update(event, data, position), Update | Skip)

@@ -222,6 +222,7 @@ class Script:
             self.proc.stdout.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", COMMANDS, ids=[b.name for b in COMMANDS])
 def test_the_command_runs(block: Block, checkout: Path, account: str) -> None:
     if "needs" in block.marks:

@@ -57,6 +57,7 @@ def test_a_numeric_setting_outside_its_domain_names_the_flag_and_variable(
         assert env_name(flag) in str(info.value)
 
 
+@pytest.mark.slow
 @settings(deadline=None)  # a whole start-up's parsing per example: no timing is asserted
 @given(st.text(max_size=30))
 def test_any_text_for_any_setting_is_a_value_or_a_config_error(text: str) -> None:

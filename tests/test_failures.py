@@ -27,7 +27,7 @@ from exporter.serving.failures import (
 )
 from exporter.traces.otlp_wire import SCOPE_NAME, encode_task, export_request, resource_scope
 from exporter.traces.spans import compact
-from tests.factories import SERVICE, Script
+from tests.factories import SERVICE, Script, vars_of
 
 T = 1_763_805_600.0
 ROOT = "6b1c7c0e-1c52-4d8a-a1c8-3c8a4f1c2b9d"
@@ -129,27 +129,6 @@ def test_ring_filters_by_task_name_kind_and_limit() -> None:
     assert [f.task_id for f in ring.recent(task_name="unnamed")] == ["task-12"]
     assert ring.recent(limit=0) == []
     assert len(ring.recent(kind="nodeError")) == 4
-
-
-FIELDS = (
-    "time",
-    "kind",
-    "task_id",
-    "task_name",
-    "root_task_id",
-    "node",
-    "node_id",
-    "node_type",
-    "reason",
-    "duration",
-    "trace_id",
-    "span_id",
-)
-
-
-def vars_of(item: Failure) -> dict[str, object]:
-    """A failure's constructor arguments."""
-    return {name: getattr(item, name) for name in FIELDS}
 
 
 @settings(max_examples=200, deadline=None)

@@ -21,32 +21,33 @@ from exporter.config import settings_for
 from exporter.core.errors import ConfigError
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig
 from exporter.metrics.alerting.render import render as render_rule_file
-from exporter.metrics.alerting.rules import Scope
 from exporter.requence.token import encode_token
 from exporter.serving.webconfig import load_web_config
 from grafana import chart_files
 from grafana.chart_files import CHART_THRESHOLDS, THRESHOLD_KINDS, rendered_chart_files
+from tests.helm_chart import (
+    CHART_DIR,
+    JOB,
+    NAMESPACE,
+    RELEASE,
+    TOKEN,
+    Manifest,
+    chart_scoped,
+    only,
+    render,
+    rendered_groups,
+)
 from tests.tools import require_tool
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 ROOT = Path(__file__).resolve().parent.parent
-CHART_DIR = ROOT / "helm" / "requence-exporter"
 RULE_FILE = ROOT / "grafana" / "alerts.yml"
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
-RELEASE = "rel"
-NAMESPACE = "monitoring"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion), and the newest schemas.
 KUBE_VERSIONS = ("1.25.0", kubernetes_validate.latest_version())
-# The job the chart's ServiceMonitor gives the release's scrapes (the Service's name).
-JOB = f"{RELEASE}-requence-exporter"
 OPERATOR_GROUP = "monitoring.coreos.com/"
-
-Manifest = dict[str, Any]
-
-# The install fails without a token; tests that are not about the token name a Secret.
-TOKEN: dict[str, Any] = {"requence": {"existingSecret": "requence"}}
 
 ALL_ON: dict[str, Any] = {
     "requence": {"accessToken": "not-a-real-token"},
@@ -139,30 +140,6 @@ def chart() -> Iterator[Any]:
         yield loaded
 
 
-def render(chart: Any, values: dict[str, Any] | None = None, name: str = RELEASE) -> list[Manifest]:
-    """Render like `helm template` and parse every Kubernetes object.
-
-    Values without a `requence` part get TOKEN's, as an install needs a token.
-    """
-    values = values or {}
-    if "requence" not in values:
-        values = {**TOKEN, **values}
-    rendered = chart.render(values, name=name, namespace=NAMESPACE, is_install=True)
-    objects: list[Manifest] = []
-    for path, text in sorted(rendered.items()):
-        if path.endswith("NOTES.txt"):
-            continue
-        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return objects
-
-
-def only(objects: list[Manifest], kind: str) -> Manifest:
-    """The single object of `kind`."""
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
-    return found[0]
-
-
 def pod_spec(objects: list[Manifest]) -> dict[str, Any]:
     """The exporter's pod spec, from the Deployment or the StatefulSet."""
     workloads = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
@@ -246,6 +223,7 @@ def test_schema_rejects_typos(chart: Any, typo: dict[str, Any]) -> None:
 # --- Kubernetes validity -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "values",
     [{}, ALL_ON, SHARDED, WEB, CONVENTIONS],
@@ -811,15 +789,6 @@ def rule_file_groups() -> list[dict[str, Any]]:
     return groups
 
 
-def rendered_groups(
-    chart: Any, extra: dict[str, Any] | None = None, values: dict[str, Any] | None = None
-) -> list[dict[str, Any]]:
-    """spec.groups of the PrometheusRule rendered with `extra` prometheusRule values."""
-    values = {**(values or {}), "prometheusRule": {"enabled": True, **(extra or {})}}
-    groups: list[dict[str, Any]] = only(render(chart, values), "PrometheusRule")["spec"]["groups"]
-    return groups
-
-
 def chart_rules(
     thresholds: dict[str, Any] | None = None, job: str = JOB, disabled: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -831,17 +800,6 @@ def chart_rules(
     if disabled is not None:
         config.disabled = disabled
     return chart_scoped(config, job)
-
-
-def chart_scoped(
-    config: RuleConfig, job: str = JOB, namespace: str = NAMESPACE
-) -> list[dict[str, Any]]:
-    """The rule groups of `config` as the chart scopes them to `job` in `namespace`: every
-    recorded series read is `job`'s only, every series the namespace's only, and constant
-    objective series carry both."""
-    regex = re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", namespace)
-    groups: list[dict[str, Any]] = render_rule_file(config, Scope(job, namespace, regex))["groups"]
-    return groups
 
 
 def rules_by_name(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -931,6 +889,7 @@ def test_schema_admits_exactly_the_threshold_keys() -> None:
     assert set(thresholds["properties"]) == set(CHART_THRESHOLDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", list(CHART_THRESHOLDS))
 def test_each_threshold_renders_like_the_rules_command(chart: Any, key: str) -> None:
     value = override_for(key)
@@ -1170,6 +1129,7 @@ def run_rule_tests(tests: dict[str, Any], tmp_path: Path) -> subprocess.Complete
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("values", "job"),
     [
@@ -1202,6 +1162,7 @@ def test_the_rules_page_for_this_release_and_not_for_a_neighbour(
         assert result.returncode == 0, f"neighbour={neighbour}\n{result.stdout}{result.stderr}"
 
 
+@pytest.mark.slow
 def test_the_neighbour_check_catches_unscoped_rules(tmp_path: Path) -> None:
     # The rule file itself reads every job: the neighbour's series make its alerts fire twice.
     # Its default job regex misses a release named by fullnameOverride.

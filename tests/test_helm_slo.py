@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from exporter.metrics.alerting.objectives import RuleConfig, latency_objective
-from tests.test_helm_chart import (
+from tests.helm_chart import (
     CHART_DIR,
     JOB,
     NAMESPACE,
@@ -101,6 +101,7 @@ def _series(namespace: str, name: str, values: str) -> dict[str, str]:
     return {"series": f"requence_tasks_{name}_total{{{labels}}}", "values": values}
 
 
+@pytest.mark.slow
 def test_one_release_name_in_two_namespaces_keeps_two_sets_of_slos(
     chart: Any, tmp_path: Path
 ) -> None:
@@ -183,6 +184,7 @@ def test_every_recorded_series_a_rule_reads_is_the_releases_own(chart: Any) -> N
     assert [f for f in found if not (f[2] and namespace in f[1] and job.search(f[1]))] == []
 
 
+@pytest.mark.slow
 def test_the_latency_rules_exist_only_with_a_latency_slo(chart: Any) -> None:
     """Without a latency objective no latency rule is rendered (none reads a bucket), and
     disabling the latency alert is still accepted."""

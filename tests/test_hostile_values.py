@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -225,6 +226,7 @@ def feed(batch: list[RawEvent]) -> Iterator[tuple[Tracker, Pipeline, Metrics, Fa
         logger.removeHandler(handler)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events)
 @example(

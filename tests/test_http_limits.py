@@ -239,6 +239,7 @@ _EMFILE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_out_of_descriptors_backs_off_and_logs_once() -> None:
     done = subprocess.run(
         [sys.executable, "-c", _EMFILE], capture_output=True, text=True, timeout=60, check=False

@@ -5,9 +5,13 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 
+import pytest
+
 from exporter.metrics.alerting.objectives import THRESHOLDS
 from exporter.simulator.incidents import INCIDENTS, incident_updates, slow_template
 from exporter.simulator.workload import Workload, WorkloadUpdate
+
+pytestmark = pytest.mark.slow
 
 _TERMINAL = ("taskEnd", "taskError", "taskAborted")
 START = 300.0  # seconds of workload before the incident

@@ -163,6 +163,7 @@ def test_a_metrics_push_interval_under_a_second_or_unbounded_is_refused(interval
         )
 
 
+@pytest.mark.slow
 def test_sink_batch_settings_come_from_the_variables_then_the_defaults() -> None:
     env = {"OTEL_BSP_MAX_QUEUE_SIZE": "8", "OTEL_BSP_SCHEDULE_DELAY": "100"}
     sink = TraceSink(TracingSettings.from_env(env, force=True))
@@ -182,6 +183,7 @@ def test_resource_puts_service_name_last_and_wins() -> None:
     assert list(settings.resource().items()) == [("team", "a"), ("service.name", "wf")]
 
 
+@pytest.mark.slow
 def test_tls_files_and_insecure(pki: Pki) -> None:
     settings = TracingSettings.from_env(
         {

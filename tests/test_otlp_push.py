@@ -53,6 +53,7 @@ async def test_a_hung_collector_costs_pushes_not_the_loop(heartbeat: list[int]) 
         assert heartbeat[0] > 1
 
 
+@pytest.mark.slow
 async def test_an_endless_answer_is_not_read_to_its_end(heartbeat: list[int]) -> None:
     def endless(conn: socket.socket) -> None:
         while True:

@@ -49,7 +49,7 @@ from tests.otlp_receiver import (
     http_receiver,
 )
 from tests.pki import Pki
-from tests.test_traces import simple_tasks, sink_for
+from tests.trace_updates import simple_tasks, sink_for
 
 QUICK = Backoff(initial=0.01, maximum=0.05)  # retries without slowing the suite down
 SPANS = 2
@@ -147,6 +147,7 @@ def test_http_junk_retry_after_falls_back_to_the_backoff(caplog: pytest.LogCaptu
     assert "Traceback" not in caplog.text
 
 
+@pytest.mark.slow
 def test_http_an_endless_answer_is_read_no_further_than_the_cap() -> None:
     sent = 0
 

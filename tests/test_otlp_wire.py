@@ -180,6 +180,7 @@ class Collect:
         self.tasks.append(compact(task))
 
 
+@pytest.mark.slow
 def test_the_simulated_workload_encodes_as_the_sdk_does() -> None:
     collect = Collect()
     tracker = Tracker(observers=[collect])
@@ -233,6 +234,7 @@ def tasks(draw: st.DrawFn) -> CompactTask:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(tasks(), min_size=1, max_size=5))
 def test_random_tasks_encode_as_the_sdk_does(batch: list[CompactTask]) -> None:

@@ -24,6 +24,8 @@ from exporter.simulator.workload import Workload
 from tests.sdk_venv import sdk_python
 from tests.sse_client import read_events
 
+pytestmark = pytest.mark.slow
+
 BEARER = "interop-secret"
 DRIVER = str(Path(__file__).with_name("sdk_driver.py"))
 TERMINAL = {"taskEnd", "taskError", "taskAborted"}

@@ -71,6 +71,7 @@ def sample() -> list[WorkloadUpdate]:
     return list(itertools.islice(Workload(2, rate=50.0), 30_000))
 
 
+@pytest.mark.slow
 def test_every_reference_has_the_shape_the_sdk_guards_accept(sample: list[WorkloadUpdate]) -> None:
     kinds: set[str] = set()
     for update, field, path, ref in references(sample):

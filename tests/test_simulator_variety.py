@@ -9,7 +9,7 @@ import pytest
 
 from exporter.simulator.server import WatchAllSimulator
 from exporter.simulator.workload import Workload
-from tests.test_simulator_workload import ALL_TYPES, TERMINAL
+from tests.factories import ALL_TYPES, TERMINAL
 
 NODE_TYPES = {"service", "logic", "or", "reference"}
 
@@ -38,6 +38,7 @@ def test_every_type_within_3000_updates_and_the_first_minute_of_demo(seed: int) 
     assert seconds < 60.0
 
 
+@pytest.mark.slow
 def test_no_task_name_fails_one_in_a_hundred() -> None:
     finished: Counter[str | None] = Counter()
     errored: Counter[str | None] = Counter()

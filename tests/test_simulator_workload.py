@@ -12,21 +12,10 @@ import orjson
 import pytest
 
 from exporter.simulator.workload import DEFAULT_EPOCH, Workload, WorkloadUpdate, format_timestamp
+from tests.factories import ALL_TYPES, TERMINAL
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-TERMINAL = {"taskEnd", "taskError", "taskAborted"}
-ALL_TYPES = {
-    "taskStart",
-    "nodeStart",
-    "nodeUpdate",
-    "nodeError",
-    "nodeDefer",
-    "nodeEnd",
-    "taskEnd",
-    "taskError",
-    "taskAborted",
-}
 COUNT = 40_000
 
 
@@ -59,6 +48,7 @@ def test_same_seed_same_updates_other_seed_other_updates() -> None:
     assert first != other
 
 
+@pytest.mark.slow
 def test_every_update_type_and_variant_appears(updates: list[WorkloadUpdate]) -> None:
     types = Counter(update.type for update in updates)
     assert set(types) == ALL_TYPES
@@ -216,6 +206,7 @@ def test_aborted_tasks_can_leave_nodes_open(updates: list[WorkloadUpdate]) -> No
     assert any(attempts(seq)[1] for seq in aborted)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [5.0, 50.0, 500.0])
 def test_average_rate_follows_the_target(rate: float) -> None:
     sample = take(Workload(3, rate=rate), 30_000)

@@ -106,6 +106,7 @@ def test_latency_threshold_must_be_a_bucket_and_the_error_names_the_nearest() ->
     assert latency_objective("x", "50ms", 0.9).le == "0.05"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [
@@ -151,6 +152,7 @@ def test_every_threshold_can_be_overridden(key: str) -> None:
     assert value in after
 
 
+@pytest.mark.slow
 def test_yaml_config_equals_the_same_flags(tmp_path: Path) -> None:
     path = tmp_path / "slo.yaml"
     path.write_text(
@@ -211,6 +213,7 @@ def test_error_ratio_alert_is_opt_in() -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -244,6 +247,7 @@ def test_operator_values_are_checked_for_their_domain(args: list[str], message: 
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_yaml_alias_bomb_is_refused_without_expanding(tmp_path: Path) -> None:
     """377 bytes that a plain safe_load expands to gigabytes: refused at the first alias."""
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
@@ -313,6 +317,7 @@ def _hostile_args(draw: st.DrawFn) -> list[str]:
     return args
 
 
+@pytest.mark.slow
 def test_hostile_operator_input_gives_a_usage_error_or_a_file_promtool_accepts(
     tmp_path: Path,
 ) -> None:

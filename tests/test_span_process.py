@@ -18,7 +18,7 @@ from exporter.core.status import StreamStatus
 from exporter.core.tracker import Tracker
 from exporter.metrics.store import Metrics
 from tests.otlp_receiver import http_receiver, wait_until
-from tests.test_traces import Script, simple_tasks, sink_for
+from tests.trace_updates import Script, simple_tasks, sink_for
 
 
 def samples(metrics: Metrics) -> dict[str, float]:
@@ -31,6 +31,7 @@ def samples(metrics: Metrics) -> dict[str, float]:
     return out
 
 
+@pytest.mark.slow
 def test_a_killed_span_process_costs_its_spans_and_metrics_go_on() -> None:
     # Each export waits 2 s at the receiver: the first tasks are still in the span process
     # when it is killed.
@@ -66,6 +67,7 @@ def test_a_killed_span_process_costs_its_spans_and_metrics_go_on() -> None:
     assert after["requence_exporter_spans_dropped_total"] == 20
 
 
+@pytest.mark.slow
 def test_a_stalled_backend_holds_the_stream_back_once_then_drops_and_counts() -> None:
     # The receiver takes longer than the blocking bound: the first task is exported, the
     # second waits out the bound and is dropped, the rest are dropped at once, without

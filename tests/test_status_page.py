@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from html.parser import HTMLParser
 
 from exporter.core.status import StreamStatus
 from exporter.serving.activity import Activity
@@ -16,12 +15,10 @@ from exporter.serving.status_page import (
     render_status_page,
     top_failing,
 )
-from tests.test_failures import vars_of
+from tests.factories import vars_of
+from tests.hostile_html import IMG, QUOTE, SCRIPT, Collect
 
 T = 1_763_805_600.0
-SCRIPT = "<script>window.pwned=1</script>"
-IMG = '"><img src=x onerror=window.pwned=2>'
-QUOTE = "'><a href=javascript:alert(1)>x</a>"
 
 
 class Counts:
@@ -110,21 +107,6 @@ def view(failures: list[Failure], template: str | None) -> StatusView:
         failures_total=len(failures),
         trace_url_template=template,
     )
-
-
-class Collect(HTMLParser):
-    """Tags, attributes and text of a page, as a browser's parser sees them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
 
 
 def test_page_escapes_every_stream_value_and_links_only_to_traces() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import (
@@ -137,6 +138,7 @@ def run(
 
 
 # An oversized event and an event at its position in one read: the second is a duplicate.
+@pytest.mark.slow
 @example(
     [
         sse_event("taskStart", 0, orjson.dumps({"task_id": "t-1", "timestamp": "x" * 64})),

@@ -13,7 +13,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from exporter.core.ids import node_span_id, task_span_id
 from exporter.core.tracker import Tracker
-from exporter.core.updates import Node, Update
+from exporter.core.updates import Update
 from exporter.metrics.otlp_push import build_resource
 from exporter.traces.otlp_config import TracingSettings
 from exporter.traces.sink import TraceSink, build_trace_sink
@@ -24,50 +24,12 @@ from tests.otlp_receiver import (
     http_receiver,
     hung_endpoint,
 )
-
-T0_MS = 1_763_805_600_000  # 2025-11-22T10:00:00Z, in milliseconds
-
-
-def seconds(ms: int) -> float:
-    """A server timestamp `ms` milliseconds after T0, as the decoder produces it."""
-    return (T0_MS + ms) / 1000.0
+from tests.trace_updates import T0_MS, Script, node, seconds, simple_tasks, sink_for
 
 
 def ns(ms: int) -> int:
     """The same moment in nanoseconds, computed with integers only."""
     return (T0_MS + ms) * 1_000_000
-
-
-class Script:
-    """Builds updates for one task in position order."""
-
-    position = 0
-
-    def __init__(self, task_id: str, name: str | None, root_id: str | None = None) -> None:
-        self.task_id = task_id
-        self.name = name
-        self.root_id = root_id
-
-    def __call__(
-        self, kind: str, ms: int, node: Node | None = None, message: str | None = None
-    ) -> Update:
-        Script.position += 1
-        return Update(
-            Script.position,
-            kind,
-            self.task_id,
-            seconds(ms),
-            self.name,
-            self.root_id,
-            node,
-            message,
-            str(uuid.uuid4()),
-        )
-
-
-def node(alias: str | None, node_type: str = "service") -> Node:
-    """A node with a fresh UUID."""
-    return Node(str(uuid.uuid4()), node_type, alias)
 
 
 class Workload:
@@ -132,23 +94,6 @@ class Workload:
 
 
 SPANS_PER_RUN = 4 + 2 + 4 + 3 + 2 + 2
-
-
-def sink_for(endpoint: str, **overrides: float) -> TraceSink:
-    """A sink posting to a receiver; a long schedule delay so only shutdown flushes."""
-    settings = TracingSettings(
-        enabled=True,
-        endpoint=endpoint + "/v1/traces",
-        timeout=overrides.pop("timeout", 5.0),
-        schedule_delay=overrides.pop("schedule_delay", 60.0),
-        max_queue_size=int(overrides.pop("max_queue_size", 2048)),
-        max_export_batch_size=int(overrides.pop("max_export_batch_size", 512)),
-        block_timeout=overrides.pop("block_timeout", 5.0),
-    )
-    assert not overrides
-    sink = build_trace_sink(settings)
-    assert sink is not None
-    return sink
 
 
 def by_name(spans: list[ReceivedSpan]) -> dict[str, list[Span]]:
@@ -385,21 +330,6 @@ def test_grpc_delivers_the_same_spans() -> None:
     assert sink.stats()["exported"] == 2
 
 
-def simple_tasks(count: int) -> list[Update]:
-    """`count` tasks of one node each: two spans per task."""
-    out = []
-    for _ in range(count):
-        script = Script(str(uuid.uuid4()), "bulk")
-        n = node("only")
-        out += [
-            script("taskStart", 0),
-            script("nodeStart", 1, n),
-            script("nodeEnd", 2, n),
-            script("taskEnd", 3),
-        ]
-    return out
-
-
 @pytest.mark.parametrize("kind", ["refused", "503"])
 def test_a_dead_backend_costs_spans_not_the_stream(
     kind: str, caplog: pytest.LogCaptureFixture
@@ -444,6 +374,7 @@ async def feed_like_the_stream(sink: TraceSink, tracker: Tracker, updates: list[
             await wait
 
 
+@pytest.mark.slow
 async def test_a_slow_backend_holds_the_stream_back_and_loses_nothing() -> None:
     # Each request takes 0.05 s and the queue holds one task: the feeding waits about 2 s in
     # all, each wait far below the 1 s bound, which every successful export renews.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -268,6 +269,7 @@ def interleaving(draw: st.DrawFn) -> list[Update]:
     return updates
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(interleaving())
 def test_any_interleaving_counts_literally_times_non_negatively_and_leaves_no_state(
@@ -286,6 +288,7 @@ def test_any_interleaving_counts_literally_times_non_negatively_and_leaves_no_st
     assert len(rec.finished) == len({u.task_id for u in updates})
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(interleaving(), st.integers(1, 3))
 def test_a_cap_never_holds_more_tasks_than_allowed(updates: list[Update], cap: int) -> None:

@@ -436,6 +436,7 @@ def test_a_bad_hash_is_named_by_user_but_never_quoted(
     assert truncated not in caplog.text
 
 
+@pytest.mark.slow
 def test_exporter_exits_2_with_one_clear_line_on_a_bad_web_config(
     tmp_path: Path, refused_url: str, password_hash: str
 ) -> None:

@@ -205,6 +205,7 @@ def loop() -> Iterator[LoopThread]:
         yield thread
 
 
+@pytest.mark.slow
 def test_process_logs_bad_updates_rate_limited(loop: LoopThread) -> None:
     events, plan, expected = mixed(5, 3)
     last = events[-1].position

@@ -9,45 +9,35 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 import yaml
 
-from tests.tools import require_tool
+from tests.e2e.prometheus import (
+    DASHBOARDS,
+    JOB,
+    POLL_S,
+    ROOT,
+    RULES,
+    http_get,
+    instant_query,
+    panels,
+    start_prometheus,
+    stop,
+    substitute,
+    variable_values,
+    wait_ready,
+)
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-# The SLO dashboard needs rules with a latency objective: tests/e2e/test_fire_drills.py runs it.
-SLO_DASHBOARD = "requence-slos.json"
-DASHBOARDS = sorted(
-    p for p in (ROOT / "grafana" / "dashboards").glob("*.json") if p.name != SLO_DASHBOARD
-)
-RULES = ROOT / "grafana" / "alerts.yml"
-JOB = "requence-exporter"
-START_TIMEOUT_S = 30.0
 DATA_TIMEOUT_S = 60.0
-POLL_S = 0.5
-# Grafana's built-in variables, as it would fill them for a short time range.
-BUILTINS = {
-    "__rate_interval": "1m",
-    "__interval": "15s",
-    "__interval_ms": "15000",
-    "__range": "5m",
-    "__range_s": "300",
-    "__range_ms": "300000",
-}
-_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 _LABEL_VALUES = re.compile(r"^label_values\((.*),\s*(\w+)\)$", re.DOTALL)
 
 
@@ -59,36 +49,12 @@ class Query(NamedTuple):
     label: str | None  # for variable queries: the label whose values must exist
 
 
-def _variable_values(dashboard: dict[str, Any]) -> dict[str, str]:
-    values = dict(BUILTINS)
-    for var in dashboard["templating"]["list"]:
-        if var["type"] == "query":
-            values[var["name"]] = JOB if var["name"] == "job" else var["allValue"]
-    return values
-
-
-def _substitute(expr: str, values: dict[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in values:
-            raise KeyError(f"unknown template variable ${name} in {expr!r}")
-        return values[name]
-
-    return _VARIABLE.sub(replace, expr)
-
-
-def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for panel in panels:
-        yield panel
-        yield from _panels(panel.get("panels", []))
-
-
 def dashboard_queries() -> list[Query]:
     """Every panel target and variable query of the committed dashboards."""
     queries = []
     for path in DASHBOARDS:
         dashboard = json.loads(path.read_text(encoding="utf-8"))
-        values = _variable_values(dashboard)
+        values = variable_values(dashboard)
         for var in dashboard["templating"]["list"]:
             if var["type"] != "query":
                 continue
@@ -97,14 +63,14 @@ def dashboard_queries() -> list[Query]:
             queries.append(
                 Query(
                     f"{path.stem}:${var['name']}",
-                    _substitute(match.group(1), values),
+                    substitute(match.group(1), values),
                     match.group(2),
                 )
             )
-        for panel in _panels(dashboard["panels"]):
+        for panel in panels(dashboard["panels"]):
             for t in panel.get("targets", []):
                 name = f"{path.stem}:{panel['title']}:{t['refId']}"
-                queries.append(Query(name, _substitute(t["expr"], values), None))
+                queries.append(Query(name, substitute(t["expr"], values), None))
     return queries
 
 
@@ -118,48 +84,10 @@ def rule_expressions() -> list[tuple[str, str]]:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback URL)
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except OSError:
-        return 0, b""
-
-
-def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{proc.args!r} exited with {proc.returncode}:\n{log.read_text()}")
-        if _get(url)[0] == 200:
-            return
-        time.sleep(POLL_S)
-    pytest.fail(f"{url} did not answer within {START_TIMEOUT_S}s:\n{log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The exporter demo (simulator + exporter) serving /metrics; yields host:port."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     log = tmp_path_factory.mktemp("demo") / "demo.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -174,10 +102,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for(f"http://{address}/metrics", proc, log)
+        wait_ready(f"http://{address}/metrics", proc, log)
         yield address
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -202,56 +130,7 @@ def prometheus(demo: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     try:
         yield url
     finally:
-        _stop(proc)
-
-
-def start_prometheus(
-    workdir: Path,
-    jobs: dict[str, list[str]],
-    rules: Path = RULES,
-    labels: dict[str, str] | None = None,
-) -> tuple[subprocess.Popen[bytes], str]:
-    """A ready Prometheus scraping each job's targets every second, evaluating `rules` every
-    second; returns the process (stop it with `_stop`) and its base URL."""
-    binary = require_tool("prometheus")
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
-        "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": targets, "labels": labels or {}}]}
-            for job, targets in jobs.items()
-        ],
-    }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    address = f"127.0.0.1:{_free_port()}"
-    log = workdir / "prometheus.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address={address}",
-            ],
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for(f"http://{address}/-/ready", proc, log)
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc, f"http://{address}"
-
-
-def instant_query(base: str, expr: str) -> dict[str, Any]:
-    """The JSON answer of /api/v1/query for `expr` (status, data or error)."""
-    status, body = _get(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-    if not body:
-        return {"status": "error", "error": f"HTTP {status} without a body"}
-    answer: dict[str, Any] = json.loads(body)
-    return answer
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +189,7 @@ def test_rules_are_loaded_and_healthy(prometheus: str, scraped: float) -> None:
     expected = {name for name, _ in RULE_EXPRESSIONS}
     rules: list[dict[str, Any]] = []
     while time.monotonic() < scraped:
-        status, body = _get(f"{prometheus}/api/v1/rules")
+        status, body = http_get(f"{prometheus}/api/v1/rules")
         assert status == 200
         rules = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
         if {r["name"] for r in rules} == expected and all(r.get("health") == "ok" for r in rules):

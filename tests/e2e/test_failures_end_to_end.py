@@ -18,42 +18,16 @@ import pytest
 from exporter.core.ids import trace_id_hex
 from exporter.requence.token import encode_token
 from exporter.serving.status_page import CONTENT_SECURITY_POLICY
-from exporter.simulator.scripted import Event, ScriptedServer
+from exporter.simulator.scripted import ScriptedServer
+from tests.e2e.hostile_failures import BEARER, HOSTILE_NAME, OTHER, ROOT, SUB, script
 from tests.e2e.process import ExporterProcess
-from tests.e2e.rig import update
 from tests.e2e.servers import LoopThread, serve
-from tests.test_status_page import IMG, SCRIPT, Collect
+from tests.hostile_html import IMG, SCRIPT, Collect
 
-BEARER = "failures-bearer"
+pytestmark = pytest.mark.slow
+
 USER, PASSWORD = "oncall", "pager-pw"
-ROOT = "6b1c7c0e-1c52-4d8a-a1c8-3c8a4f1c2b9d"
-SUB = "0e9f0144-5ddb-4f55-a531-66f6a5e9b8e5"
-OTHER = "3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c"
-HOSTILE_NAME = f"{SCRIPT}{IMG}"
-NODE = {"id": "node-x", "type": "service", "alias": IMG}
 TEMPLATE = "http://traces.example/trace/{trace_id}"
-
-
-def script() -> list[Event]:
-    """A root task whose sub-task's node fails and which then errors; another is aborted."""
-    return [
-        Event("taskStart", update("taskStart", ROOT, 0.0, HOSTILE_NAME)),
-        Event("taskStart", {**update("taskStart", SUB, 0.5, "sub"), "rootTaskId": ROOT}),
-        Event("nodeStart", {**update("nodeStart", SUB, 1.0, "sub", node=NODE), "rootTaskId": ROOT}),
-        Event(
-            "nodeError",
-            {
-                **update("nodeError", SUB, 3.0, "sub", node=NODE, error=f"bad\x00 {SCRIPT}\n{IMG}"),
-                "rootTaskId": ROOT,
-            },
-        ),
-        Event("taskStart", update("taskStart", OTHER, 3.5, "billing")),
-        Event(
-            "taskError", {**update("taskError", SUB, 4.0, "sub", reason="x"), "rootTaskId": ROOT}
-        ),
-        Event("taskError", update("taskError", ROOT, 5.0, HOSTILE_NAME, reason=SCRIPT)),
-        Event("taskAborted", update("taskAborted", OTHER, 6.0, "billing", reason="cancelled")),
-    ]
 
 
 @pytest.fixture

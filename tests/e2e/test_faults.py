@@ -8,7 +8,6 @@ real exporter process.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -28,6 +27,7 @@ from exporter.simulator.scripted import (
 from tests.e2e.process import ExporterProcess
 from tests.e2e.rig import SINCE, TASKS, Rig, assert_counted_once, workload
 from tests.e2e.servers import LoopThread, serve
+from tests.helpers import free_port
 
 SCRIPT = workload()
 LAST = len(SCRIPT)
@@ -65,13 +65,6 @@ async def test_gateway_errors_with_html_pages_are_retried(code: int) -> None:
         assert_counted_once(rig)
         assert_resumed(rig, [None, 6, 6, 6, 6])
         assert rig.status.connections == 2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def test_refused_connections_are_retried_until_a_server_appears() -> None:
@@ -240,6 +233,7 @@ def test_process_not_found_on_the_first_connection_exits_2_naming_the_url(
     assert "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_process_unauthorized_after_connecting_is_logged_and_retried(loop: LoopThread) -> None:
     refused = Respond(401, b'{"error":"unauthorized"}', "application/json")
     server = scripted(loop, [[Send(4), Drop()], [refused], [Send()]])
@@ -260,6 +254,7 @@ def test_process_unauthorized_after_connecting_is_logged_and_retried(loop: LoopT
     assert "process-bearer" not in log
 
 
+@pytest.mark.slow
 def test_process_status_while_nothing_listens() -> None:
     from exporter.requence.token import encode_token
 

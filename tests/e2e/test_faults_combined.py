@@ -24,6 +24,8 @@ from tests.e2e.process import ExporterProcess
 from tests.e2e.scripts import LAST, SCRIPT
 from tests.e2e.servers import LoopThread, serve
 
+pytestmark = pytest.mark.slow
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 # Self metrics that describe the connection itself, which faults rightly change.
 CONNECTION = (

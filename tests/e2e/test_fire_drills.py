@@ -26,17 +26,17 @@ import pytest
 
 from exporter.simulator.incidents import INCIDENTS, LATENCY_OBJECTIVE
 from tests.e2e.drill_history import history_rates, write_history
-from tests.e2e.test_dashboards_prometheus import (
+from tests.e2e.prometheus import (
     SLO_DASHBOARD,
-    _free_port,
-    _get,
-    _panels,
-    _stop,
-    _substitute,
-    _wait_for,
+    http_get,
     instant_query,
+    panels,
     start_prometheus,
+    stop,
+    substitute,
+    wait_ready,
 )
+from tests.helpers import free_port
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.slow
@@ -143,7 +143,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     drills: dict[str, Drill] = {}
     try:
         for name in [NORMAL, *INCIDENTS]:
-            address = f"127.0.0.1:{_free_port()}"
+            address = f"127.0.0.1:{free_port()}"
             log = workdir / f"{name}.log"
             args = [sys.executable, "-m", "exporter", "demo", "--listen", address]
             if name != NORMAL:
@@ -152,7 +152,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                 proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
             procs.append(proc)
             drills[name] = Drill(f"drill-{name}", address, log, time.monotonic())
-            _wait_for(f"http://{address}/metrics", proc, log)
+            wait_ready(f"http://{address}/metrics", proc, log)
         proc, url = start_prometheus(
             workdir, {drill.job: [drill.address] for drill in drills.values()}, rules
         )
@@ -160,11 +160,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         yield Rig(url, drills, rules)
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
 
 
 def _firing(prometheus: str) -> list[dict[str, Any]]:
-    status, body = _get(f"{prometheus}/api/v1/alerts")
+    status, body = http_get(f"{prometheus}/api/v1/alerts")
     assert status == 200, body
     alerts: list[dict[str, Any]] = json.loads(body)["data"]["alerts"]
     return [alert for alert in alerts if alert["state"] == "firing"]
@@ -245,7 +245,7 @@ def test_normal_demo_pages_nobody(rig: Rig, observed: dict[str, Observed]) -> No
     query = urllib.parse.urlencode(
         {"query": "task_name:requence_slo_error_burn_rate:page_fast_long"}
     )
-    status, body = _get(f"{rig.prometheus}/api/v1/query?{query}")
+    status, body = http_get(f"{rig.prometheus}/api/v1/query?{query}")
     assert status == 200
     jobs = {r["metric"]["job"] for r in json.loads(body)["data"]["result"]}
     assert rig.drills[NORMAL].job in jobs, "the SLO rules never judged the normal demo's tasks"
@@ -255,8 +255,8 @@ def _slo_queries() -> list[tuple[str, str]]:
     dashboard = json.loads((ROOT / "grafana" / "dashboards" / SLO_DASHBOARD).read_text())
     values = {"cluster": ".*", "namespace": ".*", "job": "drill-.*", "task_name": ".*"}
     return [
-        (f"{panel['title']}:{t['refId']}", _substitute(t["expr"], values))
-        for panel in _panels(dashboard["panels"])
+        (f"{panel['title']}:{t['refId']}", substitute(t["expr"], values))
+        for panel in panels(dashboard["panels"])
         for t in panel.get("targets", [])
     ]
 

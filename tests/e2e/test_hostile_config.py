@@ -108,6 +108,7 @@ def _cases(tmp_path: Path) -> list[tuple[str, list[str], dict[str, str], str]]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_malformed_secrets_exit_2_naming_the_setting_without_quoting_them(
     tmp_path: Path,
 ) -> None:

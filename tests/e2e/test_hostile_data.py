@@ -23,6 +23,8 @@ from tests.e2e.process import ExporterProcess
 from tests.e2e.scripts import FETCH, ev
 from tests.e2e.servers import LoopThread, serve
 
+pytestmark = pytest.mark.slow
+
 A = "5f0c1e2a-8b3d-4c6e-9f70-0000000000a1"
 B = "5f0c1e2a-8b3d-4c6e-9f70-0000000000b2"
 FORGED_ID = "t-9\n2026-12-06 00:00:00,000 ERROR   exporter.app: forged\x1b[2J"

@@ -22,6 +22,8 @@ from tests.e2e.rig import workload
 from tests.e2e.scripts import FETCH, ev
 from tests.e2e.servers import LoopThread, serve
 
+pytestmark = pytest.mark.slow
+
 A = "5f0c1e2a-8b3d-4c6e-9f70-00000000000a"
 B = "5f0c1e2a-8b3d-4c6e-9f70-00000000000b"
 HUGE = 2**70  # 1180591620717411303424: past what JSON tools and the state file hold

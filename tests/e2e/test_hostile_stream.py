@@ -110,6 +110,7 @@ def _peak_rss_bytes(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc")
 
 
+@pytest.mark.slow
 def test_a_compression_bomb_neither_exhausts_memory_nor_stops_the_stream(
     loop: LoopThread,
 ) -> None:

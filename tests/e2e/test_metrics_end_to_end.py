@@ -84,6 +84,7 @@ def loop() -> Iterator[LoopThread]:
         yield thread
 
 
+@pytest.mark.slow
 def test_every_counter_and_histogram_is_exact(loop: LoopThread) -> None:
     server = serve(loop, lambda: ScriptedServer(SCRIPT, bearer="b3arer"))
     assert isinstance(server, ScriptedServer)
@@ -164,6 +165,7 @@ def test_every_counter_and_histogram_is_exact(loop: LoopThread) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@pytest.mark.slow
 def test_wrong_token_exits_2_with_one_clear_line(loop: LoopThread) -> None:
     server = serve(loop, lambda: ScriptedServer(SCRIPT, bearer="right"))
     assert isinstance(server, ScriptedServer)
@@ -208,6 +210,7 @@ def test_missing_token_exits_2_naming_what_to_set() -> None:
     assert shutil.which("true")  # the environment is sane
 
 
+@pytest.mark.slow
 def test_process_metrics_describe_the_exporter_process(loop: LoopThread) -> None:
     """Memory, CPU, start time and fds of the exporter's own process, in both formats."""
     server = serve(loop, lambda: ScriptedServer(SCRIPT, bearer="b"))

@@ -25,18 +25,18 @@ import pytest
 
 from exporter.simulator.scripted import Event, ScriptedServer, Send, Stall
 from tests.e2e.process import ExporterProcess
-from tests.e2e.servers import LoopThread, serve
-from tests.e2e.test_dashboards_prometheus import (
+from tests.e2e.prometheus import (
     DASHBOARDS,
     JOB,
-    _free_port,
-    _get,
-    _stop,
-    _substitute,
-    _variable_values,
+    http_get,
     instant_query,
     start_prometheus,
+    stop,
+    substitute,
+    variable_values,
 )
+from tests.e2e.servers import LoopThread, serve
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -145,11 +145,11 @@ class Panels:
             for panel in dashboard["panels"]:
                 if panel["title"] != title or "targets" not in panel:
                     continue
-                values = _variable_values(dashboard)
+                values = variable_values(dashboard)
                 window = f"{self.window_s}s"
                 values.update(__range=window, __rate_interval=window)
                 [t] = [t for t in panel["targets"] if t["refId"] == ref]
-                expr = _substitute(t["expr"], values)
+                expr = substitute(t["expr"], values)
                 if t["instant"]:
                     answer = instant_query(self.prometheus, expr)
                     assert answer["status"] == "success", (title, answer.get("error"))
@@ -163,7 +163,7 @@ class Panels:
         a legend's "last" shows it."""
         end = time.time()
         params = {"query": expr, "start": end - self.window_s, "end": end, "step": 1}
-        status, body = _get(f"{self.prometheus}/api/v1/query_range?{urlencode(params)}")
+        status, body = http_get(f"{self.prometheus}/api/v1/query_range?{urlencode(params)}")
         answer = json.loads(body)
         assert status == 200, (title, answer.get("error"))
         return [{"metric": r["metric"], "value": r["values"][-1]} for r in answer["data"]["result"]]
@@ -196,7 +196,7 @@ def test_panels_give_true_counts_through_restart_replacement_and_shards(
     ]
     server = serve(loop, lambda: ScriptedServer(events, fallback=[*plan, Stall(TIMEOUT_S)]))
     assert isinstance(server, ScriptedServer)
-    a, b, b2 = (f"127.0.0.1:{_free_port()}" for _ in range(3))
+    a, b, b2 = (f"127.0.0.1:{free_port()}" for _ in range(3))
     env = {"REQUENCE_ACCESS_TOKEN": server.access_token}
 
     def args(shard: str, listen: str, state: str) -> list[str]:
@@ -232,7 +232,7 @@ def test_panels_give_true_counts_through_restart_replacement_and_shards(
                     assert second_a.stop() == 0
                     assert replacement.stop() == 0
     finally:
-        _stop(prometheus)
+        stop(prometheus)
         loop.run(server.aclose())
 
 

@@ -39,6 +39,7 @@ def loop() -> Iterator[LoopThread]:
         yield thread
 
 
+@pytest.mark.slow
 def test_restart_resumes_after_the_last_position_and_times_tasks_across_it(
     loop: LoopThread, tmp_path: Path
 ) -> None:
@@ -148,6 +149,7 @@ def test_a_corrupt_state_file_is_set_aside_with_one_warning(
     assert orjson.loads(state.read_bytes())["position"] == len(BEFORE)
 
 
+@pytest.mark.slow
 def test_the_last_update_time_is_absent_until_known_and_survives_a_restart(
     loop: LoopThread, tmp_path: Path
 ) -> None:

@@ -34,6 +34,8 @@ from tests.e2e.rig import update
 from tests.e2e.servers import LoopThread, serve
 from tests.otlp_receiver import http_receiver
 
+pytestmark = pytest.mark.slow
+
 BEARER = "BEARER-5ecret-0f3a9c71d2e8"
 OTLP_SECRET = "OTLP-5ecret-8b2d4e6f"
 NODE = {"id": "node-render", "type": "service", "alias": "render"}

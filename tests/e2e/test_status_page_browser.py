@@ -18,18 +18,24 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from exporter.requence.token import encode_token
 from exporter.simulator.scripted import ScriptedServer
-from tests.browser import Browser, browser
+from tests.browser import CSS, browser, emulate, screenshot
+from tests.e2e.hostile_failures import BEARER, HOSTILE_NAME, script
 from tests.e2e.process import ROOT, ExporterProcess
 from tests.e2e.servers import LoopThread, serve
-from tests.e2e.test_demo import free_port
-from tests.e2e.test_failures_end_to_end import BEARER, HOSTILE_NAME, script
-from tests.test_status_page import IMG, SCRIPT
+from tests.helpers import free_port, wait_until
+from tests.hostile_html import IMG, SCRIPT
+
+pytestmark = pytest.mark.slow
+
+if TYPE_CHECKING:
+    from selenium.webdriver.chrome.webdriver import WebDriver
 
 
 class _TraceHandler(http.server.BaseHTTPRequestHandler):
@@ -69,18 +75,20 @@ PHONES = ((390, 844, "status-page-phone.png"), (360, 740, "status-page-360.png")
 SCREENSHOTS = os.environ.get("REQUENCE_EXPORTER_SCREENSHOTS")
 
 
-def screenshot(chrome: Browser, tmp_path: Path, name: str, *, full_page: bool = False) -> None:
-    shot = chrome.screenshot(tmp_path / name, full_page=full_page)
+def keep_screenshot(
+    chrome: WebDriver, tmp_path: Path, name: str, *, full_page: bool = False
+) -> None:
+    shot = screenshot(chrome, tmp_path / name, full_page=full_page)
     assert shot.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(shot) > 10_000
     if SCREENSHOTS and name in {"status-page.png", "status-page-phone.png"}:
         (Path(SCREENSHOTS) / name).write_bytes(shot)
 
 
-def fits_without_sideways_scrolling(chrome: Browser, width: int) -> None:
+def fits_without_sideways_scrolling(chrome: WebDriver, width: int) -> None:
     """Rows shown; the page is no wider than the screen; a wider table scrolls in its own box."""
-    assert chrome.find_all("#failures tr.failure"), "the failures table is empty"
-    page = chrome.execute(
+    assert chrome.find_elements(CSS, "#failures tr.failure"), "the failures table is empty"
+    page = chrome.execute_script(
         "const box = document.querySelector('#failures').parentElement;"
         "const reason = document.querySelector('#failures td.reason');"
         "return {scroll: document.documentElement.scrollWidth, inner: window.innerWidth,"
@@ -131,33 +139,31 @@ def test_demo_status_page_in_chromium(tmp_path: Path, trace_server: tuple[str, l
 
             # Screenshots for the docs wait for a fuller page: the last minute's figures too.
             wanted = 8 if SCREENSHOTS else 3
-            chrome.wait_for(
-                lambda: len(failures()) >= wanted, what="failures in the demo", timeout=90
-            )
+            wait_until(lambda: len(failures()) >= wanted, what="failures in the demo", timeout=90)
             # A phone first (390 x 844, the narrowest supported 360 px too), then a desktop.
             for width, height, name in PHONES:
-                chrome.emulate(width, height, scale=2, mobile=True)
+                emulate(chrome, width, height, scale=2, mobile=True)
                 chrome.get(f"{base}/")
                 fits_without_sideways_scrolling(chrome, width)
-                screenshot(chrome, tmp_path, name, full_page=True)
-            chrome.emulate(1280, 1000)
+                keep_screenshot(chrome, tmp_path, name, full_page=True)
+            emulate(chrome, 1280, 1000)
             chrome.get(f"{base}/")
             fits_without_sideways_scrolling(chrome, 1280)
-            cells = chrome.find_all("#failures tr.failure td")
-            assert any(chrome.text(c) in {"taskError", "taskAborted", "nodeError"} for c in cells)
-            assert "connected" in chrome.text(chrome.find_all(".card b")[0])
-            screenshot(chrome, tmp_path, "status-page.png")
-            links = chrome.find_all("#failures a.trace")
+            cells = chrome.find_elements(CSS, "#failures tr.failure td")
+            assert any(c.text in {"taskError", "taskAborted", "nodeError"} for c in cells)
+            assert "connected" in chrome.find_element(CSS, ".card b").text
+            keep_screenshot(chrome, tmp_path, "status-page.png")
+            links = chrome.find_elements(CSS, "#failures a.trace")
             assert links
-            trace_id = chrome.text(links[0])
+            trace_id = links[0].text
             assert len(trace_id) == 32
             assert trace_id in {f["trace_id"] for f in failures()}
-            href = chrome.attribute(links[0], "href")
+            href = links[0].get_dom_attribute("href")
             assert href == template.replace("{trace_id}", trace_id)
-            chrome.click(links[0])
-            chrome.wait_for(lambda: chrome.url == href, what="the trace page")
+            links[0].click()
+            wait_until(lambda: chrome.current_url == href, what="the trace page")
             assert [p for p in paths if p != "/favicon.ico"] == [f"/trace/{trace_id}"]
-            assert chrome.text(chrome.find_all("#trace")[0]) == f"/trace/{trace_id}"
+            assert chrome.find_element(CSS, "#trace").text == f"/trace/{trace_id}"
     finally:
         demo.terminate()
         try:
@@ -192,13 +198,13 @@ def test_hostile_stream_values_show_as_text_and_nothing_runs(
                 what="four failures",
             )
             chrome.get(exporter.url + "/")
-            chrome.screenshot(tmp_path / "hostile.png")
-            texts = [chrome.text(c) for c in chrome.find_all("#failures td")]
+            screenshot(chrome, tmp_path / "hostile.png")
+            texts = [c.text for c in chrome.find_elements(CSS, "#failures td")]
             assert HOSTILE_NAME in texts
             assert any(SCRIPT in t and IMG in t for t in texts)
-            assert chrome.find_all("#failures img, #failures script, img, script") == []
-            assert chrome.execute("return typeof window.pwned") == "undefined"
-            assert chrome.execute("return document.title") == "requence-exporter"
+            assert chrome.find_elements(CSS, "#failures img, #failures script, img, script") == []
+            assert chrome.execute_script("return typeof window.pwned") == "undefined"
+            assert chrome.execute_script("return document.title") == "requence-exporter"
             assert exporter.stop() == 0
     finally:
         loop.run(server.aclose())

@@ -16,6 +16,8 @@ from tests.e2e.scripts import LAST, SCRIPT, A, B, C, S
 from tests.e2e.servers import LoopThread, serve
 from tests.otlp_receiver import ReceivedSpan, dead_endpoint, grpc_receiver, http_receiver
 
+pytestmark = pytest.mark.slow
+
 TASK_SPANS = 4  # A, B, S (a sub-task of A) and C (incomplete)
 NODE_SPANS = 6  # A: fetch, spawn, fetch again; B: scan; S: page; C: render
 
