@@ -104,12 +104,15 @@ def _median_run(runs: list[dict[str, Any]], events: int) -> dict[str, Any]:
     return summary
 
 
+_EXPORTERS = ("exporter", "prototype")  # the trickle's readers per tree
+
+
 def _bulk_readers(trees: list[Tree]) -> list[tuple[str, Tree, str]]:
     """(name in the report, tree, reader): the floors once, the exporter once per tree."""
-    floors = [r for r in BULK_READERS if not r.startswith("exporter")]
-    out = [(name, trees[0], name) for name in floors]
+    names = ("exporter", "exporter_traces", "prototype")
+    out = [(name, trees[0], name) for name in BULK_READERS if name not in names]
     for tree in trees:
-        out += [(f"{name} {tree.name}", tree, name) for name in ("exporter", "exporter_traces")]
+        out += [(f"{name} {tree.name}", tree, name) for name in names]
     return out
 
 
@@ -155,7 +158,7 @@ def trickle_bench(plan: Plan, trees: list[Tree]) -> dict[str, Any]:
         assert simulator.stdout is not None
         base_url = simulator.stdout.readline().split()[-1]
         readers = [("httpx_sse_json", trees[0]), ("httpx_sse_json_async", trees[0])]
-        readers += [(f"exporter {tree.name}", tree) for tree in trees]
+        readers += [(f"{name} {tree.name}", tree) for tree in trees for name in _EXPORTERS]
         window = ["--warmup", str(plan.trickle_warmup), "--seconds", str(plan.trickle_seconds)]
         runs: dict[str, list[dict[str, Any]]] = {}
         for rep in range(plan.trickle_reps):

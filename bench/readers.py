@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-from bench.stream_runs import exporter_run, raw_floor, sse_floor, sync_floor
+from bench.prototype import prototype_bulk, prototype_trickle
+from bench.stream_runs import SINCE, exporter_run, raw_floor, sse_floor, sync_floor
 from bench.trickle import trickle_async_floor, trickle_exporter, trickle_sync_floor
 from exporter import is_compiled
 
@@ -25,8 +27,9 @@ BULK_READERS = (
     "httpx_sse_json",
     "exporter",
     "exporter_traces",
+    "prototype",
 )
-TRICKLE_READERS = ("httpx_sse_json", "httpx_sse_json_async", "exporter")
+TRICKLE_READERS = ("httpx_sse_json", "httpx_sse_json_async", "exporter", "prototype")
 
 
 def bulk(args: argparse.Namespace) -> dict[str, Any]:
@@ -45,6 +48,8 @@ def bulk(args: argparse.Namespace) -> dict[str, Any]:
             return asyncio.run(exporter_run(url, last))
         case "exporter_traces":
             return asyncio.run(exporter_run(url, last, otlp_endpoint=args.otlp))
+        case "prototype":
+            return asyncio.run(prototype_bulk(url, last, SINCE))
     raise SystemExit(f"unknown reader {args.reader}")
 
 
@@ -58,6 +63,9 @@ def trickle(args: argparse.Namespace) -> dict[str, Any]:
             return asyncio.run(trickle_async_floor(url, warmup, seconds))
         case "exporter":
             return asyncio.run(trickle_exporter(url, warmup, seconds))
+        case "prototype":
+            since = datetime.now(UTC).isoformat()
+            return asyncio.run(prototype_trickle(url, since, warmup, seconds))
     raise SystemExit(f"unknown reader {args.reader}")
 
 

@@ -14,7 +14,7 @@ from exporter import is_compiled
 
 BUILD = "compiled" if is_compiled() else "pure"
 FLOORS = {"raw_socket", "httpx_sse", "httpx_sse_json", "httpx_sse_json_async"}
-EXPORTER = {f"exporter {BUILD}", f"exporter_traces {BUILD}"}
+EXPORTER = {f"{name} {BUILD}" for name in ("exporter", "exporter_traces", "prototype")}
 
 
 def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
@@ -48,7 +48,12 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     # The trickle: CPU per update of the floors and the exporter, fed by the simulator.
     trickle = results["trickle"]
     assert trickle["rate"] == 200
-    for name in ("httpx_sse_json", "httpx_sse_json_async", f"exporter {BUILD}"):
+    for name in (
+        "httpx_sse_json",
+        "httpx_sse_json_async",
+        f"exporter {BUILD}",
+        f"prototype {BUILD}",
+    ):
         [window] = trickle[name]["runs"]
         assert window["updates"] > 0
         assert window["cpu_seconds"] > 0
