@@ -31,7 +31,7 @@ NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_rule_cost.py
 
 .PHONY: demo test test-pure test-compiled lint bench bench-pure tools dashboards clean
-.PHONY: test-installed bench-smoke bench-rules release-check
+.PHONY: test-installed bench-smoke bench-rules release-check profiles
 
 # pip's own output goes to a log, shown whole when an install fails.
 PIP_LOG := $(VENV)/pip.log
@@ -106,6 +106,11 @@ bench: $(COMPILED)/.built
 
 bench-pure: $(STAMP)
 	$(BIN)/python -m bench
+
+## Where the stream path spends its CPU, per build, at bulk and at the trickle: py-spy samples of
+## the benchmark's readers, summarised under docs/performance/ (needs ptrace: root or CAP_SYS_PTRACE).
+profiles: $(COMPILED)/.built
+	$(BIN)/python -m bench.profiles $(BENCH_TREES) --out $(CURDIR)/docs/performance
 
 ## The benchmark at tiny sizes (seconds): proves the harness runs, measures nothing.
 bench-smoke: $(COMPILED)/.built
