@@ -95,7 +95,8 @@ class Exporter:
             self.failures, [self.failure_log] if self.failure_log is not None else []
         )
         self.tracker = Tracker(
-            observers=[self.metrics, *([traces] if traces else []), self.recorder],
+            observers=[self.metrics, *([traces] if traces else [])],
+            failures=self.recorder,
             max_tasks=settings.max_tracked_tasks,
             task_ttl=settings.task_ttl,
             # Finished node attempts are kept until their task's spans are built.
@@ -255,11 +256,10 @@ class Exporter:
         return await self.checkpointer.save(force=force)
 
     async def _every_second(self) -> None:
-        # The status page's rates come from these samples; a nodeError's log line waits at
-        # most this long for its attempt, and suppressed failure lines are reported.
+        # The status page's rates come from these samples, and suppressed failure lines are
+        # reported.
         while True:
             self.activity.sample()
-            self.recorder.flush()
             if self.failure_log is not None:
                 self.failure_log.tick()
             await asyncio.sleep(1.0)
@@ -317,7 +317,6 @@ class Exporter:
             except* (Unauthorized, NotFound) as failure:
                 log.error("%s", failure.exceptions[0])
                 code = EXIT_CONFIG
-        self.recorder.flush()
         if self.traces is not None:
             await asyncio.to_thread(self.traces.shutdown)
         if self.otlp_metrics is not None:

@@ -44,6 +44,7 @@ __all__ = [
     "ConfigError",
     "Duration",
     "ExporterError",
+    "FailureHook",
     "FinishedTask",
     "HelpFormatter",
     "JsonFormatter",
@@ -166,6 +167,7 @@ if TYPE_CHECKING:
     from exporter.core.status import RECONNECT_REASONS, StreamStatus
     from exporter.core.tasks import (
         UNNAMED,
+        FailureHook,
         FinishedTask,
         NodeAttempt,
         Observer,
@@ -262,6 +264,7 @@ else:
         "Node": "exporter.core.updates",
         "NodeAttempt": "exporter.core.tasks",
         "NotFound": "exporter.core.errors",
+        "FailureHook": "exporter.core.tasks",
         "Observer": "exporter.core.tasks",
         "RECONNECT_REASONS": "exporter.core.status",
         "RateLimitedWarning": "exporter.core.logs",
