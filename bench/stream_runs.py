@@ -24,11 +24,12 @@ from httpx_sse import aconnect_sse, connect_sse
 
 from exporter.app import Exporter
 from exporter.config import settings_for
+from exporter.core import StreamStatus
 from exporter.requence.sse import RawEvent
 from exporter.requence.stream import WatchStream
 from exporter.requence.token import encode_token
 
-__all__ = ["exporter_run", "raw_floor", "sse_floor", "sync_floor"]
+__all__ = ["exporter_run", "raw_floor", "sse_floor", "sync_floor", "until_done"]
 
 
 def _children_cpu() -> float:
@@ -113,6 +114,26 @@ async def sse_floor(base_url: str, last_position: int, *, parse_json: bool) -> f
         return time.perf_counter() - start
 
 
+async def until_done(
+    done: asyncio.Event, stream: asyncio.Task[None], status: StreamStatus, within: float
+) -> None:
+    """Wait for `done`; raise what ended the stream task, or say where it stood at the timeout."""
+    waiter = asyncio.create_task(done.wait())
+    finished, _ = await asyncio.wait(
+        {waiter, stream}, timeout=within, return_when=asyncio.FIRST_COMPLETED
+    )
+    waiter.cancel()
+    if waiter in finished:
+        return
+    if stream in finished:
+        stream.result()  # raises what ended it
+        raise RuntimeError("the stream task ended")
+    raise RuntimeError(
+        f"not done within {within:g}s: at position {status.position}, "
+        f"{status.connections} connections, reconnects {dict(status.reconnects)}"
+    )
+
+
 async def exporter_run(
     base_url: str, last_position: int, *, otlp_endpoint: str | None = None
 ) -> dict[str, Any]:
@@ -149,7 +170,7 @@ async def exporter_run(
         start = time.perf_counter()
         task = asyncio.create_task(stream.run())
         try:
-            await asyncio.wait_for(done.wait(), _TIMEOUT)
+            await until_done(done, task, status, _TIMEOUT)
             elapsed = time.perf_counter() - start
         finally:
             task.cancel()

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
+from bench.stream_runs import until_done
 from exporter.app import Exporter
 from exporter.config import settings_for
 from exporter.requence.sse import RawEvent
@@ -131,7 +132,7 @@ async def trickle_exporter(base_url: str, warmup: float, seconds: float) -> dict
         loop.call_later(warmup, mark)
         loop.call_later(warmup + seconds, mark)
         try:
-            await asyncio.wait_for(done.wait(), warmup + seconds + 60.0)
+            await until_done(done, task, exporter.status, warmup + seconds + 60.0)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
