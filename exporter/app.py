@@ -1,7 +1,7 @@
 """Wiring: stream -> pipeline -> tracker -> sinks, the HTTP server, signals and shutdown.
 
 One asyncio task group runs the stream and the periodic jobs; SIGTERM or SIGINT stops reading,
-then sinks are flushed and the process exits 0 (1 when the final state file save failed).
+saves the state file, then flushes the sinks and exits 0 (1 when the final save failed).
 """
 
 from __future__ import annotations
@@ -317,13 +317,15 @@ class Exporter:
             except* (Unauthorized, NotFound) as failure:
                 log.error("%s", failure.exceptions[0])
                 code = EXIT_CONFIG
+        # The state first: flushing spans and metrics waits on collectors (up to their export
+        # timeouts), and a pod killed at the end of its grace period must leave its state.
+        if not await self.checkpoint(force=True) and code == EXIT_OK:
+            log.error("the final state file save failed: the next start resumes from an older one")
+            code = EXIT_STATE
         if self.traces is not None:
             await asyncio.to_thread(self.traces.shutdown)
         if self.otlp_metrics is not None:
             await self.otlp_metrics.aclose()
-        if not await self.checkpoint(force=True) and code == EXIT_OK:
-            log.error("the final state file save failed: the next start resumes from an older one")
-            code = EXIT_STATE
         if self.scrape_mark is not None:
             self.scrape_mark.close()
         if self.state_file is not None:
@@ -333,7 +335,7 @@ class Exporter:
 
     async def _stop_on(self, stop: asyncio.Event, group_tasks: list[asyncio.Task[None]]) -> None:
         await stop.wait()
-        log.info("stopping: finishing the current read, flushing, saving state")
+        log.info("stopping: finishing the current read, saving state, flushing")
         for task in group_tasks:
             task.cancel()
 
