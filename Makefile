@@ -20,7 +20,7 @@ COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --other
 	--exclude-standard exporter tests bench 2>/dev/null)
 # Tests of the rules, dashboards, chart and image: the same files in both builds, run once.
 NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
-	--ignore=tests/test_grafana_build.py --ignore=tests/test_grafana_yamlout.py \
+	--ignore=tests/test_grafana_build.py \
 	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py \
 	--ignore=tests/test_release_version.py --ignore=tests/test_workflows.py \
 	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py \
