@@ -181,10 +181,11 @@ def trickle_bench(plan: Plan, trees: list[Tree]) -> dict[str, Any]:
     return out
 
 
-def _in_subprocess(module: str, *args: int) -> dict[str, Any]:
+def _in_subprocess(module: str, *args: int, cwd: Path | None = None) -> dict[str, Any]:
     """The JSON a bench module prints, run in a fresh process (memory starts clean)."""
     out = subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
+        cwd=cwd,
         check=True,
         capture_output=True,
         text=True,
@@ -193,9 +194,9 @@ def _in_subprocess(module: str, *args: int) -> dict[str, Any]:
     return result
 
 
-def memory_bench(tasks: int, cap: int) -> dict[str, Any]:
-    """RSS under never-finishing tasks, measured in a fresh process."""
-    return _in_subprocess("bench.memory", tasks, cap)
+def memory_bench(tree: Tree, tasks: int, cap: int) -> dict[str, Any]:
+    """RSS under never-finishing tasks, measured in a fresh process of `tree`."""
+    return _in_subprocess("bench.memory", tasks, cap, cwd=tree.path)
 
 
 def failure_memory_bench(count: int) -> dict[str, Any]:
@@ -279,14 +280,14 @@ def report(results: dict[str, Any]) -> str:
             f"{'/metrics @ ' + size:26}{scrape['series']:>10,}{scrape['bytes'] / 1e6:>8.1f}"
             f"{scrape['http_seconds']:>16.3f}{scrape['render_seconds']:>10.3f}"
         )
-    memory = results["memory"]
-    lines += [
-        "",
-        f"memory: {memory['bytes_per_task']:.0f} bytes per tracked task (taskStart only); "
-        f"RSS {memory['rss_at_cap'] / 1e6:.1f} MB at {memory['cap']:,} tasks, "
-        f"{memory['rss_end'] / 1e6:.1f} MB after {memory['tasks']:,} "
-        f"({memory['growth_cap_to_end'] * 100:+.1f}%)",
-    ]
+    lines.append("")
+    for name, memory in results["memory"].items():
+        lines.append(
+            f"memory, {name}: {memory['bytes_per_task']:.0f} bytes per tracked task (taskStart "
+            f"only); RSS {memory['rss_at_cap'] / 1e6:.1f} MB at {memory['cap']:,} tasks, "
+            f"{memory['rss_end'] / 1e6:.1f} MB after {memory['tasks']:,} "
+            f"({memory['growth_cap_to_end'] * 100:+.1f}%)"
+        )
     failures = results["failure_memory"]
     worst, typical, large = (
         failures["worst_case"],
@@ -377,7 +378,7 @@ def run(plan: Plan, trees: list[Tree]) -> dict[str, Any]:
     print("scrapes:")
     results["scrape"] = asyncio.run(scrapes(plan))
     print("memory (in a subprocess)", flush=True)
-    results["memory"] = memory_bench(*plan.memory)
+    results["memory"] = {tree.name: memory_bench(tree, *plan.memory) for tree in trees}
     results["failure_memory"] = failure_memory_bench(DEFAULT_RECENT_FAILURES)
     results["elapsed_seconds"] = time.time() - started
     return results

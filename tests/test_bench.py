@@ -63,7 +63,7 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     for scrape in results["scrape"].values():
         assert scrape["series"] > 0
         assert scrape["http_seconds"] > 0
-    memory = results["memory"]
+    memory = results["memory"][BUILD]
     assert memory["tracked"] == memory["cap"]
     assert memory["evicted"] == memory["tasks"] - memory["cap"]
     assert memory["bytes_per_task"] > 0
