@@ -20,7 +20,7 @@ COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --other
 	--exclude-standard exporter tests bench 2>/dev/null)
 # Tests of the rules, dashboards, chart and image: the same files in both builds, run once.
 NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
-	--ignore=tests/test_grafana_build.py --ignore=tests/test_grafana_yamlout.py \
+	--ignore=tests/test_grafana_build.py \
 	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py \
 	--ignore=tests/test_release_version.py --ignore=tests/test_workflows.py \
 	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py \
@@ -31,7 +31,7 @@ NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_rule_cost.py
 
 .PHONY: demo check test test-pure test-compiled lint bench bench-pure tools dashboards clean
-.PHONY: test-installed bench-smoke bench-rules release-check
+.PHONY: test-installed bench-smoke bench-rules release-check profiles
 
 # pip's own output goes to a log, shown whole when an install fails.
 PIP_LOG := $(VENV)/pip.log
@@ -105,16 +105,23 @@ release-check: $(DIST)/.built
 test-installed:
 	./scripts/installed-tests $(INSTALLED_PYTHON) $(NOT_RUNTIME)
 
-## The benchmark, against the compiled build (what the image ships); bench-pure: the source.
+## The benchmark: the floors and both builds (the source as `pip install .` installs it, and the
+## compiled tree the image ships), bulk and trickle, in one run; bench-pure: the source alone.
+BENCH_TREES := --tree pure=$(CURDIR) --tree compiled=$(CURDIR)/$(COMPILED)
 bench: $(COMPILED)/.built
-	cd $(COMPILED) && $(CURDIR)/$(BIN)/python -m bench --out $(CURDIR)/bench/results
+	$(BIN)/python -m bench $(BENCH_TREES) --out $(CURDIR)/bench/results
 
 bench-pure: $(STAMP)
 	$(BIN)/python -m bench
 
+## Where the stream path spends its CPU, per build, at bulk and at the trickle: py-spy samples of
+## the benchmark's readers, summarised under docs/performance/ (needs ptrace: root or CAP_SYS_PTRACE).
+profiles: $(COMPILED)/.built
+	$(BIN)/python -m bench.profiles $(BENCH_TREES) --out $(CURDIR)/docs/performance
+
 ## The benchmark at tiny sizes (seconds): proves the harness runs, measures nothing.
 bench-smoke: $(COMPILED)/.built
-	cd $(COMPILED) && $(CURDIR)/$(BIN)/python -m bench --smoke --out $(CURDIR)/build/bench-smoke
+	$(BIN)/python -m bench --smoke $(BENCH_TREES) --out $(CURDIR)/build/bench-smoke
 
 ## What the alert rules cost Prometheus: samples per evaluation and per minute at 6 h and 28 d,
 ## for 10 and 100 task names on 3 instances, and the rule groups' evaluation times (bench/rules.py).

@@ -17,15 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from bench.readers import BULK_READERS
 from bench.render import Rendered, render
 from bench.scrape import scrape_bench
-from bench.stream_runs import exporter_run, raw_floor, sse_floor
+from bench.trickle import BEARER
 from exporter import is_compiled
 from exporter.serving.failures import DEFAULT_RECENT_FAILURES
 
@@ -42,6 +41,47 @@ class Plan:
         self.scrape_series = (200, 1_000) if smoke else (1_000, 10_000, 100_000)
         self.scrape_reps = 2 if smoke else 5
         self.memory = (20_000, 2_000) if smoke else (1_000_000, 100_000)
+        # The trickle: the simulator's steady rate, read for `seconds` after `warmup`.
+        self.rate = 200.0
+        self.trickle_warmup = 1.0 if smoke else 3.0
+        self.trickle_seconds = 2.0 if smoke else 20.0
+        self.trickle_reps = 1 if smoke else 3
+
+
+class Tree(NamedTuple):
+    """A tree the readers run from: its name in the report and the build it must import."""
+
+    name: str
+    path: Path
+
+    @property
+    def build(self) -> str:
+        return "compiled" if self.name == "compiled" else "pure Python"
+
+
+def _tree(text: str) -> Tree:
+    name, sep, path = text.partition("=")
+    if not sep or name not in ("pure", "compiled") or not Path(path, "bench").is_dir():
+        raise argparse.ArgumentTypeError("expected pure=DIR or compiled=DIR, DIR holding bench/")
+    return Tree(name, Path(path).resolve())
+
+
+def _reader(tree: Tree, *args: str) -> dict[str, Any]:
+    """One run of `python -m bench.readers ARGS` in a fresh process of `tree`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.readers", *args],
+        cwd=tree.path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.readers {' '.join(args)} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    if result["build"] != tree.build:
+        raise RuntimeError(f"the {tree.name} tree at {tree.path} imported the {result['build']}")
+    return result
 
 
 def _median_run(runs: list[dict[str, Any]], events: int) -> dict[str, Any]:
@@ -64,52 +104,88 @@ def _median_run(runs: list[dict[str, Any]], events: int) -> dict[str, Any]:
     return summary
 
 
-async def _repeat(
-    reps: int, once: Callable[[], Awaitable[dict[str, Any]]], events: int
+_EXPORTERS = ("exporter", "prototype")  # the trickle's readers per tree
+
+
+def _bulk_readers(trees: list[Tree]) -> list[tuple[str, Tree, str]]:
+    """(name in the report, tree, reader): the floors once, the exporter once per tree."""
+    names = ("exporter", "exporter_traces", "prototype")
+    out = [(name, trees[0], name) for name in BULK_READERS if name not in names]
+    for tree in trees:
+        out += [(f"{name} {tree.name}", tree, name) for name in names]
+    return out
+
+
+def stream_bench(
+    plan: Plan, stream: Rendered, feed_port: int, otlp_port: int, trees: list[Tree]
 ) -> dict[str, Any]:
-    return _median_run([await once() for _ in range(reps)], events)
-
-
-async def _timed_sse(url: str, last: int, *, parse_json: bool) -> dict[str, Any]:
-    return {"seconds": await sse_floor(url, last, parse_json=parse_json)}
-
-
-async def stream_bench(
-    plan: Plan, stream: Rendered, feed_port: int, otlp_port: int
-) -> dict[str, Any]:
-    """Every reader of the stream, in both framings."""
+    """Every reader of the stream, in both framings; the readers of one repetition in turn."""
     results: dict[str, Any] = {}
-    last = stream.last_position
-    n = stream.events
+    last = str(stream.last_position)
     otlp = f"http://127.0.0.1:{otlp_port}/v1/traces"
     for framing, body in (("coalesced", stream.coalesced), ("per-event", stream.per_event)):
-        reps = plan.reps[framing]
         url = f"http://127.0.0.1:{feed_port}/{framing}"
-        path = f"/{framing}"
-
-        async def raw(path: str = path, size: int = len(body)) -> dict[str, Any]:
-            return {"seconds": await asyncio.to_thread(raw_floor, feed_port, path, size)}
-
-        runs: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
-            "raw_socket": raw,
-            "httpx_sse": partial(_timed_sse, url, last, parse_json=False),
-            "httpx_sse_json": partial(_timed_sse, url, last, parse_json=True),
-            "exporter": partial(exporter_run, url, last),
-            "exporter_traces": partial(exporter_run, url, last, otlp_endpoint=otlp),
-        }
-        results[framing] = {}
-        for name, once in runs.items():
-            print(f"  {framing:10} {name:16}", end="", flush=True)
-            summary = await _repeat(reps, once, n)
-            results[framing][name] = summary
-            print(f"{summary['events_per_second']:>12,.0f} events/s")
+        where = ["--port", str(feed_port), "--path", f"/{framing}", "--size", str(len(body))]
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for rep in range(plan.reps[framing]):
+            print(f"  {framing} run {rep + 1}/{plan.reps[framing]}", flush=True)
+            for name, tree, reader in _bulk_readers(trees):
+                extra = ["--otlp", otlp] if reader == "exporter_traces" else where
+                runs.setdefault(name, []).append(_reader(tree, "bulk", reader, url, last, *extra))
+        results[framing] = {name: _median_run(r, stream.events) for name, r in runs.items()}
     return results
 
 
-def _in_subprocess(module: str, *args: int) -> dict[str, Any]:
+def trickle_bench(plan: Plan, trees: list[Tree]) -> dict[str, Any]:
+    """CPU per update at the simulator's steady rate: the floors and each build, in turn."""
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter.simulator",
+            "--seed",
+            "7",
+            "--rate",
+            f"{plan.rate:g}",
+            "--bearer",
+            BEARER,
+        ],
+        cwd=trees[0].path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert simulator.stdout is not None
+        base_url = simulator.stdout.readline().split()[-1]
+        readers = [("httpx_sse_json", trees[0]), ("httpx_sse_json_async", trees[0])]
+        readers += [(f"{name} {tree.name}", tree) for tree in trees for name in _EXPORTERS]
+        window = ["--warmup", str(plan.trickle_warmup), "--seconds", str(plan.trickle_seconds)]
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for rep in range(plan.trickle_reps):
+            print(f"  trickle run {rep + 1}/{plan.trickle_reps}", flush=True)
+            for name, tree in readers:
+                reader = name.split()[0]
+                runs.setdefault(name, []).append(
+                    _reader(tree, "trickle", reader, base_url, *window)
+                )
+    finally:
+        simulator.terminate()
+        simulator.wait(10)
+    out: dict[str, Any] = {"rate": plan.rate}
+    for name, done in runs.items():
+        per_update = statistics.median(r["cpu_seconds"] / r["updates"] for r in done)
+        out[name] = {"cpu_seconds_per_update": per_update, "runs": done}
+    floor = out["httpx_sse_json"]["cpu_seconds_per_update"]
+    for name in runs:
+        out[name]["x_floor"] = out[name]["cpu_seconds_per_update"] / floor
+    return out
+
+
+def _in_subprocess(module: str, *args: int, cwd: Path | None = None) -> dict[str, Any]:
     """The JSON a bench module prints, run in a fresh process (memory starts clean)."""
     out = subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
+        cwd=cwd,
         check=True,
         capture_output=True,
         text=True,
@@ -118,9 +194,9 @@ def _in_subprocess(module: str, *args: int) -> dict[str, Any]:
     return result
 
 
-def memory_bench(tasks: int, cap: int) -> dict[str, Any]:
-    """RSS under never-finishing tasks, measured in a fresh process."""
-    return _in_subprocess("bench.memory", tasks, cap)
+def memory_bench(tree: Tree, tasks: int, cap: int) -> dict[str, Any]:
+    """RSS under never-finishing tasks, measured in a fresh process of `tree`."""
+    return _in_subprocess("bench.memory", tasks, cap, cwd=tree.path)
 
 
 def failure_memory_bench(count: int) -> dict[str, Any]:
@@ -129,61 +205,89 @@ def failure_memory_bench(count: int) -> dict[str, Any]:
 
 
 def ratios(stream: dict[str, Any]) -> dict[str, Any]:
-    """Each reader's rate as a multiple of the bare httpx + httpx-sse + json.loads floor."""
+    """Each reader's rate as a multiple of the floor: httpx.Client + httpx-sse + json.loads."""
     out: dict[str, Any] = {}
     for framing, runs in stream.items():
         floor = runs["httpx_sse_json"]["events_per_second"]
         out[framing] = {name: run["events_per_second"] / floor for name, run in runs.items()}
-        traced = runs["exporter_traces"]
-        out[framing]["exporter_traces_with_flush"] = traced["events_per_second_with_flush"] / floor
+        for name, run in runs.items():
+            if "events_per_second_with_flush" in run:
+                with_flush = run["events_per_second_with_flush"] / floor
+                out[framing][f"{name} with flush"] = with_flush
     return out
+
+
+def _bulk_rows(results: dict[str, Any]) -> list[str]:
+    stream, rel = results["stream"], results["ratios"]
+    lines = [f"{'bulk':30}{'coalesced/s':>13}{'x floor':>9}{'per-event/s':>13}{'x floor':>9}"]
+    for name in rel["coalesced"]:
+        base = name.removesuffix(" with flush")
+        row = f"{name:30}"
+        for framing in ("coalesced", "per-event"):
+            run = stream[framing][base]
+            key = "events_per_second_with_flush" if name != base else "events_per_second"
+            row += f"{run[key]:>13,.0f}{rel[framing][name]:>8.2f}x"
+        lines.append(row + ("  <- the floor" if name == "httpx_sse_json" else ""))
+    for framing in ("coalesced", "per-event"):
+        for name, run in stream[framing].items():
+            if "spans_exported" not in run:
+                continue
+            line = (
+                f"spans ({framing}, {name}): {run['spans_exported']:,} exported, "
+                f"{run['spans_dropped']:,} dropped"
+            )
+            if "span_process_cpu_seconds" in run:
+                cpu = run["span_process_cpu_seconds"]
+                line += f", span process CPU {cpu:.2f} s (median run)"
+            lines.append(line)
+    return lines
+
+
+def _trickle_rows(results: dict[str, Any]) -> list[str]:
+    trickle = results["trickle"]
+    lines = [
+        f"{'trickle at ' + format(trickle['rate'], 'g') + ' updates/s':30}"
+        f"{'CPU us/update':>14}{'x floor':>9}{'updates/read':>14}"
+    ]
+    for name, run in trickle.items():
+        if name == "rate":
+            continue
+        row = f"{name:30}{run['cpu_seconds_per_update'] * 1e6:>14.1f}{run['x_floor']:>8.2f}x"
+        reads = [r["updates"] / r["reads"] for r in run["runs"] if r.get("reads")]
+        if reads:
+            row += f"{statistics.median(reads):>14.2f}"
+        lines.append(row + ("  <- the floor" if name == "httpx_sse_json" else ""))
+    return lines
 
 
 def report(results: dict[str, Any]) -> str:
     """The human-readable summary."""
-    config = results["config"]
+    config, host = results["config"], results["host"]
     lines = [
+        f"machine: {host['cpus']} CPUs {host['machine']}, {host['cpu_model']}; "
+        f"Python {host['python']}; builds: {', '.join(host['builds'])}",
         f"stream: {config['events']:,} updates, {config['bytes_per_update']:.0f} bytes each, "
-        f"seed {config['seed']}; exporter {results['host']['exporter_build']}",
+        f"seed {config['seed']}; floor: httpx.Client + httpx-sse + json.loads",
         "",
-        f"{'reader':26}{'coalesced/s':>14}{'x floor':>9}{'per-event/s':>14}{'x floor':>9}",
+        *_bulk_rows(results),
+        "",
+        *_trickle_rows(results),
+        "",
+        f"{'scrape':26}{'series':>10}{'MB':>8}{'GET /metrics s':>16}{'render s':>10}",
     ]
-    stream, rel = results["stream"], results["ratios"]
-    names = [*stream["coalesced"], "exporter_traces_with_flush"]
-    for name in names:
-        row = f"{name:26}"
-        for framing in ("coalesced", "per-event"):
-            run = stream[framing].get(name) or stream[framing]["exporter_traces"]
-            rate = (
-                run["events_per_second_with_flush"]
-                if name.endswith("_with_flush")
-                else run["events_per_second"]
-            )
-            row += f"{rate:>14,.0f}{rel[framing][name]:>8.2f}x"
-        lines.append(row)
-    for framing in ("coalesced", "per-event"):
-        traced = stream[framing]["exporter_traces"]
-        line = (
-            f"spans ({framing}): {traced['spans_exported']:,} exported, "
-            f"{traced['spans_dropped']:,} dropped"
-        )
-        if "span_process_cpu_seconds" in traced:
-            line += f", span process CPU {traced['span_process_cpu_seconds']:.2f} s (median run)"
-        lines.append(line)
-    lines += ["", f"{'scrape':26}{'series':>10}{'MB':>8}{'GET /metrics s':>16}{'render s':>10}"]
     for size, scrape in results["scrape"].items():
         lines.append(
             f"{'/metrics @ ' + size:26}{scrape['series']:>10,}{scrape['bytes'] / 1e6:>8.1f}"
             f"{scrape['http_seconds']:>16.3f}{scrape['render_seconds']:>10.3f}"
         )
-    memory = results["memory"]
-    lines += [
-        "",
-        f"memory: {memory['bytes_per_task']:.0f} bytes per tracked task (taskStart only); "
-        f"RSS {memory['rss_at_cap'] / 1e6:.1f} MB at {memory['cap']:,} tasks, "
-        f"{memory['rss_end'] / 1e6:.1f} MB after {memory['tasks']:,} "
-        f"({memory['growth_cap_to_end'] * 100:+.1f}%)",
-    ]
+    lines.append("")
+    for name, memory in results["memory"].items():
+        lines.append(
+            f"memory, {name}: {memory['bytes_per_task']:.0f} bytes per tracked task (taskStart "
+            f"only); RSS {memory['rss_at_cap'] / 1e6:.1f} MB at {memory['cap']:,} tasks, "
+            f"{memory['rss_end'] / 1e6:.1f} MB after {memory['tasks']:,} "
+            f"({memory['growth_cap_to_end'] * 100:+.1f}%)"
+        )
     failures = results["failure_memory"]
     worst, typical, large = (
         failures["worst_case"],
@@ -209,7 +313,18 @@ async def scrapes(plan: Plan) -> dict[str, Any]:
     return out
 
 
-def run(plan: Plan) -> dict[str, Any]:
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def run(plan: Plan, trees: list[Tree]) -> dict[str, Any]:
     """Render, serve, measure everything; the results document."""
     started = time.time()
     stream = render(plan.events)
@@ -220,6 +335,8 @@ def run(plan: Plan) -> dict[str, Any]:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "machine": platform.machine(),
+            "cpu_model": _cpu_model(),
+            "builds": [tree.build for tree in trees],
             "exporter_build": "compiled" if is_compiled() else "pure Python",
         },
         "config": {
@@ -228,6 +345,12 @@ def run(plan: Plan) -> dict[str, Any]:
             "tasks": stream.task_ids,
             "bytes_per_update": stream.event_bytes / stream.events,
             "repetitions": plan.reps,
+            "trickle": {
+                "rate": plan.rate,
+                "warmup_seconds": plan.trickle_warmup,
+                "seconds": plan.trickle_seconds,
+                "repetitions": plan.trickle_reps,
+            },
             "smoke": plan.smoke,
         },
     }
@@ -243,17 +366,19 @@ def run(plan: Plan) -> dict[str, Any]:
         try:
             assert servers.stdout is not None
             feed_port, otlp_port = map(int, servers.stdout.readline().split())
-            print("stream readers (median events/s):")
-            results["stream"] = asyncio.run(stream_bench(plan, stream, feed_port, otlp_port))
+            print("stream readers, each run in a fresh process:")
+            results["stream"] = stream_bench(plan, stream, feed_port, otlp_port, trees)
         finally:
             assert servers.stdin is not None
             servers.stdin.close()
             servers.wait(10)
     results["ratios"] = ratios(results["stream"])
+    print(f"trickle: the simulator at {plan.rate:g} updates/s")
+    results["trickle"] = trickle_bench(plan, trees)
     print("scrapes:")
     results["scrape"] = asyncio.run(scrapes(plan))
     print("memory (in a subprocess)", flush=True)
-    results["memory"] = memory_bench(*plan.memory)
+    results["memory"] = {tree.name: memory_bench(tree, *plan.memory) for tree in trees}
     results["failure_memory"] = failure_memory_bench(DEFAULT_RECENT_FAILURES)
     results["elapsed_seconds"] = time.time() - started
     return results
@@ -264,8 +389,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: prove it works")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
+    parser.add_argument(
+        "--tree",
+        type=_tree,
+        action="append",
+        help="pure=DIR or compiled=DIR: a tree to run the exporter's readers from (repeatable; "
+        "default: this one); the floors run from the first",
+    )
     args = parser.parse_args()
-    results = run(Plan(args.smoke))
+    here = Tree("compiled" if is_compiled() else "pure", Path.cwd())
+    results = run(Plan(args.smoke), args.tree or [here])
     print()
     print(report(results))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ NODE = Node("node-render", "service", "render")
 def _fill(count: int, name: str, reason: str) -> FailureRing:
     """A ring holding `count` failures: half node errors, half task errors."""
     ring = FailureRing(count)
-    tracker = Tracker(observers=[FailureRecorder(ring)], keep_attempts=False)
+    tracker = Tracker(failures=FailureRecorder(ring), keep_attempts=False)
     base = 1767225600.0
     position = 0
     tasks = count // 2 + 1

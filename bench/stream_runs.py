@@ -1,6 +1,7 @@
 """Timed reads of the served stream: the raw socket, bare httpx-sse (with and without JSON
-parsing) and the exporter's own path (WatchStream -> Pipeline -> Tracker -> Metrics, optionally
-with the trace sink exporting to a discarding OTLP endpoint).
+parsing; synchronous, the floor, and asynchronous) and the exporter's own path (WatchStream ->
+Pipeline -> Tracker -> Metrics, optionally with the trace sink exporting to a discarding OTLP
+endpoint).
 
 Every run is timed from the moment it starts connecting to the moment the last position has
 been processed; a traced run also reports how long flushing its remaining spans took, and the
@@ -19,15 +20,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from httpx_sse import aconnect_sse
+from httpx_sse import aconnect_sse, connect_sse
 
 from exporter.app import Exporter
 from exporter.config import settings_for
+from exporter.core.status import StreamStatus
 from exporter.requence.sse import RawEvent
 from exporter.requence.stream import WatchStream
 from exporter.requence.token import encode_token
 
-__all__ = ["exporter_run", "raw_floor", "sse_floor"]
+__all__ = ["exporter_run", "raw_floor", "sse_floor", "sync_floor", "until_done"]
 
 
 def _children_cpu() -> float:
@@ -78,6 +80,23 @@ def raw_floor(port: int, path: str, expected: int) -> float:
     return time.perf_counter() - start
 
 
+def sync_floor(base_url: str, last_position: int) -> float:
+    """Seconds for httpx.Client + httpx-sse to iterate every event and json.loads each one:
+    the floor every reader is compared with."""
+    last_id = str(last_position)
+    loads = json.loads
+    with httpx.Client(trust_env=False, timeout=_TIMEOUT) as client:
+        start = time.perf_counter()
+        with connect_sse(
+            client, "POST", f"{base_url}/task/watch-all", json={"since": SINCE}
+        ) as source:
+            for event in source.iter_sse():
+                loads(event.data)
+                if event.id == last_id:
+                    break
+        return time.perf_counter() - start
+
+
 async def sse_floor(base_url: str, last_position: int, *, parse_json: bool) -> float:
     """Seconds for httpx + httpx-sse to iterate every event (and json.loads each one)."""
     last_id = str(last_position)
@@ -93,6 +112,26 @@ async def sse_floor(base_url: str, last_position: int, *, parse_json: bool) -> f
                 if event.id == last_id:
                     break
         return time.perf_counter() - start
+
+
+async def until_done(
+    done: asyncio.Event, stream: asyncio.Task[None], status: StreamStatus, within: float
+) -> None:
+    """Wait for `done`; raise what ended the stream task, or say where it stood at the timeout."""
+    waiter = asyncio.create_task(done.wait())
+    finished, _ = await asyncio.wait(
+        {waiter, stream}, timeout=within, return_when=asyncio.FIRST_COMPLETED
+    )
+    waiter.cancel()
+    if waiter in finished:
+        return
+    if stream in finished:
+        stream.result()  # raises what ended it
+        raise RuntimeError("the stream task ended")
+    raise RuntimeError(
+        f"not done within {within:g}s: at position {status.position}, "
+        f"{status.connections} connections, reconnects {dict(status.reconnects)}"
+    )
 
 
 async def exporter_run(
@@ -131,7 +170,7 @@ async def exporter_run(
         start = time.perf_counter()
         task = asyncio.create_task(stream.run())
         try:
-            await asyncio.wait_for(done.wait(), _TIMEOUT)
+            await until_done(done, task, status, _TIMEOUT)
             elapsed = time.perf_counter() - start
         finally:
             task.cancel()

@@ -1,7 +1,7 @@
 """Wiring: stream -> pipeline -> tracker -> sinks, the HTTP server, signals and shutdown.
 
 One asyncio task group runs the stream and the periodic jobs; SIGTERM or SIGINT stops reading,
-then sinks are flushed and the process exits 0 (1 when the final state file save failed).
+saves the state file, then flushes the sinks and exits 0 (1 when the final save failed).
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ class Exporter:
             self.failures, [self.failure_log] if self.failure_log is not None else []
         )
         self.tracker = Tracker(
-            observers=[self.metrics, *([traces] if traces else []), self.recorder],
+            observers=[self.metrics, *([traces] if traces else [])],
+            failures=self.recorder,
             max_tasks=settings.max_tracked_tasks,
             task_ttl=settings.task_ttl,
             # Finished node attempts are kept until their task's spans are built.
@@ -243,11 +244,10 @@ class Exporter:
         return await self.checkpointer.save(force=force)
 
     async def _every_second(self) -> None:
-        # The status page's rates come from these samples; a nodeError's log line waits at
-        # most this long for its attempt, and suppressed failure lines are reported.
+        # The status page's rates come from these samples, and suppressed failure lines are
+        # reported.
         while True:
             self.activity.sample()
-            self.recorder.flush()
             if self.failure_log is not None:
                 self.failure_log.tick()
             await asyncio.sleep(1.0)
@@ -305,14 +305,15 @@ class Exporter:
             except* (Unauthorized, NotFound) as failure:
                 log.error("%s", failure.exceptions[0])
                 code = EXIT_CONFIG
-        self.recorder.flush()
+        # The state first: flushing spans and metrics waits on collectors (up to their export
+        # timeouts), and a pod killed at the end of its grace period must leave its state.
+        if not await self.checkpoint(force=True) and code == EXIT_OK:
+            log.error("the final state file save failed: the next start resumes from an older one")
+            code = EXIT_STATE
         if self.traces is not None:
             await asyncio.to_thread(self.traces.shutdown)
         if self.otlp_metrics is not None:
             await self.otlp_metrics.aclose()
-        if not await self.checkpoint(force=True) and code == EXIT_OK:
-            log.error("the final state file save failed: the next start resumes from an older one")
-            code = EXIT_STATE
         if self.scrape_mark is not None:
             self.scrape_mark.close()
         if self.state_file is not None:
@@ -322,7 +323,7 @@ class Exporter:
 
     async def _stop_on(self, stop: asyncio.Event, group_tasks: list[asyncio.Task[None]]) -> None:
         await stop.wait()
-        log.info("stopping: finishing the current read, flushing, saving state")
+        log.info("stopping: finishing the current read, saving state, flushing")
         for task in group_tasks:
             task.cancel()
 

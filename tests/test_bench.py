@@ -16,7 +16,9 @@ from exporter import is_compiled
 
 pytestmark = pytest.mark.slow
 
-STREAM_READERS = {"raw_socket", "httpx_sse", "httpx_sse_json", "exporter", "exporter_traces"}
+BUILD = "compiled" if is_compiled() else "pure"
+FLOORS = {"raw_socket", "httpx_sse", "httpx_sse_json", "httpx_sse_json_async"}
+EXPORTER = {f"{name} {BUILD}" for name in ("exporter", "exporter_traces", "prototype")}
 
 
 def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
@@ -34,20 +36,38 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     assert events > 0
     for framing in ("coalesced", "per-event"):
         runs = results["stream"][framing]
-        assert set(runs) == STREAM_READERS
+        assert set(runs) == FLOORS | EXPORTER
         for run in runs.values():
             assert run["events_per_second"] > 0
-        for name in ("exporter", "exporter_traces"):
+        for name in EXPORTER:
             # The exporter really processed the whole stream, through the real pipeline.
             assert all(r["updates"] == events for r in runs[name]["runs"])
-        traced = runs["exporter_traces"]
+            # ... in the build this test runs against, each run in a process of its own.
+            assert all(r["build"] == results["host"]["exporter_build"] for r in runs[name]["runs"])
+        traced = runs[f"exporter_traces {BUILD}"]
         assert traced["spans_exported"] > 0
         assert traced["spans_dropped"] == 0
-        assert set(results["ratios"][framing]) >= STREAM_READERS
+        assert results["ratios"][framing]["httpx_sse_json"] == 1.0
+        assert set(results["ratios"][framing]) >= FLOORS | EXPORTER
+    # The trickle: CPU per update of the floors and the exporter, fed by the simulator.
+    trickle = results["trickle"]
+    assert trickle["rate"] == 200
+    for name in (
+        "httpx_sse_json",
+        "httpx_sse_json_async",
+        f"exporter {BUILD}",
+        f"prototype {BUILD}",
+    ):
+        [window] = trickle[name]["runs"]
+        assert window["updates"] > 0
+        assert window["cpu_seconds"] > 0
+        assert trickle[name]["x_floor"] > 0
+    assert trickle["httpx_sse_json"]["x_floor"] == 1.0
+    assert trickle[f"exporter {BUILD}"]["runs"][0]["reads"] > 0
     for scrape in results["scrape"].values():
         assert scrape["series"] > 0
         assert scrape["http_seconds"] > 0
-    memory = results["memory"]
+    memory = results["memory"][BUILD]
     assert memory["tracked"] == memory["cap"]
     assert memory["evicted"] == memory["tasks"] - memory["cap"]
     assert memory["bytes_per_task"] > 0
@@ -62,13 +82,16 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     # Which build was measured: the one this test runs against.
     build = "compiled" if is_compiled() else "pure Python"
     assert results["host"]["exporter_build"] == build
-    assert f"exporter {build}" in done.stdout
+    assert f"builds: {build}" in done.stdout
+    assert f"exporter {BUILD} " in done.stdout
     # The printed summary carries every figure.
     for word in (
         "x floor",
+        "CPU us/update",
+        "<- the floor",
         "/metrics @",
         "bytes per tracked task",
-        "spans (coalesced)",
+        "spans (coalesced,",
         "failure ring:",
     ):
         assert word in done.stdout

@@ -54,10 +54,9 @@ def failing_script() -> Script:
 
 def run(log: FailureLog) -> None:
     recorder = FailureRecorder(FailureRing(), [log])
-    tracker = Tracker(observers=[recorder])
+    tracker = Tracker(failures=recorder)
     for update in failing_script().updates:
         tracker.apply(update)
-    recorder.flush()
 
 
 def test_json_lines_hold_the_fields_with_trace_and_span_ids(

@@ -84,10 +84,9 @@ def feed(script: Script, size: int = 200) -> tuple[FailureRing, Heard, Finished]
     heard = Heard()
     finished = Finished()
     recorder = FailureRecorder(ring, [heard])
-    tracker = Tracker(observers=[finished, recorder])
+    tracker = Tracker(observers=[finished], failures=recorder)
     for update in script.updates:
         tracker.apply(update)
-    recorder.flush()
     return ring, heard, finished
 
 
@@ -230,6 +229,49 @@ def test_node_errors_carry_the_attempts_duration_and_span_and_wait_for_nothing()
     assert first.trace_id == spans_by_task(finished.tasks)[ROOT][0]
     # Without a seen start there is no node span: the failure points at its task's span.
     assert late.span_id == format(task_span_id("t-late"), "016x")
+
+
+class Calls:
+    """A failure hook that counts what the tracker hands it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def on_node_error(self, update: object, task: object, attempt: object) -> None:
+        """Count it."""
+        self.calls.append("nodeError")
+
+    def on_task_failed(self, task: FinishedTask) -> None:
+        """Count it."""
+        self.calls.append(task.outcome)
+
+
+def test_the_failure_hook_hears_failures_only() -> None:
+    # The hook is called for failures, not for every update: updates of healthy tasks, of
+    # evicted ones and replays after a restart (`apply_quietly`) never reach it.
+    s = Script()
+    for n in range(50):
+        task = f"ok-{n}"
+        s.add("taskStart", task, T + n, name="billing")
+        s.add("nodeStart", task, T + n, node=SERVICE, name="billing")
+        s.add("nodeEnd", task, T + n + 0.5, node=SERVICE, name="billing")
+        s.add("taskEnd", task, T + n + 1, name="billing")
+    s.add("taskStart", ROOT, T + 60, name="billing")
+    s.add("nodeStart", ROOT, T + 61, node=SERVICE, name="billing")
+    s.add("nodeError", ROOT, T + 62, node=SERVICE, name="billing", message="boom")
+    s.add("taskError", ROOT, T + 63, name="billing", message="gave up")
+    s.add("taskStart", "quiet", T + 64, name="billing")
+    s.add("taskAborted", "quiet", T + 65, name="billing")
+    s.add("taskStart", "aborted", T + 66, name="billing")
+    s.add("taskAborted", "aborted", T + 67, name="billing")
+    hook = Calls()
+    tracker = Tracker(failures=hook, max_tasks=2)
+    quiet = [u for u in s.updates if u.task_id == "quiet"]
+    for update in s.updates:
+        (tracker.apply_quietly if update in quiet else tracker.apply)(update)
+    for n in range(3):  # evicted at the cap: not failures
+        tracker.apply(Script().add("taskStart", f"open-{n}", T + 70, name="x"))
+    assert hook.calls == ["nodeError", "errored", "aborted"]
 
 
 def test_names_and_reasons_are_cut_and_the_ring_stays_bounded_in_bytes() -> None:

@@ -215,12 +215,11 @@ def feed(batch: list[RawEvent]) -> Iterator[tuple[Tracker, Pipeline, Metrics, Fa
     logger.addHandler(handler)
     logger.propagate = False
     recorder = FailureRecorder(ring, [FailureLog(logger, per_second=1000)])
-    tracker = Tracker(observers=[metrics, Spans(), recorder], max_tasks=4, task_ttl=60.0)
+    tracker = Tracker(observers=[metrics, Spans()], failures=recorder, max_tasks=4, task_ttl=60.0)
     metrics.tracker = tracker
     pipeline = Pipeline(tracker=tracker, metrics=metrics, status=status)
     try:
         pipeline.feed(batch, ARRIVAL)
-        recorder.flush()
         yield tracker, pipeline, metrics, ring, lines.getvalue()
     finally:
         logger.removeHandler(handler)

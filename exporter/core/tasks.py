@@ -144,6 +144,16 @@ class Observer(Protocol):
         """A task reached its terminal update or was evicted."""
 
 
+class FailureHook(Protocol):
+    """What the tracker hands on about failures only (the recent-failures view)."""
+
+    def on_node_error(self, update: Update, task: TaskState, attempt: NodeAttempt | None) -> None:
+        """A nodeError, after the observers, with the attempt it closed (None without one)."""
+
+    def on_task_failed(self, task: FinishedTask) -> None:
+        """A task that errored or was aborted, after the observers heard it finish."""
+
+
 class TrackerStats:
     """Running totals the tracker keeps about itself (exposed as self-metrics)."""
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from exporter.core.tasks import (
+    FailureHook,
     FinishedTask,
     NodeAttempt,
     Observer,
@@ -54,6 +55,7 @@ class Tracker:
         self,
         *,
         observers: Sequence[Observer] = (),
+        failures: FailureHook | None = None,
         max_tasks: int = 100_000,
         task_ttl: float = 86_400.0,
         keep_attempts: bool = True,
@@ -62,6 +64,9 @@ class Tracker:
         if max_tasks < 1:
             raise ValueError("max_tasks must be at least 1")
         self._observers = tuple(observers)
+        # Called for failures only: an observer is called for every update, which cost the
+        # recent-failures view three calls per update for the few that are failures.
+        self._failures = failures
         self.max_tasks = max_tasks
         self.task_ttl = task_ttl
         # Finished attempts are only needed to build spans; without traces they are not kept.
@@ -148,6 +153,8 @@ class Tracker:
                 observer.on_update(update, task)
                 if attempt is not None:
                     observer.on_node_attempt(task, attempt)
+            if kind == NODE_ERROR and self._failures is not None:
+                self._failures.on_node_error(update, task, attempt)
         if ts >= self._next_sweep:
             now = ts if ts <= self.arrival else self.arrival
             self._next_sweep = now + self._sweep_interval
@@ -156,12 +163,12 @@ class Tracker:
     def apply_quietly(self, update: Update) -> None:
         """Take in an update that was counted before a crash: state changes, observers hear
         nothing (see `exporter.core.scrapemark`)."""
-        observers = self._observers
-        self._observers = ()
+        observers, failures = self._observers, self._failures
+        self._observers, self._failures = (), None
         try:
             self.apply(update)
         finally:
-            self._observers = observers
+            self._observers, self._failures = observers, failures
 
     def _end_task(self, update: Update, task: TaskState) -> None:
         """A terminal update: close the task and what it interrupted, and report it all."""
@@ -177,6 +184,8 @@ class Tracker:
             for closed in interrupted:
                 observer.on_node_attempt(task, closed)
             observer.on_task_finished(finished)
+        if outcome != "ended" and self._failures is not None:
+            self._failures.on_task_failed(finished)
 
     def _straggler(self, update: Update) -> None:
         # A late update of a task that already finished (a nodeEnd after its taskEnd): it is
@@ -184,6 +193,8 @@ class Tracker:
         task = TaskState(update.task_id, update.name, update.root_id, update.timestamp, True)
         for observer in self._observers:
             observer.on_update(update, task)
+        if update.type == NODE_ERROR and self._failures is not None:
+            self._failures.on_node_error(update, task, None)
 
     def _open_task(self, update: Update) -> TaskState:
         incomplete = update.type != TASK_START

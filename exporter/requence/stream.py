@@ -94,6 +94,41 @@ _NAMED_TYPES: Final = frozenset(
 )
 
 
+class _Watchdog:
+    """Ends a connection that completes no event or comment within `period` of the last one.
+
+    The reader sets `last` (the loop's time) after a read that made progress; the timer fires
+    once per period, re-arms itself at `last + period`, and only when that moment has passed
+    moves the connection's deadline to now, which cancels the read as `asyncio.timeout` does.
+    """
+
+    __slots__ = ("_deadline", "_handle", "_loop", "_period", "last", "paused")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, deadline: asyncio.Timeout, period: float
+    ) -> None:
+        self._loop = loop
+        self._deadline = deadline
+        self._period = period
+        self.last = loop.time()
+        self.paused = False
+        deadline.reschedule(None)  # the head is in: from here on, the watchdog decides
+        self._handle = loop.call_at(self.last + period, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if self.paused:
+            self._handle = self._loop.call_at(now + self._period, self._check)
+        elif (due := self.last + self._period) > now:
+            self._handle = self._loop.call_at(due, self._check)
+        else:
+            self._deadline.reschedule(now)
+
+    def stop(self) -> None:
+        """The connection ended: no more checks."""
+        self._handle.cancel()
+
+
 class WatchStream:
     """Follows `POST {api}/task/watch-all` forever, handing each read's events to `handler`."""
 
@@ -239,28 +274,34 @@ class WatchStream:
         backpressure = self._backpressure
         received = False
         progress = decoder.progress
-        deadline.reschedule(loop.time() + read_timeout)
-        # Raw bytes: httpx would inflate a whole compressed read at once.
-        async for raw in response.aiter_raw():
-            self.alive_at = time.monotonic()
-            for chunk in (raw,) if inflater is None else inflater.pieces(raw):
-                events = decoder.feed(chunk, STEP)
-                if events:
-                    handler(events, clock())
-                    if not received:
-                        received = True
-                        self._backoff.reset()
-                if decoder.backlog:  # a large read: parsed a step at a time
-                    await drain(decoder, lambda found: handler(found, clock()))
-                if inflater is not None:
-                    await asyncio.sleep(0)  # probes and scrapes between pieces
-            if backpressure is not None and (wait := backpressure()) is not None:
-                deadline.reschedule(None)  # our own wait: not the server's silence
-                await wait
-                deadline.reschedule(loop.time() + read_timeout)
-            if decoder.progress != progress:
-                progress = decoder.progress
-                deadline.reschedule(loop.time() + read_timeout)
+        # One timer per read timeout rather than a deadline moved on every read (a timer
+        # handle allocated and one cancelled per read, the largest cost of a one-event read).
+        watchdog = _Watchdog(loop, deadline, read_timeout)
+        try:
+            # Raw bytes: httpx would inflate a whole compressed read at once.
+            async for raw in response.aiter_raw():
+                self.alive_at = time.monotonic()
+                for chunk in (raw,) if inflater is None else inflater.pieces(raw):
+                    events = decoder.feed(chunk, STEP)
+                    if events:
+                        handler(events, clock())
+                        if not received:
+                            received = True
+                            self._backoff.reset()
+                    if decoder.backlog:  # a large read: parsed a step at a time
+                        await drain(decoder, lambda found: handler(found, clock()))
+                    if inflater is not None:
+                        await asyncio.sleep(0)  # probes and scrapes between pieces
+                if backpressure is not None and (wait := backpressure()) is not None:
+                    watchdog.paused = True  # our own wait: not the server's silence
+                    await wait
+                    watchdog.paused = False
+                    watchdog.last = loop.time()
+                if decoder.progress != progress:
+                    progress = decoder.progress
+                    watchdog.last = loop.time()
+        finally:
+            watchdog.stop()
 
     def _check(self, response: httpx.Response) -> None:
         code = response.status_code

@@ -1,11 +1,12 @@
 """The most recent failures (taskError, taskAborted, nodeError), fed by the tracker.
 
-`FailureRecorder` is a tracker observer like the metrics and traces sinks: it reads the task
-state the tracker hands it and keeps nothing else. Only failures do work; every other update
-costs one comparison. Each failure becomes a `Failure` in a `FailureRing`, bounded in count and
-in bytes, and is handed to any listeners (the failure log). Text from the stream is untrusted:
-reasons are cut to 1 KiB and names to 256 bytes, with control characters removed, before they
-are kept. `failures_response` serves the ring as JSON at `/failures`.
+`FailureRecorder` is the tracker's failure hook: the tracker calls it for failures only (a
+nodeError with the attempt it closed, a task that errored or was aborted), not for every update
+as it calls its observers. It reads the task state it is handed and keeps nothing else. Each
+failure becomes a `Failure` in a `FailureRing`, bounded in count and in bytes, and is handed to
+any listeners (the failure log). Text from the stream is untrusted: reasons are cut to 1 KiB and
+names to 256 bytes, with control characters removed, before they are kept. `failures_response`
+serves the ring as JSON at `/failures`.
 """
 
 from __future__ import annotations
@@ -201,26 +202,20 @@ class FailureRing:
 
 
 class FailureRecorder:
-    """A tracker observer that turns failures into `Failure`s for the ring and listeners."""
+    """The tracker's failure hook: turns failures into `Failure`s for the ring and listeners."""
 
     def __init__(
         self, ring: FailureRing, listeners: Sequence[Callable[[Failure], None]] = ()
     ) -> None:
         self.ring = ring
         self._listeners = tuple(listeners)
-        # The nodeError just recorded, whose attempt (and so its duration) comes next.
-        self._pending: Failure | None = None
 
     def add_listener(self, listener: Callable[[Failure], None]) -> None:
         """Hand every later failure to `listener` too."""
         self._listeners = (*self._listeners, listener)
 
-    def on_update(self, update: Update, task: TaskState) -> None:
-        """A nodeError is recorded here; task failures when their task finishes."""
-        if update.type != NODE_ERROR:
-            if self._pending is not None:
-                self._flush()
-            return
+    def on_node_error(self, update: Update, task: TaskState, attempt: NodeAttempt | None) -> None:
+        """A nodeError, with the attempt it closed (its duration) when its start was seen."""
         node = update.node
         if node is None:
             return
@@ -231,75 +226,53 @@ class FailureRecorder:
             span = task_span_id(task.task_id)
         else:
             span = node_span_id(task.task_id, node.id, number)
-        failure = Failure(
-            time=update.timestamp,
-            kind=NODE_ERROR,
-            task_id=task.task_id,
-            task_name=clean_text(task.name, MAX_NAME_BYTES),
-            root_task_id=task.root_id,
-            node=clean_text(node.label, MAX_NAME_BYTES),
-            node_id=node.id,
-            node_type=clean_text(node.type, MAX_NAME_BYTES),
-            reason=clean_text(update.message, MAX_REASON_BYTES),
-            duration=None,
-            trace_id=trace_id_hex(task.task_id, task.root_id),
-            span_id=format(span, "016x"),
+        duration = None
+        if attempt is not None and attempt.outcome == "errored" and attempt.node.id == node.id:
+            duration = attempt.end - attempt.start
+        self._record(
+            Failure(
+                time=update.timestamp,
+                kind=NODE_ERROR,
+                task_id=task.task_id,
+                task_name=clean_text(task.name, MAX_NAME_BYTES),
+                root_task_id=task.root_id,
+                node=clean_text(node.label, MAX_NAME_BYTES),
+                node_id=node.id,
+                node_type=clean_text(node.type, MAX_NAME_BYTES),
+                reason=clean_text(update.message, MAX_REASON_BYTES),
+                duration=duration,
+                trace_id=trace_id_hex(task.task_id, task.root_id),
+                span_id=format(span, "016x"),
+            )
         )
-        self.ring.add(failure)
-        # Listeners hear of it once its attempt (with the duration) arrived, which the tracker
-        # reports right after this call; without one, at the next update or `flush()`.
-        self._flush()
-        self._pending = failure
 
-    def on_node_attempt(self, task: TaskState, attempt: NodeAttempt) -> None:
-        """The failed attempt of the nodeError just recorded: its duration."""
-        pending = self._pending
-        if pending is None:
-            return
-        if (
-            attempt.outcome == "errored"
-            and pending.task_id == task.task_id
-            and pending.node_id == attempt.node.id
-        ):
-            pending.duration = attempt.end - attempt.start
-        self._flush()
-
-    def on_task_finished(self, task: FinishedTask) -> None:
+    def on_task_failed(self, task: FinishedTask) -> None:
         """A taskError or taskAborted, with its duration when its start was seen."""
-        self._flush()
         kind = _TASK_OUTCOME_KIND.get(task.outcome)
         if kind is None:
             return
         task_id = task.task_id
-        failure = Failure(
-            time=task.end,
-            kind=kind,
-            task_id=task_id,
-            task_name=clean_text(task.name, MAX_NAME_BYTES),
-            root_task_id=task.root_id,
-            node=None,
-            node_id=None,
-            node_type=None,
-            reason=clean_text(task.message, MAX_REASON_BYTES),
-            duration=None if task.incomplete else task.end - task.start,
-            trace_id=trace_id_hex(task_id, task.root_id),
-            span_id=format(task_span_id(task_id), "016x"),
+        self._record(
+            Failure(
+                time=task.end,
+                kind=kind,
+                task_id=task_id,
+                task_name=clean_text(task.name, MAX_NAME_BYTES),
+                root_task_id=task.root_id,
+                node=None,
+                node_id=None,
+                node_type=None,
+                reason=clean_text(task.message, MAX_REASON_BYTES),
+                duration=None if task.incomplete else task.end - task.start,
+                trace_id=trace_id_hex(task_id, task.root_id),
+                span_id=format(task_span_id(task_id), "016x"),
+            )
         )
+
+    def _record(self, failure: Failure) -> None:
         self.ring.add(failure)
         for listener in self._listeners:
             listener(failure)
-
-    def _flush(self) -> None:
-        pending = self._pending
-        if pending is None:
-            return
-        self._pending = None
-        for listener in self._listeners:
-            listener(pending)
-
-    def flush(self) -> None:
-        """Hand a nodeError still waiting for its attempt to the listeners now."""
-        self._flush()
 
 
 def _error(message: str) -> tuple[int, bytes]:

@@ -8,6 +8,7 @@ unnoticed, or count an update twice.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tests.e2e.process import ExporterProcess
 from tests.e2e.rig import workload
 from tests.e2e.scripts import FETCH, ev
 from tests.e2e.servers import LoopThread, serve
+from tests.otlp_receiver import hung_endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -289,3 +291,40 @@ def test_after_a_crash_what_was_scraped_is_not_counted_again(
     assert total("requence_task_duration_seconds_count", task_name="invoice", outcome="ended") == 4
     assert total("requence_exporter_incomplete_tasks_total") == 0
     assert "applied without counting them again" in third.log
+
+
+def test_a_hung_collector_does_not_hold_the_final_state_save(
+    loop: LoopThread, tmp_path: Path
+) -> None:
+    # On SIGTERM the state file is saved before queued spans are flushed: a collector that
+    # never answers holds the flush for the export timeout (here a minute, past any grace
+    # period), and a pod killed at the end of its grace period must still leave its state.
+    state = tmp_path / "exporter.json"
+    events = [
+        _at(ev("taskStart", A, 0.0, "invoice"), 1),
+        _at(ev("nodeStart", A, 0.5, "invoice", node=FETCH), 2),
+        _at(ev("nodeEnd", A, 1.0, "invoice", node=FETCH), 3),
+        _at(ev("taskEnd", A, 2.0, "invoice"), 4),
+    ]
+    server = _server(loop, events, [[Send(), Stall(120)]])
+    args = ["--state-file", str(state), "--checkpoint-interval", "1h"]
+    try:
+        with hung_endpoint() as collector:
+            env = {
+                "REQUENCE_ACCESS_TOKEN": server.access_token,
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{collector}/v1/traces",
+                "OTEL_BSP_SCHEDULE_DELAY": "3600000",  # spans stay queued until the stop
+                "OTEL_BSP_EXPORT_TIMEOUT": "60000",
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "60000",
+            }
+            with ExporterProcess(args, env) as exporter:
+                exporter.wait_position(4)
+                assert not state.exists()
+                assert exporter.proc is not None
+                exporter.proc.send_signal(signal.SIGTERM)
+                exporter.wait_for(state.exists, what="the final state save", timeout=30.0)
+                # Saved while the flush still waits on the collector.
+                assert exporter.proc.poll() is None
+                assert orjson.loads(state.read_bytes())["position"] == 4
+    finally:
+        loop.run(server.aclose())
