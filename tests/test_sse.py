@@ -109,6 +109,17 @@ def test_an_event_of_exactly_the_limit_is_kept_wherever_the_reads_end(
         assert decode_all(chunks, size - 1) == [*before, OVERSIZED, NEXT], cuts
 
 
+def test_a_crlf_split_across_reads_in_a_long_event_still_ends_it() -> None:
+    # The LF of the first CRLF arrives alone and is dropped; the next CRLF is the blank line,
+    # so the next event's bytes are not counted with this one's.
+    long = b"data: " + b"d" * 70_000
+    chunks = [long + b"\r", b"\n", b"\r\n", b"data: " + b"e" * 30, b"\n\n"]
+    assert decode_all(chunks, 70_010) == [
+        RawEvent("", None, b"d" * 70_000),
+        RawEvent("", None, b"e" * 30),
+    ]
+
+
 EVENT = st.builds(
     lambda kind, pos, data: f"event: {kind}\nid: {pos}\ndata: {data}\n\n".encode(),
     st.sampled_from(["taskStart", "nodeEnd", "x"]),

@@ -342,6 +342,8 @@ class SSEDecoder:
 
     def _collect(self, chunk: bytes) -> list[RawEvent]:
         """Add a chunk to a long partial event; join it only once the event ends."""
+        if not chunk:  # an LF dropped after a CR: `more[-1]` must stay the bytes before it
+            return []
         more = self._more
         if not more:
             more.append(self._pending)
