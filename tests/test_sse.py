@@ -120,6 +120,12 @@ def test_a_crlf_split_across_reads_in_a_long_event_still_ends_it() -> None:
     ]
 
 
+def test_a_crlf_split_across_reads_after_an_oversized_event_does_not_end_the_next_early() -> None:
+    # The read that ends the skipped event ends in the CR of a CRLF; its LF comes next.
+    chunks = [b"data: " + b"x" * 100, b"\n\nid: 1\r", b"\ndata: y\r\n\r\n"]
+    assert decode_all(chunks, 64) == [OVERSIZED, RawEvent("", "1", b"y")]
+
+
 EVENT = st.builds(
     lambda kind, pos, data: f"event: {kind}\nid: {pos}\ndata: {data}\n\n".encode(),
     st.sampled_from(["taskStart", "nodeEnd", "x"]),

@@ -378,4 +378,12 @@ class SSEDecoder:
         self.progress += 1
         self._skipping = False
         self._pending = b""
-        return self._feed(buffer[end + 2 :]) if end + 2 < len(buffer) else []
+        if end + 2 >= len(buffer):
+            return []
+        # The rest is decoded as a read of its own, but its CRs are LFs already: a CR that
+        # ended this read must still drop an LF that starts the next.
+        carry = self._carry_cr
+        self._carry_cr = False
+        events = self._feed(buffer[end + 2 :])
+        self._carry_cr = carry
+        return events
