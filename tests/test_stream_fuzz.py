@@ -182,6 +182,23 @@ def test_any_stream_split_anywhere_never_raises_and_still_renders(
         assert whole.render() == text
 
 
+# An event of exactly `max_event_bytes`: a read that ends inside its blank line holds one byte
+# more than the event, which must not count.
+@example(
+    [
+        b"data: {\n",
+        b"\x00" * 22,
+        sse_event(
+            "taskPaused",
+            0,
+            orjson.dumps(
+                {"task_id": "t-1", "timestamp": None, "updateId": "u-3", "name": "invoice"}
+                | {"rootTaskId": None, "error": "e" * 99}
+            ),
+        ),
+    ],
+    256,
+)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pieces, st.sampled_from([256, 16 * 1024 * 1024]))
 def test_a_stream_dribbled_one_byte_at_a_time_decodes_as_in_one_read(

@@ -3,7 +3,10 @@
 It follows the WHATWG event-stream rules (any of CRLF, LF, CR ends a line; a blank line ends an
 event; `:` starts a comment; one space after the colon is dropped; data lines join with LF) and
 bounds memory: an event larger than `max_event_bytes` is skipped as it streams by, and reported
-as oversized with whatever `event` and `id` came before its data.
+as oversized with whatever `event` and `id` came before its data. An event's size is that of its
+block (its lines, line ends as LF) without the blank line that ends it or blank lines before it,
+so how the bytes were split into reads never changes which events are oversized: a read that
+ends inside the blank line holds one LF more than the event, and that LF is not counted.
 
 Decoding stays linear in the bytes fed: a long event is collected as a list of chunks and joined
 once when it ends (concatenating each read to what came before copied it again and again), and a
@@ -213,6 +216,10 @@ class SSEDecoder:
             self._backlog_at = stop + 2
             size = stop - start
             spent += size + 2
+            if size > limit and buffer[start] == 10:
+                # The odd LF of a run of blank lines leads the block but is no part of it.
+                start += 1
+                size -= 1
             if size > limit:
                 events.append(_oversized(buffer[start : start + _HEAD_SCAN]))
             elif size > _BIG:
@@ -322,7 +329,10 @@ class SSEDecoder:
         return events
 
     def _check_size(self) -> list[RawEvent]:
-        if len(self._pending) <= self.max_event_bytes:
+        pending = self._pending
+        limit = self.max_event_bytes
+        # A last LF may be the first of the blank line that ends the event: not yet counted.
+        if len(pending) <= limit or (len(pending) == limit + 1 and pending[-1] == 10):
             return []
         marker = _oversized(self._pending)
         # Keep the last byte: it may be the first LF of the blank line that ends the event.
@@ -332,6 +342,8 @@ class SSEDecoder:
 
     def _collect(self, chunk: bytes) -> list[RawEvent]:
         """Add a chunk to a long partial event; join it only once the event ends."""
+        if not chunk:  # an LF dropped after a CR: `more[-1]` must stay the bytes before it
+            return []
         more = self._more
         if not more:
             more.append(self._pending)
@@ -345,7 +357,9 @@ class SSEDecoder:
             self._more = []
             self._more_size = 0
             return self._dispatch(buffer)
-        if self._more_size <= self.max_event_bytes:
+        size = self._more_size
+        limit = self.max_event_bytes
+        if size <= limit or (size == limit + 1 and chunk[-1:] == b"\n"):  # as in `_check_size`
             return []
         marker = _oversized(more[0][:_HEAD_SCAN])
         # Keep the last byte: it may be the first LF of the blank line that ends the event.
@@ -364,4 +378,12 @@ class SSEDecoder:
         self.progress += 1
         self._skipping = False
         self._pending = b""
-        return self._feed(buffer[end + 2 :]) if end + 2 < len(buffer) else []
+        if end + 2 >= len(buffer):
+            return []
+        # The rest is decoded as a read of its own, but its CRs are LFs already: a CR that
+        # ended this read must still drop an LF that starts the next.
+        carry = self._carry_cr
+        self._carry_cr = False
+        events = self._feed(buffer[end + 2 :])
+        self._carry_cr = carry
+        return events
