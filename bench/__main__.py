@@ -15,7 +15,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any, NamedTuple
 from bench.readers import BULK_READERS
 from bench.render import Rendered, render
 from bench.scrape import scrape_bench
-from bench.trickle import BEARER
+from bench.servers import loopback, simulator
 from exporter import is_compiled
 from exporter.serving.failures import DEFAULT_RECENT_FAILURES
 
@@ -138,29 +137,11 @@ def stream_bench(
 
 def trickle_bench(plan: Plan, trees: list[Tree]) -> dict[str, Any]:
     """CPU per update at the simulator's steady rate: the floors and each build, in turn."""
-    simulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter.simulator",
-            "--seed",
-            "7",
-            "--rate",
-            f"{plan.rate:g}",
-            "--bearer",
-            BEARER,
-        ],
-        cwd=trees[0].path,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert simulator.stdout is not None
-        base_url = simulator.stdout.readline().split()[-1]
-        readers = [("httpx_sse_json", trees[0]), ("httpx_sse_json_async", trees[0])]
-        readers += [(f"{name} {tree.name}", tree) for tree in trees for name in _EXPORTERS]
-        window = ["--warmup", str(plan.trickle_warmup), "--seconds", str(plan.trickle_seconds)]
-        runs: dict[str, list[dict[str, Any]]] = {}
+    readers = [("httpx_sse_json", trees[0]), ("httpx_sse_json_async", trees[0])]
+    readers += [(f"{name} {tree.name}", tree) for tree in trees for name in _EXPORTERS]
+    window = ["--warmup", str(plan.trickle_warmup), "--seconds", str(plan.trickle_seconds)]
+    runs: dict[str, list[dict[str, Any]]] = {}
+    with simulator(plan.rate, trees[0].path) as base_url:
         for rep in range(plan.trickle_reps):
             print(f"  trickle run {rep + 1}/{plan.trickle_reps}", flush=True)
             for name, tree in readers:
@@ -168,9 +149,6 @@ def trickle_bench(plan: Plan, trees: list[Tree]) -> dict[str, Any]:
                 runs.setdefault(name, []).append(
                     _reader(tree, "trickle", reader, base_url, *window)
                 )
-    finally:
-        simulator.terminate()
-        simulator.wait(10)
     out: dict[str, Any] = {"rate": plan.rate}
     for name, done in runs.items():
         per_update = statistics.median(r["cpu_seconds"] / r["updates"] for r in done)
@@ -354,24 +332,9 @@ def run(plan: Plan, trees: list[Tree]) -> dict[str, Any]:
             "smoke": plan.smoke,
         },
     }
-    with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "coalesced.bin").write_bytes(stream.coalesced)
-        Path(folder, "per_event.bin").write_bytes(stream.per_event)
-        servers = subprocess.Popen(
-            [sys.executable, "-m", "bench.loopback", folder],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert servers.stdout is not None
-            feed_port, otlp_port = map(int, servers.stdout.readline().split())
-            print("stream readers, each run in a fresh process:")
-            results["stream"] = stream_bench(plan, stream, feed_port, otlp_port, trees)
-        finally:
-            assert servers.stdin is not None
-            servers.stdin.close()
-            servers.wait(10)
+    with loopback(stream, trees[0].path) as (feed_port, otlp_port):
+        print("stream readers, each run in a fresh process:")
+        results["stream"] = stream_bench(plan, stream, feed_port, otlp_port, trees)
     results["ratios"] = ratios(results["stream"])
     print(f"trickle: the simulator at {plan.rate:g} updates/s")
     results["trickle"] = trickle_bench(plan, trees)

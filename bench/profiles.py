@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.__main__ import Tree, _tree
 from bench.render import render
-from bench.trickle import BEARER
+from bench.servers import loopback, simulator
 
 _LINE = re.compile(r":\d+\)$")  # a frame's line number: functions are summed over their lines
 _TOP = 40
@@ -116,60 +116,29 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stream = render(args.events)
     trees: list[Tree] = args.tree
-    with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "coalesced.bin").write_bytes(stream.coalesced)
-        Path(folder, "per_event.bin").write_bytes(stream.per_event)
-        feed = subprocess.Popen(
-            [sys.executable, "-m", "bench.loopback", folder],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=trees[0].path,
-        )
-        simulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exporter.simulator",
-                "--seed",
-                "7",
-                "--rate",
-                "200",
-                "--bearer",
-                BEARER,
-            ],
-            cwd=trees[0].path,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert feed.stdout is not None
-            assert simulator.stdout is not None
-            port = int(feed.stdout.readline().split()[0])
-            base_url = simulator.stdout.readline().split()[-1]
-            for tree in trees:
-                runs = {
-                    f"bulk-{framing}": [
-                        *("bulk", "exporter", f"http://127.0.0.1:{port}/{framing}"),
-                        str(stream.last_position),
-                    ]
-                    for framing in ("coalesced", "per-event")
-                }
-                runs["trickle"] = ["trickle", "exporter", base_url, "--seconds", str(args.seconds)]
-                for name, reader in runs.items():
-                    size = (
-                        f"{args.seconds:g} s at 200/s" if name == "trickle" else f"{args.events:,}"
-                    )
-                    title = f"{tree.build}, {name} ({size} updates), sampled by py-spy --native"
-                    print(title, flush=True)
-                    text = summarise(_profile(py_spy, tree, reader), title)
-                    Path(args.out, f"profile-{tree.name}-{name}.txt").write_text(text + "\n")
-        finally:
-            simulator.terminate()
-            simulator.wait(10)
-            assert feed.stdin is not None
-            feed.stdin.close()
-            feed.wait(10)
+    with (
+        loopback(stream, trees[0].path) as (port, _),
+        simulator(200.0, trees[0].path) as base_url,
+    ):
+        for tree in trees:
+            runs = {
+                f"bulk-{framing}": [
+                    *("bulk", "exporter", f"http://127.0.0.1:{port}/{framing}"),
+                    str(stream.last_position),
+                ]
+                for framing in ("coalesced", "per-event")
+            }
+            runs["trickle"] = ["trickle", "exporter", base_url, "--seconds", str(args.seconds)]
+            for name, reader in runs.items():
+                size = (
+                    f"{args.seconds:g} s at 200 updates/s"
+                    if name == "trickle"
+                    else f"{args.events:,} updates"
+                )
+                title = f"{tree.build}, {name} ({size}), sampled by py-spy --native"
+                print(title, flush=True)
+                text = summarise(_profile(py_spy, tree, reader), title)
+                Path(args.out, f"profile-{tree.name}-{name}.txt").write_text(text + "\n")
 
 
 if __name__ == "__main__":

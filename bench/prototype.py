@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
-from bench.trickle import BEARER
+from bench.servers import BEARER
+from bench.trickle import Marks
 from exporter.app import Exporter
 from exporter.config import settings_for
 from exporter.requence.sse import RawEvent, SSEDecoder
@@ -129,29 +130,11 @@ async def prototype_trickle(
 ) -> dict[str, Any]:
     """CPU seconds, updates and reads over one window of the simulator's steady rate."""
     exporter = _exporter(base_url, since)
-    feed = exporter.pipeline.feed
-    handled = [0, 0]  # updates, reads
-
-    def handler(events: Sequence[RawEvent], arrival: float) -> None:
-        handled[0] += len(events)
-        handled[1] += 1
-        feed(events, arrival)
-
-    marks: list[tuple[float, int, int]] = []
-    done = asyncio.Event()
-
-    def mark() -> None:
-        marks.append((time.process_time(), handled[0], handled[1]))
-        if len(marks) == 2:
-            done.set()
-
-    loop = asyncio.get_running_loop()
-    protocol = await _connect(exporter, since, handler)
-    loop.call_later(warmup, mark)
-    loop.call_later(warmup + seconds, mark)
+    marks = Marks(exporter.pipeline.feed)
+    protocol = await _connect(exporter, since, marks.handler)
+    marks.arm(warmup, seconds)
     try:
-        await asyncio.wait_for(done.wait(), warmup + seconds + 60.0)
+        await asyncio.wait_for(marks.done.wait(), warmup + seconds + 60.0)
     finally:
         protocol._end(None)
-    (cpu0, updates0, reads0), (cpu1, updates1, reads1) = marks
-    return {"cpu_seconds": cpu1 - cpu0, "updates": updates1 - updates0, "reads": reads1 - reads0}
+    return marks.window()

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
+from bench.servers import BEARER
 from bench.stream_runs import until_done
 from exporter.app import Exporter
 from exporter.config import settings_for
@@ -26,9 +27,7 @@ from exporter.requence.sse import RawEvent
 from exporter.requence.stream import WatchStream
 from exporter.requence.token import encode_token
 
-__all__ = ["BEARER", "trickle_async_floor", "trickle_exporter", "trickle_sync_floor"]
-
-BEARER = "bench"  # the simulator is started with this bearer token
+__all__ = ["Marks", "Window", "trickle_async_floor", "trickle_exporter", "trickle_sync_floor"]
 
 
 def _request(base_url: str) -> tuple[str, dict[str, str], dict[str, str]]:
@@ -36,36 +35,80 @@ def _request(base_url: str) -> tuple[str, dict[str, str], dict[str, str]]:
     return f"{base_url}/task/watch-all", {"Authorization": f"Bearer {BEARER}"}, {"since": since}
 
 
-def _window(cpu: float, updates: int, reads: int | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"cpu_seconds": cpu, "updates": updates}
-    if reads is not None:
-        out["reads"] = reads
-    return out
+class Window:
+    """Counts what a floor reads between `warmup` and `warmup + seconds` from now."""
+
+    def __init__(self, warmup: float, seconds: float) -> None:
+        self.begin = time.monotonic() + warmup
+        self.end = self.begin + seconds
+        self.counting = False
+        self.updates = 0
+        self.cpu = 0.0
+
+    def tick(self) -> dict[str, Any] | None:
+        """One update read: the window's figures once it has closed, else None."""
+        now = time.monotonic()
+        if self.counting:
+            self.updates += 1
+            if now >= self.end:
+                return {"cpu_seconds": time.process_time() - self.cpu, "updates": self.updates}
+        elif now >= self.begin:
+            self.counting = True
+            self.cpu = time.process_time()
+        return None
+
+
+class Marks:
+    """Counts what a reader of the exporter's pipeline handles, per read, and the process's
+    CPU at two moments the event loop marks: no counting of time per update."""
+
+    def __init__(self, feed: Callable[[Sequence[RawEvent], float], None]) -> None:
+        self._feed = feed
+        self.updates = 0
+        self.reads = 0
+        self.marks: list[tuple[float, int, int]] = []
+        self.done = asyncio.Event()
+
+    def handler(self, events: Sequence[RawEvent], arrival: float) -> None:
+        """The stream's handler: count, then hand on to the pipeline."""
+        self.updates += len(events)
+        self.reads += 1
+        self._feed(events, arrival)
+
+    def arm(self, warmup: float, seconds: float) -> None:
+        """Mark at `warmup` and at `warmup + seconds` from now."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(warmup, self._mark)
+        loop.call_later(warmup + seconds, self._mark)
+
+    def _mark(self) -> None:
+        self.marks.append((time.process_time(), self.updates, self.reads))
+        if len(self.marks) == 2:
+            self.done.set()
+
+    def window(self) -> dict[str, Any]:
+        """CPU seconds, updates and reads between the two marks."""
+        (cpu0, updates0, reads0), (cpu1, updates1, reads1) = self.marks
+        return {
+            "cpu_seconds": cpu1 - cpu0,
+            "updates": updates1 - updates0,
+            "reads": reads1 - reads0,
+        }
 
 
 def trickle_sync_floor(base_url: str, warmup: float, seconds: float) -> dict[str, Any]:
     """httpx.Client + httpx-sse + json.loads, counted over the window."""
     url, headers, body = _request(base_url)
     loads = json.loads
-    begin = time.monotonic() + warmup
-    end = begin + seconds
-    counting = False
-    updates = 0
-    cpu = 0.0
+    window = Window(warmup, seconds)
     with (
         httpx.Client(trust_env=False, timeout=60.0) as client,
         connect_sse(client, "POST", url, json=body, headers=headers) as source,
     ):
         for event in source.iter_sse():
             loads(event.data)
-            now = time.monotonic()
-            if counting:
-                updates += 1
-                if now >= end:
-                    return _window(time.process_time() - cpu, updates)
-            elif now >= begin:
-                counting = True
-                cpu = time.process_time()
+            if (done := window.tick()) is not None:
+                return done
     raise RuntimeError("the simulator ended the stream")
 
 
@@ -73,25 +116,15 @@ async def trickle_async_floor(base_url: str, warmup: float, seconds: float) -> d
     """httpx.AsyncClient + httpx-sse + json.loads, counted over the window."""
     url, headers, body = _request(base_url)
     loads = json.loads
-    begin = time.monotonic() + warmup
-    end = begin + seconds
-    counting = False
-    updates = 0
-    cpu = 0.0
+    window = Window(warmup, seconds)
     async with (
         httpx.AsyncClient(trust_env=False, timeout=60.0) as client,
         aconnect_sse(client, "POST", url, json=body, headers=headers) as source,
     ):
         async for event in source.aiter_sse():
             loads(event.data)
-            now = time.monotonic()
-            if counting:
-                updates += 1
-                if now >= end:
-                    return _window(time.process_time() - cpu, updates)
-            elif now >= begin:
-                counting = True
-                cpu = time.process_time()
+            if (done := window.tick()) is not None:
+                return done
     raise RuntimeError("the simulator ended the stream")
 
 
@@ -101,22 +134,7 @@ async def trickle_exporter(base_url: str, warmup: float, seconds: float) -> dict
     env = {"REQUENCE_ACCESS_TOKEN": encode_token(BEARER, base_url)}
     settings = settings_for(["--since", body["since"], "--listen", "127.0.0.1:0"], env=env)
     exporter = Exporter(settings)
-    feed = exporter.pipeline.feed
-    handled = [0, 0]  # updates, reads
-
-    def handler(events: Sequence[RawEvent], arrival: float) -> None:
-        handled[0] += len(events)
-        handled[1] += 1
-        feed(events, arrival)
-
-    loop = asyncio.get_running_loop()
-    marks: list[tuple[float, int, int]] = []
-    done = asyncio.Event()
-
-    def mark() -> None:
-        marks.append((time.process_time(), handled[0], handled[1]))
-        if len(marks) == 2:
-            done.set()
+    marks = Marks(exporter.pipeline.feed)
 
     async with httpx.AsyncClient(trust_env=False) as client:
         stream = WatchStream(
@@ -124,19 +142,17 @@ async def trickle_exporter(base_url: str, warmup: float, seconds: float) -> dict
             credentials=settings.credentials,
             since=body["since"],
             status=exporter.status,
-            handler=handler,
+            handler=marks.handler,
             read_timeout=settings.read_timeout,
             max_event_bytes=settings.max_event_bytes,
         )
         task = asyncio.create_task(stream.run())
-        loop.call_later(warmup, mark)
-        loop.call_later(warmup + seconds, mark)
+        marks.arm(warmup, seconds)
         try:
-            await until_done(done, task, exporter.status, warmup + seconds + 60.0)
+            await until_done(marks.done, task, exporter.status, warmup + seconds + 60.0)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-    (cpu0, updates0, reads0), (cpu1, updates1, reads1) = marks
     if sum(exporter.status.reconnects.values()):
         raise RuntimeError("the exporter reconnected during the window")
-    return _window(cpu1 - cpu0, updates1 - updates0, reads1 - reads0)
+    return marks.window()
