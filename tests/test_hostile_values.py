@@ -176,12 +176,17 @@ def _worst_task() -> TaskState:
     for i, node in enumerate(nodes):
         task.attempts[node.id] = 2**31 - 1 - i
         task.open[node.id] = (node, 2**31 - 1 - i, 1.5 + i)
-    for i in range(MAX_ATTEMPTS_PER_TASK):
-        message = text(i, MAX_MESSAGE_BYTES)
-        attempt = NodeAttempt(
-            nodes[i % len(nodes)], 10**9 + i, 2.5 + i, 3.5 + i, "errored", message
+    task.finished = tuple(
+        NodeAttempt(
+            nodes[i % len(nodes)],
+            10**9 + i,
+            2.5 + i,
+            3.5 + i,
+            "errored",
+            text(i, MAX_MESSAGE_BYTES),
         )
-        task.finished.append(attempt)
+        for i in range(MAX_ATTEMPTS_PER_TASK)
+    )
     return task
 
 

@@ -171,12 +171,13 @@ def parse_task(raw: object, trims: Trims) -> TaskState:
             trims.nodes_dropped += 1
             continue
         task.open[node.id] = (node, _count(fields[3], "attempt"), check_time(fields[4], "start"))
+    kept_attempts: list[NodeAttempt] = []
     for item in islice(finished, MAX_ATTEMPTS_PER_TASK):
         fields = _list(item, "a finished attempt", 8)
         outcome = _text(fields[6], "outcome")
         if outcome not in _OUTCOMES:
             raise BadSnapshot(f"unknown attempt outcome {outcome[:40]!r}")
-        task.finished.append(
+        kept_attempts.append(
             NodeAttempt(
                 _node(fields, "finished", trims),
                 _count(fields[3], "attempt"),
@@ -186,6 +187,7 @@ def parse_task(raw: object, trims: Trims) -> TaskState:
                 _optional(fields[7], "message", "message", trims),
             )
         )
+    task.finished = tuple(kept_attempts)
     trims.attempts_dropped += len(finished) - len(task.finished)
     return task
 

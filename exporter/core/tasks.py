@@ -101,7 +101,9 @@ class TaskState:
         self.open: dict[str, tuple[Node, int, float]] = {}
         # node id -> how many times it started in this task
         self.attempts: dict[str, int] = {}
-        self.finished: list[NodeAttempt] = []
+        # Finished attempts kept for spans (only with traces on): a tuple, so a task without
+        # any holds the shared empty one rather than a list of its own (56 bytes a task).
+        self.finished: tuple[NodeAttempt, ...] = ()
         # The tracker's snapshot generation this task was last copied in (`Tracker.snapshot`).
         self.saved = 0
 

@@ -236,7 +236,7 @@ class Tracker:
         attempt = NodeAttempt(node, number, start, ts, outcome, message)
         if self.keep_attempts:
             if len(task.finished) < MAX_ATTEMPTS_PER_TASK:
-                task.finished.append(attempt)
+                task.finished = (*task.finished, attempt)  # at most 512: bounded copying
             else:
                 self.stats.attempts_dropped += 1  # timed, but its span is not kept
         return attempt
@@ -253,7 +253,7 @@ class Tracker:
             for node_id in list(task.open)
         ]
         interrupted = tuple(a for a in closed if a is not None)
-        attempts = tuple(task.finished) if self.keep_attempts else interrupted
+        attempts = task.finished if self.keep_attempts else interrupted
         finished = FinishedTask(
             task.task_id,
             task.name,
