@@ -234,6 +234,9 @@ def test_error_ratio_alert_is_opt_in() -> None:
         (["--set", "runbook_base_url=https://x/{{ $value }}"], "runbook_base_url"),
         (["--job-regex", "a(?=b)"], "exporter_job_regex"),
         (["--job-regex", "a*+"], "exporter_job_regex"),
+        # Python compiles a verbose flag and a flag group; RE2 refuses both.
+        (["--job-regex", "(?x)a"], "exporter_job_regex"),
+        (["--job-regex", "prod|(?i)x"], "exporter_job_regex"),
         (["--objective", "x=nan"], "objective"),
         (["--objective", "bad\nname=0.9"], "task name"),
     ],

@@ -74,6 +74,9 @@ _MAX_FACTOR: Final = 1_000_000.0
 # (lookarounds, flags), no possessive quantifiers, escapes of punctuation only, no braces.
 _JOB_REGEX: Final = re.compile(r"(?:[A-Za-z0-9_.:/|()\[\]^$*+?-]|\\[^A-Za-z0-9\s])+", re.ASCII)
 _POSSESSIVE: Final = re.compile(r"[*+?]\+")
+# `(?` not after an escaping backslash: a group with flags or a lookaround. Python takes
+# `(?x)` (verbose) and lookarounds; RE2 refuses them, and Prometheus with them the whole file.
+_QUESTION_GROUP: Final = re.compile(r"(?<!\\)(?:\\\\)*\(\?")
 _URL: Final = re.compile(r"https?://[^\s\x00-\x1f\x7f\"'`{}<>\\]+", re.ASCII)
 _MAX_TEXT: Final = 1024
 _MAX_NAME: Final = 512
@@ -124,10 +127,14 @@ def _text(key: str, value: Any) -> str:
             raise ValueError(f"{key}: a window or interval must be longer than 0, got {value!r}")
         return value
     if key == "exporter_job_regex":
-        if not _JOB_REGEX.fullmatch(value) or _POSSESSIVE.search(value):
+        if (
+            not _JOB_REGEX.fullmatch(value)
+            or _POSSESSIVE.search(value)
+            or _QUESTION_GROUP.search(value)
+        ):
             raise ValueError(
                 f"{key}: use letters, digits, _ . : / - and the operators | ( ) [ ] ^ $ * + ? "
-                f"(escape others with a backslash), got {value!r}"
+                f"(escape others with a backslash; no `(?` groups), got {value!r}"
             )
         try:
             with warnings.catch_warnings():  # "possible nested set": RE2 reads [[:alpha:]]
