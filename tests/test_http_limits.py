@@ -16,7 +16,10 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.app import Exporter
+from exporter.config import settings_for
 from exporter.serving.http_exchange import Request, Responder
 from exporter.serving.http_request import Limits
 from exporter.serving.http_server import HTTPServer
@@ -124,6 +127,47 @@ async def test_one_address_cannot_take_every_connection(start) -> None:
     assert await get(server, source="127.0.0.1") == 200  # another address is served
     for sock in [*held, extra]:
         sock.close()
+
+
+async def test_refused_connections_are_counted_on_metrics_by_reason() -> None:
+    # The real exporter: a scrape flood from one address shows in its own exposition.
+    settings = settings_for(
+        [
+            "--api-url", "http://127.0.0.1:9", "--bearer-token", "unused",
+            "--listen", "127.0.0.1:0", "--web.max-connections-per-client", "2",
+        ],
+        env={},
+    )  # fmt: skip
+    exporter = Exporter(settings)
+    await exporter.start_server()
+    server = exporter.server
+    assert server is not None
+    held, extra = [], []
+    try:
+        held = [await connect(server) for _ in range(2)]
+        await until(lambda: server.connections == 2, "two connections")
+        for _ in range(3):
+            extra.append(await connect(server))
+            assert (await closed_by_server(extra[-1])).startswith(b"HTTP/1.1 503 ")
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.1")
+        async with httpx.AsyncClient(transport=transport, timeout=10.0) as client:
+            page = (await client.get(f"http://127.0.0.1:{port_of(server)}/metrics")).text
+    finally:
+        for sock in [*held, *extra]:
+            sock.close()
+        await server.aclose()
+    counted = {
+        s.labels["reason"]: s.value
+        for family in text_string_to_metric_families(page)
+        if family.name == "requence_exporter_http_connections_refused"
+        for s in family.samples
+    }
+    assert counted == {
+        "max_connections": 0,
+        "max_connections_per_client": 3,
+        "replaced_by_newer": 0,
+        "out_of_file_descriptors": 0,
+    }
 
 
 async def test_a_silent_connection_is_closed_after_the_idle_timeout(start) -> None:
