@@ -169,6 +169,7 @@ class Exporter:
             headers=web.headers,
             limits=self.settings.server_limits,
         )
+        self.metrics.connections_refused = self.server.refused
         self.address = await self.server.start(*self.settings.listen)
         return self.address
 

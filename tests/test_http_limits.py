@@ -16,7 +16,10 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.app import Exporter
+from exporter.config import settings_for
 from exporter.serving.http_exchange import Request, Responder
 from exporter.serving.http_request import Limits
 from exporter.serving.http_server import HTTPServer
@@ -90,7 +93,7 @@ async def test_when_full_the_longest_waiting_connection_makes_room(start) -> Non
         await until(lambda n=count: server.connections == n, "the connection")
     assert await get(server, "/", source="127.0.0.1") == 200
     assert await closed_by_server(held[0]) == b""  # the one that waited longest
-    assert server.refused["dropped for a newer connection"] == 1
+    assert server.refused["replaced_by_newer"] == 1
     for sock in held:
         sock.close()
 
@@ -109,7 +112,7 @@ async def test_when_full_of_busy_connections_new_ones_are_refused_at_once(start)
     await until(lambda: not server._waiting and server.connections == 2, "two busy connections")
     extra = await connect(server)
     assert (await closed_by_server(extra)).startswith(b"HTTP/1.1 503 ")
-    assert server.refused["too many connections"] == 1
+    assert server.refused["max_connections"] == 1
     for sock in [*busy, extra]:
         sock.close()
 
@@ -120,10 +123,51 @@ async def test_one_address_cannot_take_every_connection(start) -> None:
     await until(lambda: server.connections == 2, "two connections")
     extra = await connect(server, "127.0.0.2")
     assert (await closed_by_server(extra)).startswith(b"HTTP/1.1 503 ")
-    assert server.refused["too many connections from one address"] == 1
+    assert server.refused["max_connections_per_client"] == 1
     assert await get(server, source="127.0.0.1") == 200  # another address is served
     for sock in [*held, extra]:
         sock.close()
+
+
+async def test_refused_connections_are_counted_on_metrics_by_reason() -> None:
+    # The real exporter: a scrape flood from one address shows in its own exposition.
+    settings = settings_for(
+        [
+            "--api-url", "http://127.0.0.1:9", "--bearer-token", "unused",
+            "--listen", "127.0.0.1:0", "--web.max-connections-per-client", "2",
+        ],
+        env={},
+    )  # fmt: skip
+    exporter = Exporter(settings)
+    await exporter.start_server()
+    server = exporter.server
+    assert server is not None
+    held, extra = [], []
+    try:
+        held = [await connect(server) for _ in range(2)]
+        await until(lambda: server.connections == 2, "two connections")
+        for _ in range(3):
+            extra.append(await connect(server))
+            assert (await closed_by_server(extra[-1])).startswith(b"HTTP/1.1 503 ")
+        transport = httpx.AsyncHTTPTransport(local_address="127.0.0.1")
+        async with httpx.AsyncClient(transport=transport, timeout=10.0) as client:
+            page = (await client.get(f"http://127.0.0.1:{port_of(server)}/metrics")).text
+    finally:
+        for sock in [*held, *extra]:
+            sock.close()
+        await server.aclose()
+    counted = {
+        s.labels["reason"]: s.value
+        for family in text_string_to_metric_families(page)
+        if family.name == "requence_exporter_http_connections_refused"
+        for s in family.samples
+    }
+    assert counted == {
+        "max_connections": 0,
+        "max_connections_per_client": 3,
+        "replaced_by_newer": 0,
+        "out_of_file_descriptors": 0,
+    }
 
 
 async def test_a_silent_connection_is_closed_after_the_idle_timeout(start) -> None:
@@ -222,7 +266,7 @@ _EMFILE = textwrap.dedent(
             except OSError:
                 pass
         await asyncio.sleep(1.0)
-        print("refused", server.refused["out of file descriptors"] > 0, flush=True)
+        print("refused", server.refused["out_of_file_descriptors"] > 0, flush=True)
         for fd in hog:
             os.close(fd)
         reader, writer = await asyncio.open_connection(host, port)

@@ -145,6 +145,14 @@ ATTEMPTS_DROPPED: Final = Family(
     "attempts_per_task (timed, no span).",
     ("reason",),
 )
+CONNECTIONS_REFUSED: Final = Family(
+    f"{_X}http_connections_refused",
+    "counter",
+    "HTTP connections refused or dropped, by reason: max_connections, "
+    "max_connections_per_client, replaced_by_newer (the longest waiting, closed for a new one) "
+    "or out_of_file_descriptors (accept() failed).",
+    ("reason",),
+)
 LOOP_LAG: Final = Family(
     f"{_X}event_loop_lag_seconds",
     "histogram",
@@ -188,4 +196,5 @@ FAMILIES: Final = (
     VALUES_CUT,
     ATTEMPTS_DROPPED,
     LOOP_LAG,
+    CONNECTIONS_REFUSED,
 )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import platform
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from exporter import __version__
 from exporter.core.ids import trace_id_hex
+from exporter.core.refusals import REFUSAL_REASONS
 from exporter.core.status import RECONNECT_REASONS, StreamStatus
 from exporter.core.tasks import FinishedTask, NodeAttempt, TaskState
 from exporter.core.tracker import Tracker
@@ -30,6 +31,7 @@ from exporter.metrics.families import (
     ATTEMPTS_DROPPED,
     BUILD_INFO,
     CONNECTED,
+    CONNECTIONS_REFUSED,
     DEFAULT_LAG_BUCKETS,
     DEFAULT_LOOP_LAG_BUCKETS,
     DEFAULT_NODE_BUCKETS,
@@ -96,6 +98,8 @@ class Metrics:
         self.status = status
         self.span_stats = span_stats
         self.state_save_failures = 0  # counted by the checkpoint job
+        # The HTTP server's refused connections by reason: its own counter, once it is serving.
+        self.connections_refused: Mapping[str, int] = {}
         # Raw (type, task label[, node label, node type]) -> the counter cell it adds to. A value
         # folded into __other__ is not kept as a key, so the map stays bounded.
         self._cells: dict[tuple[str, ...], Cell] = {}
@@ -344,3 +348,5 @@ class Metrics:
                 (("attempts_per_task",), stats.attempts_dropped if stats is not None else 0),
             ],
         )
+        refused = self.connections_refused
+        yield CONNECTIONS_REFUSED, by((r, refused.get(r, 0)) for r in REFUSAL_REASONS)

@@ -25,6 +25,7 @@ from typing import Final
 import h11
 
 from exporter.core.logs import RateLimitedWarning
+from exporter.core.refusals import REFUSAL_REASONS
 from exporter.serving.http_exchange import AsyncClosing, Handler, Responder, drain
 from exporter.serving.http_request import READ_SIZE, BadRequest, Limits, answer_bad, read_request
 
@@ -93,7 +94,8 @@ class HTTPServer(AsyncClosing):
         # Connections waiting for a request, longest first; and those dropped, not yet gone.
         self._waiting: dict[asyncio.Task[None], None] = {}
         self._evicted: set[asyncio.Task[None]] = set()
-        self.refused: Counter[str] = Counter()  # connections refused, by reason
+        # Connections refused, by reason (`REFUSAL_REASONS`): read by the metrics at scrape time.
+        self.refused: Counter[str] = Counter()
         self._warn = RateLimitedWarning(logger)
         self._closing = False
 
@@ -171,7 +173,7 @@ class HTTPServer(AsyncClosing):
                     return
                 if exc.errno not in _OUT_OF_DESCRIPTORS:
                     continue  # the client gave up before it was accepted
-                self.refused["out of file descriptors"] += 1
+                self.refused["out_of_file_descriptors"] += 1
                 self._warn(
                     "accept",
                     "cannot accept connections: %s (%d open); pausing accept() for up to %.1fs",
@@ -198,12 +200,12 @@ class HTTPServer(AsyncClosing):
             if writer is not None:
                 writer.transport.abort()
             oldest.cancel()
-            self.refused["dropped for a newer connection"] += 1
+            self.refused["replaced_by_newer"] += 1
             open_now -= 1
         if open_now >= self.max_connections:
-            reason = "too many connections"
+            reason = "max_connections"
         elif self._per_client[client] >= self.limits.max_connections_per_client:
-            reason = "too many connections from one address"
+            reason = "max_connections_per_client"
         else:
             sock.setblocking(False)
             # A response's head and body are separate writes: without this, Nagle's algorithm
@@ -219,7 +221,7 @@ class HTTPServer(AsyncClosing):
             task.add_done_callback(self._forget)
             return
         self.refused[reason] += 1
-        self._warn(reason, "refused a connection from %s: %s", client, reason)
+        self._warn(reason, "refused a connection from %s: %s", client, REFUSAL_REASONS[reason])
         if self._ssl is None:
             # Best effort. What the client sent already is read first: closing a socket with
             # unread bytes resets the connection, and the client would not see the answer.
