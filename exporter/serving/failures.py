@@ -226,9 +226,6 @@ class FailureRecorder:
             span = task_span_id(task.task_id)
         else:
             span = node_span_id(task.task_id, node.id, number)
-        duration = None
-        if attempt is not None and attempt.outcome == "errored" and attempt.node.id == node.id:
-            duration = attempt.end - attempt.start
         self._record(
             Failure(
                 time=update.timestamp,
@@ -240,7 +237,7 @@ class FailureRecorder:
                 node_id=node.id,
                 node_type=clean_text(node.type, MAX_NAME_BYTES),
                 reason=clean_text(update.message, MAX_REASON_BYTES),
-                duration=duration,
+                duration=None if attempt is None else attempt.end - attempt.start,
                 trace_id=trace_id_hex(task.task_id, task.root_id),
                 span_id=format(span, "016x"),
             )
