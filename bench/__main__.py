@@ -18,9 +18,9 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from bench.readers import BULK_READERS
+from bench.readers import BULK_READERS, Tree, parse_tree
 from bench.render import Rendered, render
 from bench.scrape import scrape_bench
 from bench.servers import loopback, simulator
@@ -45,24 +45,6 @@ class Plan:
         self.trickle_warmup = 1.0 if smoke else 3.0
         self.trickle_seconds = 2.0 if smoke else 20.0
         self.trickle_reps = 1 if smoke else 3
-
-
-class Tree(NamedTuple):
-    """A tree the readers run from: its name in the report and the build it must import."""
-
-    name: str
-    path: Path
-
-    @property
-    def build(self) -> str:
-        return "compiled" if self.name == "compiled" else "pure Python"
-
-
-def _tree(text: str) -> Tree:
-    name, sep, path = text.partition("=")
-    if not sep or name not in ("pure", "compiled") or not Path(path, "bench").is_dir():
-        raise argparse.ArgumentTypeError("expected pure=DIR or compiled=DIR, DIR holding bench/")
-    return Tree(name, Path(path).resolve())
 
 
 def _reader(tree: Tree, *args: str) -> dict[str, Any]:
@@ -354,7 +336,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
     parser.add_argument(
         "--tree",
-        type=_tree,
+        type=parse_tree,
         action="append",
         help="pure=DIR or compiled=DIR: a tree to run the exporter's readers from (repeatable; "
         "default: this one); the floors run from the first",

@@ -20,7 +20,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.__main__ import Tree, _tree
+from bench.readers import Tree, parse_tree
 from bench.render import render
 from bench.servers import loopback, simulator
 
@@ -105,7 +105,7 @@ def _profile(py_spy: str, tree: Tree, args: list[str]) -> str:
 def main() -> None:
     """Profile each tree's reader at bulk (both framings) and at the trickle."""
     parser = argparse.ArgumentParser(prog="python -m bench.profiles", description=__doc__)
-    parser.add_argument("--tree", type=_tree, action="append", required=True)
+    parser.add_argument("--tree", type=parse_tree, action="append", required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=60.0, help="the trickle's window")

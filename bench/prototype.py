@@ -21,12 +21,10 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
-from bench.servers import BEARER
+from bench.stream_runs import bench_exporter
 from bench.trickle import Marks
 from exporter.app import Exporter
-from exporter.config import settings_for
 from exporter.requence.sse import RawEvent, SSEDecoder
-from exporter.requence.token import encode_token
 
 __all__ = ["prototype_bulk", "prototype_trickle"]
 
@@ -99,14 +97,9 @@ async def _connect(exporter: Exporter, since: str, handler: Handler) -> _StreamP
     return protocol
 
 
-def _exporter(base_url: str, since: str) -> Exporter:
-    env = {"REQUENCE_ACCESS_TOKEN": encode_token(BEARER, base_url)}
-    return Exporter(settings_for(["--since", since, "--listen", "127.0.0.1:0"], env=env))
-
-
 async def prototype_bulk(base_url: str, last_position: int, since: str) -> dict[str, Any]:
     """Seconds to read the whole pre-rendered stream through the exporter's pipeline."""
-    exporter = _exporter(base_url, since)
+    exporter = bench_exporter(base_url, since)
     status, feed = exporter.status, exporter.pipeline.feed
     done = asyncio.Event()
 
@@ -129,7 +122,7 @@ async def prototype_trickle(
     base_url: str, since: str, warmup: float, seconds: float
 ) -> dict[str, Any]:
     """CPU seconds, updates and reads over one window of the simulator's steady rate."""
-    exporter = _exporter(base_url, since)
+    exporter = bench_exporter(base_url, since)
     marks = Marks(exporter.pipeline.feed)
     protocol = await _connect(exporter, since, marks.handler)
     marks.arm(warmup, seconds)

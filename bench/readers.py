@@ -13,7 +13,8 @@ import argparse
 import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from bench.prototype import prototype_bulk, prototype_trickle
 from bench.stream_runs import SINCE, exporter_run, raw_floor, sse_floor, sync_floor
@@ -30,6 +31,25 @@ BULK_READERS = (
     "prototype",
 )
 TRICKLE_READERS = ("httpx_sse_json", "httpx_sse_json_async", "exporter", "prototype")
+
+
+class Tree(NamedTuple):
+    """A tree the readers run from: its name in the report and the build it must import."""
+
+    name: str
+    path: Path
+
+    @property
+    def build(self) -> str:
+        return "compiled" if self.name == "compiled" else "pure Python"
+
+
+def parse_tree(text: str) -> Tree:
+    """`--tree pure=DIR` or `compiled=DIR`, DIR holding bench/ (and the build it names)."""
+    name, sep, path = text.partition("=")
+    if not sep or name not in ("pure", "compiled") or not Path(path, "bench").is_dir():
+        raise argparse.ArgumentTypeError("expected pure=DIR or compiled=DIR, DIR holding bench/")
+    return Tree(name, Path(path).resolve())
 
 
 def bulk(args: argparse.Namespace) -> dict[str, Any]:

@@ -22,14 +22,23 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
+from bench.servers import BEARER
 from exporter.app import Exporter
 from exporter.config import settings_for
 from exporter.core.status import StreamStatus
 from exporter.requence.sse import RawEvent
-from exporter.requence.stream import WatchStream
+from exporter.requence.stream import Handler, WatchStream
 from exporter.requence.token import encode_token
 
-__all__ = ["exporter_run", "raw_floor", "sse_floor", "sync_floor", "until_done"]
+__all__ = [
+    "bench_exporter",
+    "exporter_run",
+    "raw_floor",
+    "sse_floor",
+    "sync_floor",
+    "until_done",
+    "watch",
+]
 
 
 def _children_cpu() -> float:
@@ -134,16 +143,36 @@ async def until_done(
     )
 
 
+def bench_exporter(base_url: str, since: str, otlp_endpoint: str | None = None) -> Exporter:
+    """The exporter as `run` builds it from its settings, reading `base_url` from `since`."""
+    env = {"REQUENCE_ACCESS_TOKEN": encode_token(BEARER, base_url)}
+    if otlp_endpoint is not None:
+        env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = otlp_endpoint
+    return Exporter(settings_for(["--since", since, "--listen", "127.0.0.1:0"], env=env))
+
+
+def watch(exporter: Exporter, client: httpx.AsyncClient, handler: Handler) -> WatchStream:
+    """The exporter's watch-all stream, as `run` starts it, handing reads to `handler`."""
+    settings = exporter.settings
+    assert settings.since is not None
+    return WatchStream(
+        client=client,
+        credentials=settings.credentials,
+        since=settings.since,
+        status=exporter.status,
+        handler=handler,
+        read_timeout=settings.read_timeout,
+        max_event_bytes=settings.max_event_bytes,
+        backpressure=exporter.traces.backpressure if exporter.traces is not None else None,
+    )
+
+
 async def exporter_run(
     base_url: str, last_position: int, *, otlp_endpoint: str | None = None
 ) -> dict[str, Any]:
     """One run of the exporter's stream path; its timing and what it counted."""
-    env = {"REQUENCE_ACCESS_TOKEN": encode_token("bench", base_url)}
-    if otlp_endpoint is not None:
-        env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = otlp_endpoint
-    settings = settings_for(["--since", SINCE, "--listen", "127.0.0.1:0"], env=env)
     children = _children_cpu()
-    exporter = Exporter(settings)
+    exporter = bench_exporter(base_url, SINCE, otlp_endpoint)
     # What the span process spent starting (imports) is not part of the run.
     started = _process_cpu(exporter.traces.pid) if exporter.traces is not None else None
     status = exporter.status
@@ -157,16 +186,7 @@ async def exporter_run(
 
     flush = 0.0
     async with httpx.AsyncClient(trust_env=False) as client:
-        stream = WatchStream(
-            client=client,
-            credentials=settings.credentials,
-            since=SINCE,
-            status=status,
-            handler=handler,
-            read_timeout=settings.read_timeout,
-            max_event_bytes=settings.max_event_bytes,
-            backpressure=exporter.traces.backpressure if exporter.traces is not None else None,
-        )
+        stream = watch(exporter, client, handler)
         start = time.perf_counter()
         task = asyncio.create_task(stream.run())
         try:

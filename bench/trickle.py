@@ -20,12 +20,8 @@ import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
 from bench.servers import BEARER
-from bench.stream_runs import until_done
-from exporter.app import Exporter
-from exporter.config import settings_for
+from bench.stream_runs import bench_exporter, until_done, watch
 from exporter.requence.sse import RawEvent
-from exporter.requence.stream import WatchStream
-from exporter.requence.token import encode_token
 
 __all__ = ["Marks", "Window", "trickle_async_floor", "trickle_exporter", "trickle_sync_floor"]
 
@@ -131,21 +127,11 @@ async def trickle_async_floor(base_url: str, warmup: float, seconds: float) -> d
 async def trickle_exporter(base_url: str, warmup: float, seconds: float) -> dict[str, Any]:
     """The exporter's stream path (WatchStream -> Pipeline -> Tracker -> Metrics, traces off)."""
     _, _, body = _request(base_url)
-    env = {"REQUENCE_ACCESS_TOKEN": encode_token(BEARER, base_url)}
-    settings = settings_for(["--since", body["since"], "--listen", "127.0.0.1:0"], env=env)
-    exporter = Exporter(settings)
+    exporter = bench_exporter(base_url, body["since"])
     marks = Marks(exporter.pipeline.feed)
 
     async with httpx.AsyncClient(trust_env=False) as client:
-        stream = WatchStream(
-            client=client,
-            credentials=settings.credentials,
-            since=body["since"],
-            status=exporter.status,
-            handler=marks.handler,
-            read_timeout=settings.read_timeout,
-            max_event_bytes=settings.max_event_bytes,
-        )
+        stream = watch(exporter, client, marks.handler)
         task = asyncio.create_task(stream.run())
         marks.arm(warmup, seconds)
         try:
