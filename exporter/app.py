@@ -284,6 +284,7 @@ class Exporter:
                 handler=self.pipeline.feed,
                 read_timeout=settings.read_timeout,
                 max_event_bytes=settings.max_event_bytes,
+                reader=settings.stream_reader,
                 clock=self._clock,
                 backpressure=self.traces.backpressure if self.traces is not None else None,
             )

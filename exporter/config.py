@@ -127,6 +127,13 @@ OPTIONS: Final = (
         partial(parse_duration, low=1.0, high=_DAY),
     ),
     Option(
+        "--stream-reader",
+        "READER",
+        "How the stream is read: llhttp (a connection of its own, the fastest), httpx (honours "
+        "the proxy variables), or auto: llhttp unless a proxy variable applies to the API URL.",
+        "auto",
+    ),
+    Option(
         "--max-event-bytes",
         "SIZE",
         "Skip (and count) events larger than this.",
@@ -315,6 +322,7 @@ class Settings:
     log_failures: bool = False
     log_failures_per_second: int = 20
     server_limits: Limits = field(default_factory=Limits)
+    stream_reader: str = "auto"
 
 
 def resolve(
@@ -330,6 +338,10 @@ def resolve(
         )
     if args.log_format not in {"text", "json"}:
         raise ConfigError("--log-format (REQUENCE_EXPORTER_LOG_FORMAT): text or json")
+    if args.stream_reader not in {"auto", "llhttp", "httpx"}:
+        raise ConfigError(
+            "--stream-reader (REQUENCE_EXPORTER_STREAM_READER): auto, llhttp or httpx"
+        )
     state_file = Path(args.state_file) if args.state_file else None
     if state_file is not None and state_file.is_dir():
         raise ConfigError(
@@ -349,6 +361,7 @@ def resolve(
         node_buckets=_in_domain(args, "--node-buckets"),
         read_timeout=_in_domain(args, "--read-timeout"),
         max_event_bytes=_in_domain(args, "--max-event-bytes"),
+        stream_reader=args.stream_reader,
         state_file=state_file,
         checkpoint_interval=_in_domain(args, "--checkpoint-interval"),
         tracing=TracingSettings.from_env(env, force=bool(args.traces)),

@@ -31,6 +31,7 @@ NOT_NUMERIC = {
     "--listen",
     "--log-level",
     "--log-format",
+    "--stream-reader",
     "--state-file",
     "--shard",
     "--web.config.file",
@@ -43,6 +44,18 @@ def test_every_option_is_a_switch_a_numeric_domain_or_checked_text() -> None:
         assert opt.metavar is None or opt.domain is not None or opt.flag in NOT_NUMERIC, opt.flag
         if opt.domain is not None and opt.default is not None:
             opt.domain(opt.default)  # the default is in its own domain
+
+
+def test_the_stream_reader_is_one_of_three_named_choices() -> None:
+    for reader in ("auto", "llhttp", "httpx"):
+        assert settings_for([f"--stream-reader={reader}"], ENV).stream_reader == reader
+    for argv, env in (
+        (["--stream-reader=curl"], ENV),
+        ([], {**ENV, env_name("--stream-reader"): "H"}),
+    ):
+        with pytest.raises(ConfigError) as info:
+            settings_for(argv, env)
+        assert "--stream-reader (REQUENCE_EXPORTER_STREAM_READER)" in str(info.value)
 
 
 @pytest.mark.parametrize("flag", [opt.flag for opt in NUMERIC])

@@ -9,8 +9,8 @@ from httpx_sse._decoders import SSEDecoder as ReferenceDecoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.requence.intake import drain
 from exporter.requence.sse import STEP, RawEvent, SSEDecoder
-from exporter.requence.stream import drain
 
 
 def decode_all(chunks: list[bytes], max_event_bytes: int = 1 << 20) -> list[RawEvent]:

@@ -5,11 +5,11 @@ gateways (502/503/504), refused connections, timeouts and drops are retried fore
 exponential backoff and jitter. A wrong token or URL before the first successful connection is
 fatal with a message naming what to fix; after it, it is logged and retried.
 
-`--read-timeout` measures progress, not bytes: a connection whose response head (status line
-and headers) is not in within it, or that then completes no event and no comment within it, is
-dropped and resumed, however many bytes trickle in. A compressed body is inflated in bounded
-pieces (`exporter.requence.inflate`), with the event loop free between them, and a read that
-completes a large event is parsed a step at a time (`drain`), the same way.
+Two readers, one intake (`exporter.requence.intake`): llhttp on a socket of its own
+(`exporter.requence.connection`), the default, or httpx, when a proxy is set or
+`--stream-reader httpx` asks for it. Either way the response head must be in within
+`--read-timeout`, and then each read goes to the intake, which hands events on and watches for
+progress.
 
 What a failure is logged and shown as never quotes the HTTP stack's messages, which may hold
 the request's headers or a server's echo of them: the bearer token (`core.transport_failure`).
@@ -21,36 +21,28 @@ import asyncio
 import logging
 import random
 import time
+import urllib.request
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Final
 
 import httpx
+import orjson
 from httpx_sse import aconnect_sse
 
+from exporter import __version__
 from exporter.core.errors import NotFound, StreamError, Unauthorized, Unreachable
 from exporter.core.headers import transport_failure
 from exporter.core.status import StreamStatus
+from exporter.requence.connection import CONNECT_TIMEOUT, open_response
 from exporter.requence.inflate import ACCEPT_ENCODING, UnsupportedEncoding, inflater_for
-from exporter.requence.sse import STEP, RawEvent, SSEDecoder
+from exporter.requence.intake import Handler, Intake, Watchdog
 from exporter.requence.token import Credentials
 
-__all__ = ["Backoff", "WatchStream", "drain"]
+__all__ = ["Backoff", "WatchStream"]
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Sequence[RawEvent], float], None]
-
-
-async def drain(decoder: SSEDecoder, deliver: Callable[[list[RawEvent]], None]) -> None:
-    """Parse what waits in the decoder's backlog a step (`STEP` bytes) at a time, handing each
-    step's events to `deliver`, with a turn of the event loop between steps: probes, scrapes
-    and checkpoints go on while a 16 MiB event of short lines is parsed."""
-    while decoder.backlog:
-        await asyncio.sleep(0)
-        events = decoder.resume(STEP)
-        if events:
-            deliver(events)
 
 
 class Backoff:
@@ -87,6 +79,14 @@ class _HeadTimeout(StreamError):
     """The response's status line and headers did not arrive within the read timeout."""
 
 
+USER_AGENT: Final = f"requence-exporter/{__version__}"
+# What httpx-sse's `aconnect_sse` adds to the request, for the llhttp reader.
+_SSE_HEADERS: Final = {
+    "Accept": "text/event-stream",
+    "Cache-Control": "no-store",
+    "Content-Type": "application/json",
+}
+
 # Content types named in a message; any other is not quoted, since a hostile server could echo
 # a request header (the token) into it.
 _NAMED_TYPES: Final = frozenset(
@@ -94,39 +94,20 @@ _NAMED_TYPES: Final = frozenset(
 )
 
 
-class _Watchdog:
-    """Ends a connection that completes no event or comment within `period` of the last one.
+async def _pump_httpx(response: httpx.Response, intake: Intake) -> None:
+    """The httpx reader: raw bytes (httpx would inflate a whole compressed read at once)."""
+    async for raw in response.aiter_raw():
+        if intake.take(raw):
+            await intake.settle()
 
-    The reader sets `last` (the loop's time) after a read that made progress; the timer fires
-    once per period, re-arms itself at `last + period`, and only when that moment has passed
-    moves the connection's deadline to now, which cancels the read as `asyncio.timeout` does.
-    """
 
-    __slots__ = ("_deadline", "_handle", "_loop", "_period", "last", "paused")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, deadline: asyncio.Timeout, period: float
-    ) -> None:
-        self._loop = loop
-        self._deadline = deadline
-        self._period = period
-        self.last = loop.time()
-        self.paused = False
-        deadline.reschedule(None)  # the head is in: from here on, the watchdog decides
-        self._handle = loop.call_at(self.last + period, self._check)
-
-    def _check(self) -> None:
-        now = self._loop.time()
-        if self.paused:
-            self._handle = self._loop.call_at(now + self._period, self._check)
-        elif (due := self.last + self._period) > now:
-            self._handle = self._loop.call_at(due, self._check)
-        else:
-            self._deadline.reschedule(now)
-
-    def stop(self) -> None:
-        """The connection ended: no more checks."""
-        self._handle.cancel()
+def _reader_for(choice: str, url: httpx.URL) -> str:
+    """The reader a stream uses: the one asked for, else llhttp unless a proxy variable applies
+    (llhttp speaks to the API directly; httpx honours the proxy variables)."""
+    if choice in ("llhttp", "httpx"):
+        return choice
+    proxies = urllib.request.getproxies_environment()
+    return "httpx" if proxies.get(url.scheme) or proxies.get("all") else "llhttp"
 
 
 class WatchStream:
@@ -146,10 +127,19 @@ class WatchStream:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         backpressure: Callable[[], Awaitable[None] | None] | None = None,
+        reader: str = "auto",
     ) -> None:
         self._client = client
         self._credentials = credentials
         self._url = f"{credentials.api_url}/task/watch-all"
+        url = httpx.URL(self._url)
+        # "llhttp" or "httpx": see `_reader_for`; auto picks llhttp unless a proxy is set.
+        self.reader = self._reader = _reader_for(reader, url)
+        self._tls = (
+            httpx.create_ssl_context(trust_env=True)
+            if url.scheme == "https" and self._reader == "llhttp"
+            else None
+        )
         self.status = status
         status.since = since
         self._handler = handler
@@ -161,13 +151,20 @@ class WatchStream:
         # Asked after each read: something to await while a sink's queue is full (the traces').
         self._backpressure = backpressure
         self._ever_connected = False
-        self.alive_at = time.monotonic()  # liveness: the loop touched this recently
+        self._alive_at = time.monotonic()
+        self._intake: Intake | None = None
+
+    @property
+    def alive_at(self) -> float:
+        """Liveness: when the loop last tried to connect or a read last arrived (monotonic)."""
+        intake = self._intake
+        return self._alive_at if intake is None else max(self._alive_at, intake.alive_at)
 
     async def run(self) -> None:
         """Stream until cancelled; raise Unauthorized/NotFound only before the first success."""
         status = self.status
         while True:
-            self.alive_at = time.monotonic()
+            self._alive_at = time.monotonic()
             try:
                 await self._connect_once()
                 reason, error = "dropped", "the server ended the stream"
@@ -226,10 +223,10 @@ class WatchStream:
         body: dict[str, object] = {"since": status.since}
         if status.position is not None:
             body["lastPosition"] = status.position
-        timeout = httpx.Timeout(10.0, read=self._read_timeout)
         headers = {
             "Authorization": f"Bearer {self._credentials.bearer_token}",
             "Accept-Encoding": ACCEPT_ENCODING,
+            "User-Agent": USER_AGENT,
         }
         read_timeout = self._read_timeout
         head_in = False
@@ -237,11 +234,30 @@ class WatchStream:
             # httpx's timeouts bound each read, not the whole head: one byte a second would
             # hold a connection forever. The head must be in within the read timeout too.
             async with asyncio.timeout(read_timeout) as deadline:
-                async with aconnect_sse(
-                    self._client, "POST", self._url, json=body, headers=headers, timeout=timeout
-                ) as source:
-                    head_in = True
-                    await self._follow(source.response, deadline)
+                if self._reader == "llhttp":
+                    headers.update(_SSE_HEADERS)
+                    async with open_response(
+                        httpx.URL(self._url), list(headers.items()), orjson.dumps(body), self._tls
+                    ) as response:
+                        head_in = True
+                        await self._follow(
+                            response.status_code, response.headers, deadline, response.pump
+                        )
+                else:
+                    timeout = httpx.Timeout(CONNECT_TIMEOUT, read=read_timeout)
+                    async with aconnect_sse(
+                        self._client,
+                        "POST",
+                        self._url,
+                        json=body,
+                        headers=headers,
+                        timeout=timeout,
+                    ) as source:
+                        head_in = True
+                        raw = source.response
+                        await self._follow(
+                            raw.status_code, raw.headers, deadline, partial(_pump_httpx, raw)
+                        )
         except TimeoutError:
             if head_in:
                 raise
@@ -250,14 +266,18 @@ class WatchStream:
             ) from None
         status.connected = False
 
-    async def _follow(self, response: httpx.Response, deadline: asyncio.Timeout) -> None:
+    async def _follow(
+        self,
+        code: int,
+        headers: Mapping[str, str],
+        deadline: asyncio.Timeout,
+        pump: Callable[[Intake], Awaitable[None]],
+    ) -> None:
         """Read the event stream of a response whose head is in."""
         status = self.status
-        loop = asyncio.get_running_loop()
-        read_timeout = self._read_timeout
-        self._check(response)
+        self._check(code, headers.get("content-type", ""))
         try:
-            inflater = inflater_for(response.headers.get("content-encoding"))
+            inflater = inflater_for(headers.get("content-encoding"))
         except UnsupportedEncoding as exc:
             raise _HTTPStatus(f"HTTP 200 with {exc}") from None
         status.connected = True
@@ -267,44 +287,26 @@ class WatchStream:
             "watch-all stream connected (since %s, after position %s)",
             status.since,
             status.position,
+            extra={"fields": {"reader": self._reader}},
         )
-        decoder = SSEDecoder(self._max_event_bytes)
-        handler = self._handler
-        clock = self._clock
-        backpressure = self._backpressure
-        received = False
-        progress = decoder.progress
         # One timer per read timeout rather than a deadline moved on every read (a timer
         # handle allocated and one cancelled per read, the largest cost of a one-event read).
-        watchdog = _Watchdog(loop, deadline, read_timeout)
+        watchdog = Watchdog(asyncio.get_running_loop(), deadline, self._read_timeout)
         try:
-            # Raw bytes: httpx would inflate a whole compressed read at once.
-            async for raw in response.aiter_raw():
-                self.alive_at = time.monotonic()
-                for chunk in (raw,) if inflater is None else inflater.pieces(raw):
-                    events = decoder.feed(chunk, STEP)
-                    if events:
-                        handler(events, clock())
-                        if not received:
-                            received = True
-                            self._backoff.reset()
-                    if decoder.backlog:  # a large read: parsed a step at a time
-                        await drain(decoder, lambda found: handler(found, clock()))
-                    if inflater is not None:
-                        await asyncio.sleep(0)  # probes and scrapes between pieces
-                if backpressure is not None and (wait := backpressure()) is not None:
-                    watchdog.paused = True  # our own wait: not the server's silence
-                    await wait
-                    watchdog.paused = False
-                    watchdog.last = loop.time()
-                if decoder.progress != progress:
-                    progress = decoder.progress
-                    watchdog.last = loop.time()
+            self._intake = Intake(
+                max_event_bytes=self._max_event_bytes,
+                inflater=inflater,
+                watchdog=watchdog,
+                handler=self._handler,
+                clock=self._clock,
+                backpressure=self._backpressure,
+                on_first=self._backoff.reset,
+            )
+            await pump(self._intake)
         finally:
             watchdog.stop()
 
-    def _check(self, response: httpx.Response) -> None:
-        code = response.status_code
+    def _check(self, code: int, content_type: str) -> None:
         if code in (401, 403):
             raise Unauthorized(
                 f"the Requence API refused the bearer token (HTTP {code}): check the access "
@@ -319,7 +321,6 @@ class WatchStream:
             raise Unreachable(f"HTTP {code} from a gateway in front of Requence")
         if code != 200:
             raise _HTTPStatus(f"unexpected HTTP {code} from {self._url}")
-        content_type = response.headers.get("content-type", "")
         if not content_type.startswith("text/event-stream"):
             media = content_type.partition(";")[0].strip().lower()
             named = media if media in _NAMED_TYPES else "another content type"

@@ -35,10 +35,14 @@ class Dribble:
 class RawHead:
     """Answer with `data` instead of a response (a plan's first action only), one byte every
     `interval` seconds when it is above zero; `{authorization}` in `data` becomes the request's
-    Authorization header, as a server that echoes it would send it back."""
+    Authorization header, as a server that echoes it would send it back. `later` follows after
+    `pause` seconds (a separate read), and the connection stays open `hold` seconds more."""
 
     data: bytes
     interval: float = 0.0
+    later: bytes = b""
+    pause: float = 0.05
+    hold: float = 0.0
 
 
 class GzipStream:

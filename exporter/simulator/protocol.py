@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -123,12 +124,12 @@ def send_json(respond: Responder, status: int, payload: object) -> None:
 class WatchServer(AsyncClosing):
     """What the stand-ins share: an HTTP server on loopback, its URL, and a token for it."""
 
-    def __init__(self, bearer: str | None) -> None:
+    def __init__(self, bearer: str | None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.bearer = bearer
         # A stand-in for tests and the demo: its clients are ours, and may be slow readers
         # (an SDK fetching payloads between events) or many at once from one address.
         limits = Limits(max_connections_per_client=512, write_timeout=120.0, idle_timeout=60.0)
-        self._http = HTTPServer(self._handle, limits=limits)
+        self._http = HTTPServer(self._handle, limits=limits, ssl_context=ssl_context)
         self._address: tuple[str, int] | None = None
 
     async def _handle(self, request: Request, respond: Responder) -> None:
@@ -140,7 +141,7 @@ class WatchServer(AsyncClosing):
         if self._address is None:
             raise RuntimeError("the server is not started")
         host, port = self._address
-        return f"http://{host}:{port}"
+        return f"{'https' if self._http.tls else 'http'}://{host}:{port}"
 
     @property
     def access_token(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -196,8 +197,9 @@ class ScriptedServer(WatchServer):
         fallback: Sequence[Action] = (Send(),),
         bearer: str | None = None,
         honor_since: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(bearer)
+        super().__init__(bearer, ssl_context)
         self._events = self._compile(events)
         self.plans = [list(plan) for plan in plans]
         self.fallback = list(fallback)
@@ -268,7 +270,7 @@ class ScriptedServer(WatchServer):
                 await asyncio.sleep(seconds)
                 respond.abort()
                 return
-            case RawHead(data, interval):
+            case RawHead(data, interval, later, pause, hold):
                 echoed = request.headers.get("authorization", "").encode("latin-1")
                 data = data.replace(b"{authorization}", echoed)
                 pieces = [data[i : i + 1] for i in range(len(data))] if interval else [data]
@@ -276,6 +278,10 @@ class ScriptedServer(WatchServer):
                     for piece in pieces:
                         await respond.write_raw(piece)
                         await asyncio.sleep(interval)
+                    if later:
+                        await asyncio.sleep(pause)
+                        await respond.write_raw(later)
+                    await asyncio.sleep(hold)
                 return
         cursor = 0
         if params.last_position is not None:

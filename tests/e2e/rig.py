@@ -73,7 +73,13 @@ def parse(text: str) -> Samples:
 
 
 class Rig:
-    """Runs `WatchStream.run()` against `server` until the test is done with it."""
+    """Runs `WatchStream.run()` against `server` until the test is done with it.
+
+    `reader` is the stream's (`auto` by default: `default_reader`, which a test module may set
+    to run its tests through each reader); `trust_env` lets the client honour proxy variables.
+    """
+
+    default_reader = "auto"
 
     def __init__(
         self,
@@ -82,8 +88,12 @@ class Rig:
         api_url: str | None = None,
         read_timeout: float = 5.0,
         max_event_bytes: int = 16 * 1024 * 1024,
+        reader: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         self.server = server
+        self.reader = reader or self.default_reader
+        self._trust_env = trust_env
         self.status = StreamStatus()
         self.metrics = Metrics(status=self.status)
         self.tracker = Tracker(observers=[self.metrics], keep_attempts=False)
@@ -103,7 +113,7 @@ class Rig:
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
-        self._client = httpx.AsyncClient(trust_env=False)
+        self._client = httpx.AsyncClient(trust_env=self._trust_env)
         credentials = Credentials(
             bearer_token=self.server.bearer or BEARER,
             api_url=self._api_url or self.server.base_url,
@@ -117,6 +127,7 @@ class Rig:
             read_timeout=self._read_timeout,
             max_event_bytes=self._max_event_bytes,
             backoff=Backoff(initial=0.01, maximum=0.05),
+            reader=self.reader,
         )
         self.task = asyncio.create_task(self.stream.run())
         return self

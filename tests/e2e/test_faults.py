@@ -29,6 +29,9 @@ from tests.e2e.rig import SINCE, TASKS, Rig, assert_counted_once, workload
 from tests.e2e.servers import LoopThread, serve
 from tests.helpers import free_port
 
+# Every test here runs through each stream reader.
+pytestmark = pytest.mark.usefixtures("each_reader")
+
 SCRIPT = workload()
 LAST = len(SCRIPT)
 

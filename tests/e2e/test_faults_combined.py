@@ -24,7 +24,7 @@ from tests.e2e.process import ExporterProcess
 from tests.e2e.scripts import LAST, SCRIPT
 from tests.e2e.servers import LoopThread, serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("each_reader")]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 # Self metrics that describe the connection itself, which faults rightly change.

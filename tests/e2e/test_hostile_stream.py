@@ -29,6 +29,9 @@ from tests.e2e.process import ExporterProcess
 from tests.e2e.rig import TASKS, Rig, assert_counted_once, update, workload
 from tests.e2e.servers import LoopThread, serve
 
+# Every test here runs through each stream reader.
+pytestmark = pytest.mark.usefixtures("each_reader")
+
 SCRIPT = workload()
 LAST = len(SCRIPT)
 

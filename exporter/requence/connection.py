@@ -1,0 +1,221 @@
+"""The watch-all request on a socket of its own, its response parsed by llhttp (`httptools`).
+
+httpx reads a response through anyio and httpcore: each socket read is several awaits, an async
+generator step and a timeout scope, which at the trickle production sends (one update per read)
+costs more than the update itself. Here each read reaches an asyncio `Protocol` in one call
+from the event loop, llhttp parses the head and the chunked framing in C, and the read's body
+goes to the stream's intake at once: no task wakes up unless the intake has something to await
+(a compressed read inflated in pieces, a large read parsed a step at a time, a sink's
+backpressure), and then reading pauses until it is done.
+
+What httpx gave the stream is kept: TLS verified with httpx's trust settings (its CA bundle,
+`SSL_CERT_FILE` and `SSL_CERT_DIR`), a 10 s connect timeout, and failures raised as the httpx
+errors they are (`ConnectError`, `ConnectTimeout`, `ReadError`, `RemoteProtocolError`), so the
+stream names them as before. The response head is bounded (`MAX_HEAD_BYTES`; llhttp has no
+bound of its own). A proxy is httpx's job: `WatchStream` reads through httpx when one is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from typing import Final, Protocol
+
+import httptools
+import httpx
+
+__all__ = ["CONNECT_TIMEOUT", "MAX_HEAD_BYTES", "Intake", "Response", "open_response"]
+
+CONNECT_TIMEOUT: Final = 10.0
+MAX_HEAD_BYTES: Final = 64 * 1024
+# The only response headers the stream reads; the rest are parsed and dropped.
+_KEPT: Final = frozenset({b"content-type", b"content-encoding"})
+
+
+class Intake(Protocol):
+    """Where a response's body goes: `take` each read; when it says so, await `settle`."""
+
+    def take(self, raw: bytes) -> bool: ...
+
+    async def settle(self) -> None: ...
+
+
+class Response(asyncio.Protocol):
+    """One response, read as it arrives: the head, then the body handed to an intake."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.status_code = 0
+        self.headers: dict[str, str] = {}
+        self.transport: asyncio.Transport | None = None
+        self._head_bytes = 0
+        self._head_in = False
+        self._informational = False  # a 1xx head, which a final one follows
+        self._body: list[bytes] = []
+        self._intake: Intake | None = None
+        self._pending = False  # the intake asked for `settle`
+        self._ended = False  # the server ended the response or closed the connection
+        self._failure: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._ended or self._failure is not None:
+            return
+        try:
+            if self._head_in:
+                self.parser.feed_data(data)
+            else:
+                self._head_bytes += len(data)
+                self.parser.feed_data(data)
+                if not self._head_in and self._head_bytes > MAX_HEAD_BYTES:
+                    raise httpx.RemoteProtocolError("response head over the bound")
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._fail(httpx.RemoteProtocolError("malformed HTTP response"))
+            return
+        except httpx.RemoteProtocolError as exc:
+            self._fail(exc)
+            return
+        body = self._body
+        if body and self._intake is not None:
+            self._body = []
+            try:
+                if self._intake.take(body[0] if len(body) == 1 else b"".join(body)):
+                    self._pending = True
+                    self._pause()
+                    self._wake()
+            except BaseException as exc:
+                self._fail(exc)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: the response ends with the connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self._ended = True
+            self._wake()
+        else:
+            failure = httpx.ReadError("the connection failed")
+            failure.__cause__ = exc
+            self._fail(failure)
+
+    # llhttp's callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name in _KEPT:
+            key = name.decode("ascii")
+            text = value.decode("latin-1")
+            # Repeated headers are joined, as httpx's `Headers.get` does.
+            self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+
+    def on_headers_complete(self) -> None:
+        code = self.parser.get_status_code()
+        if 100 <= code < 200 and code != 101:  # skipped, as httpx skips them
+            self._informational = True
+            self.headers.clear()
+            return
+        self.status_code = code
+        self._head_in = True
+        self._pause()  # until an intake is there to take the body
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        self._ended = True
+        self._wake()
+
+    # The reader's side
+
+    async def head(self) -> None:
+        """Wait for the status line and headers; raise what ended the connection before."""
+        while not self._head_in:
+            self._raise_failure()
+            if self._ended:
+                raise httpx.RemoteProtocolError("the server closed the connection early")
+            await self._wait()
+
+    async def pump(self, intake: Intake) -> None:
+        """Hand the body to `intake` until the response ends; raise what ended it otherwise."""
+        self._intake = intake
+        early, self._body = self._body, []
+        if early and intake.take(b"".join(early)):
+            await intake.settle()
+        while True:
+            if self._pending:
+                self._pending = False
+                await intake.settle()
+            self._raise_failure()
+            if self._ended:
+                return
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+            await self._wait()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _pause(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None and not self._ended:
+            self._failure = exc
+        self._wake()
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+@contextlib.asynccontextmanager
+async def open_response(
+    url: httpx.URL, head: list[tuple[str, str]], body: bytes, tls: ssl.SSLContext | None
+) -> AsyncIterator[Response]:
+    """POST `body` to `url` with the `head` headers; yield the response once its head is in.
+
+    The connection is closed on the way out, whatever ended the response.
+    """
+    host = url.host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            transport, response = await loop.create_connection(
+                Response, host, port, ssl=tls, server_hostname=host if tls is not None else None
+            )
+    except TimeoutError:
+        raise httpx.ConnectTimeout("connecting timed out") from None
+    except OSError as exc:
+        raise httpx.ConnectError("could not connect") from exc
+    try:
+        lines = [f"POST {url.raw_path.decode('ascii')} HTTP/1.1", f"Host: {url.netloc.decode()}"]
+        lines += [f"{name}: {value}" for name, value in head]
+        lines += [f"Content-Length: {len(body)}", "", ""]
+        transport.write("\r\n".join(lines).encode("latin-1") + body)
+        await response.head()
+        yield response
+    finally:
+        transport.abort()
