@@ -85,12 +85,12 @@ def _median_run(runs: list[dict[str, Any]], events: int) -> dict[str, Any]:
     return summary
 
 
-_EXPORTERS = ("exporter", "prototype")  # the trickle's readers per tree
+_EXPORTERS = ("exporter", "exporter_httpx")  # the trickle's readers per tree
 
 
 def _bulk_readers(trees: list[Tree]) -> list[tuple[str, Tree, str]]:
     """(name in the report, tree, reader): the floors once, the exporter once per tree."""
-    names = ("exporter", "exporter_traces", "prototype")
+    names = ("exporter", "exporter_traces", "exporter_httpx")
     out = [(name, trees[0], name) for name in BULK_READERS if name not in names]
     for tree in trees:
         out += [(f"{name} {tree.name}", tree, name) for name in names]

@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bench.prototype import prototype_bulk, prototype_trickle
-from bench.stream_runs import SINCE, exporter_run, raw_floor, sse_floor, sync_floor
+from bench.stream_runs import exporter_run, raw_floor, sse_floor, sync_floor
 from bench.trickle import trickle_async_floor, trickle_exporter, trickle_sync_floor
 from exporter import is_compiled
 
@@ -28,9 +26,9 @@ BULK_READERS = (
     "httpx_sse_json",
     "exporter",
     "exporter_traces",
-    "prototype",
+    "exporter_httpx",
 )
-TRICKLE_READERS = ("httpx_sse_json", "httpx_sse_json_async", "exporter", "prototype")
+TRICKLE_READERS = ("httpx_sse_json", "httpx_sse_json_async", "exporter", "exporter_httpx")
 
 
 class Tree(NamedTuple):
@@ -68,8 +66,8 @@ def bulk(args: argparse.Namespace) -> dict[str, Any]:
             return asyncio.run(exporter_run(url, last))
         case "exporter_traces":
             return asyncio.run(exporter_run(url, last, otlp_endpoint=args.otlp))
-        case "prototype":
-            return asyncio.run(prototype_bulk(url, last, SINCE))
+        case "exporter_httpx":
+            return asyncio.run(exporter_run(url, last, reader="httpx"))
     raise SystemExit(f"unknown reader {args.reader}")
 
 
@@ -83,9 +81,8 @@ def trickle(args: argparse.Namespace) -> dict[str, Any]:
             return asyncio.run(trickle_async_floor(url, warmup, seconds))
         case "exporter":
             return asyncio.run(trickle_exporter(url, warmup, seconds))
-        case "prototype":
-            since = datetime.now(UTC).isoformat()
-            return asyncio.run(prototype_trickle(url, since, warmup, seconds))
+        case "exporter_httpx":
+            return asyncio.run(trickle_exporter(url, warmup, seconds, reader="httpx"))
     raise SystemExit(f"unknown reader {args.reader}")
 
 

@@ -143,9 +143,16 @@ async def until_done(
     )
 
 
-def bench_exporter(base_url: str, since: str, otlp_endpoint: str | None = None) -> Exporter:
-    """The exporter as `run` builds it from its settings, reading `base_url` from `since`."""
-    env = {"REQUENCE_ACCESS_TOKEN": encode_token(BEARER, base_url)}
+def bench_exporter(
+    base_url: str, since: str, otlp_endpoint: str | None = None, reader: str = "auto"
+) -> Exporter:
+    """The exporter as `run` builds it from its settings, reading `base_url` from `since` with
+    the stream reader `reader`."""
+    env = {
+        "REQUENCE_ACCESS_TOKEN": encode_token(BEARER, base_url),
+        "REQUENCE_EXPORTER_STREAM_READER": reader,
+        **{k: v for k, v in os.environ.items() if k == "REQUENCE_EXPORTER_GATHER_READS"},
+    }
     if otlp_endpoint is not None:
         env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = otlp_endpoint
     return Exporter(settings_for(["--since", since, "--listen", "127.0.0.1:0"], env=env))
@@ -164,15 +171,17 @@ def watch(exporter: Exporter, client: httpx.AsyncClient, handler: Handler) -> Wa
         read_timeout=settings.read_timeout,
         max_event_bytes=settings.max_event_bytes,
         backpressure=exporter.traces.backpressure if exporter.traces is not None else None,
+        reader=settings.stream_reader,
+        gather=settings.gather_reads,
     )
 
 
 async def exporter_run(
-    base_url: str, last_position: int, *, otlp_endpoint: str | None = None
+    base_url: str, last_position: int, *, otlp_endpoint: str | None = None, reader: str = "auto"
 ) -> dict[str, Any]:
     """One run of the exporter's stream path; its timing and what it counted."""
     children = _children_cpu()
-    exporter = bench_exporter(base_url, SINCE, otlp_endpoint)
+    exporter = bench_exporter(base_url, SINCE, otlp_endpoint, reader)
     # What the span process spent starting (imports) is not part of the run.
     started = _process_cpu(exporter.traces.pid) if exporter.traces is not None else None
     status = exporter.status

@@ -124,10 +124,13 @@ async def trickle_async_floor(base_url: str, warmup: float, seconds: float) -> d
     raise RuntimeError("the simulator ended the stream")
 
 
-async def trickle_exporter(base_url: str, warmup: float, seconds: float) -> dict[str, Any]:
-    """The exporter's stream path (WatchStream -> Pipeline -> Tracker -> Metrics, traces off)."""
+async def trickle_exporter(
+    base_url: str, warmup: float, seconds: float, reader: str = "auto"
+) -> dict[str, Any]:
+    """The exporter's stream path (WatchStream -> Pipeline -> Tracker -> Metrics, traces off)
+    with the stream reader `reader`."""
     _, _, body = _request(base_url)
-    exporter = bench_exporter(base_url, body["since"])
+    exporter = bench_exporter(base_url, body["since"], reader=reader)
     marks = Marks(exporter.pipeline.feed)
 
     async with httpx.AsyncClient(trust_env=False) as client:

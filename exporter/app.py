@@ -285,6 +285,7 @@ class Exporter:
                 read_timeout=settings.read_timeout,
                 max_event_bytes=settings.max_event_bytes,
                 reader=settings.stream_reader,
+                gather=settings.gather_reads,
                 clock=self._clock,
                 backpressure=self.traces.backpressure if self.traces is not None else None,
             )

@@ -134,6 +134,15 @@ OPTIONS: Final = (
         "auto",
     ),
     Option(
+        "--gather-reads",
+        "DURATION",
+        "After a read that emptied the socket, wait this long before reading again, so a quiet "
+        "stream's updates arrive several a read: less CPU per update, at most this much later "
+        "(the llhttp reader). 0 reads at once.",
+        "100ms",
+        partial(parse_duration, low=0.0, high=1.0),
+    ),
+    Option(
         "--max-event-bytes",
         "SIZE",
         "Skip (and count) events larger than this.",
@@ -311,6 +320,8 @@ class Settings:
     node_buckets: tuple[float, ...]
     read_timeout: float
     max_event_bytes: int
+    stream_reader: str  # auto, llhttp or httpx
+    gather_reads: float  # seconds a quiet stream's updates gather between reads
     state_file: Path | None
     checkpoint_interval: float
     tracing: TracingSettings
@@ -322,7 +333,6 @@ class Settings:
     log_failures: bool = False
     log_failures_per_second: int = 20
     server_limits: Limits = field(default_factory=Limits)
-    stream_reader: str = "auto"
 
 
 def resolve(
@@ -362,6 +372,7 @@ def resolve(
         read_timeout=_in_domain(args, "--read-timeout"),
         max_event_bytes=_in_domain(args, "--max-event-bytes"),
         stream_reader=args.stream_reader,
+        gather_reads=_in_domain(args, "--gather-reads"),
         state_file=state_file,
         checkpoint_interval=_in_domain(args, "--checkpoint-interval"),
         tracing=TracingSettings.from_env(env, force=bool(args.traces)),

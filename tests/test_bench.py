@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 BUILD = "compiled" if is_compiled() else "pure"
 FLOORS = {"raw_socket", "httpx_sse", "httpx_sse_json", "httpx_sse_json_async"}
-EXPORTER = {f"{name} {BUILD}" for name in ("exporter", "exporter_traces", "prototype")}
+EXPORTER = {f"{name} {BUILD}" for name in ("exporter", "exporter_traces", "exporter_httpx")}
 
 
 def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         "httpx_sse_json",
         "httpx_sse_json_async",
         f"exporter {BUILD}",
-        f"prototype {BUILD}",
+        f"exporter_httpx {BUILD}",
     ):
         [window] = trickle[name]["runs"]
         assert window["updates"] > 0

@@ -20,6 +20,8 @@ ENV = {"REQUENCE_ACCESS_TOKEN": encode_token("b", "https://x.invalid")}
 NUMERIC = [opt for opt in OPTIONS if opt.domain is not None]
 # What an operator can paste by mistake: nothing in any numeric domain.
 HOSTILE = ["0", "-1", "1e999", "nan", "inf", "-inf", "9" * 5000, "١٢", "1_000", " ", "0x10"]
+# Numeric options where 0 means off, said in their help.
+ZERO_IS_OFF = {"--gather-reads"}
 # Options whose value is free text or a path (checked by their own parsers, or not numbers).
 NOT_NUMERIC = {
     "--access-token",
@@ -63,6 +65,10 @@ def test_the_stream_reader_is_one_of_three_named_choices() -> None:
 def test_a_numeric_setting_outside_its_domain_names_the_flag_and_variable(
     flag: str, value: str
 ) -> None:
+    if value == "0" and flag in ZERO_IS_OFF:
+        assert settings_for([f"{flag}={value}"], ENV).gather_reads == 0.0
+        assert "0 " in next(opt.help for opt in OPTIONS if opt.flag == flag)
+        return
     for argv, env in (([f"{flag}={value}"], ENV), ([], {**ENV, env_name(flag): value})):
         with pytest.raises(ConfigError) as info:
             settings_for(argv, env)

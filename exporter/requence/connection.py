@@ -18,9 +18,7 @@ bound of its own). A proxy is httpx's job: `WatchStream` reads through httpx whe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-from collections.abc import AsyncIterator
 from typing import Final, Protocol
 
 import httptools
@@ -30,6 +28,8 @@ __all__ = ["CONNECT_TIMEOUT", "MAX_HEAD_BYTES", "Intake", "Response", "open_resp
 
 CONNECT_TIMEOUT: Final = 10.0
 MAX_HEAD_BYTES: Final = 64 * 1024
+# A read shorter than this left the socket empty (asyncio reads up to 256 KiB at a time).
+QUIET_READ: Final = 64 * 1024
 # The only response headers the stream reads; the rest are parsed and dropped.
 _KEPT: Final = frozenset({b"content-type", b"content-encoding"})
 
@@ -43,9 +43,16 @@ class Intake(Protocol):
 
 
 class Response(asyncio.Protocol):
-    """One response, read as it arrives: the head, then the body handed to an intake."""
+    """One response, read as it arrives: the head, then the body handed to an intake.
 
-    def __init__(self) -> None:
+    After a read that left the socket empty (under `QUIET_READ` bytes), reading pauses for
+    `gather` seconds: a quiet stream's updates gather in the socket and arrive several a read,
+    one wake-up for them all instead of one each, `gather` later.
+    """
+
+    def __init__(self, gather: float = 0.0) -> None:
+        self._gather = gather
+        self._gathering: asyncio.TimerHandle | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.status_code = 0
         self.headers: dict[str, str] = {}
@@ -91,8 +98,17 @@ class Response(asyncio.Protocol):
                     self._pending = True
                     self._pause()
                     self._wake()
+                elif self._gather and len(data) < QUIET_READ:
+                    self._pause()
+                    loop = asyncio.get_running_loop()
+                    self._gathering = loop.call_later(self._gather, self._gathered)
             except BaseException as exc:
                 self._fail(exc)
+
+    def _gathered(self) -> None:
+        self._gathering = None
+        if not self._pending:
+            self._resume()
 
     def eof_received(self) -> bool:
         return False  # close the transport: the response ends with the connection
@@ -160,10 +176,16 @@ class Response(asyncio.Protocol):
             self._raise_failure()
             if self._ended:
                 return
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.resume_reading()
+            if self._gathering is None:
+                self._resume()
             await self._wait()
+
+    def close(self) -> None:
+        """Drop the connection, whatever state the response is in."""
+        if self._gathering is not None:
+            self._gathering.cancel()
+        if self.transport is not None:
+            self.transport.abort()
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -172,6 +194,10 @@ class Response(asyncio.Protocol):
     def _pause(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None and not self._ended:
@@ -190,21 +216,26 @@ class Response(asyncio.Protocol):
             self._waiter.set_result(None)
 
 
-@contextlib.asynccontextmanager
 async def open_response(
-    url: httpx.URL, head: list[tuple[str, str]], body: bytes, tls: ssl.SSLContext | None
-) -> AsyncIterator[Response]:
-    """POST `body` to `url` with the `head` headers; yield the response once its head is in.
-
-    The connection is closed on the way out, whatever ended the response.
-    """
+    url: httpx.URL,
+    head: list[tuple[str, str]],
+    body: bytes,
+    tls: ssl.SSLContext | None,
+    gather: float = 0.0,
+) -> Response:
+    """POST `body` to `url` with the `head` headers; the response once its head is in, for
+    the caller to `close`. `gather`: see `Response`."""
     host = url.host
     port = url.port or (443 if url.scheme == "https" else 80)
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT):
             transport, response = await loop.create_connection(
-                Response, host, port, ssl=tls, server_hostname=host if tls is not None else None
+                lambda: Response(gather),
+                host,
+                port,
+                ssl=tls,
+                server_hostname=host if tls is not None else None,
             )
     except TimeoutError:
         raise httpx.ConnectTimeout("connecting timed out") from None
@@ -216,6 +247,7 @@ async def open_response(
         lines += [f"Content-Length: {len(body)}", "", ""]
         transport.write("\r\n".join(lines).encode("latin-1") + body)
         await response.head()
-        yield response
-    finally:
+    except BaseException:
         transport.abort()
+        raise
+    return response

@@ -95,7 +95,9 @@ _NAMED_TYPES: Final = frozenset(
 
 
 async def _pump_httpx(response: httpx.Response, intake: Intake) -> None:
-    """The httpx reader: raw bytes (httpx would inflate a whole compressed read at once)."""
+    """The httpx reader: raw bytes (httpx would inflate a whole compressed read at once). It
+    reads at once: what it hands on is an HTTP chunk, not a socket read, so it cannot tell
+    when the socket is empty to gather."""
     async for raw in response.aiter_raw():
         if intake.take(raw):
             await intake.settle()
@@ -128,6 +130,7 @@ class WatchStream:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         backpressure: Callable[[], Awaitable[None] | None] | None = None,
         reader: str = "auto",
+        gather: float = 0.0,
     ) -> None:
         self._client = client
         self._credentials = credentials
@@ -135,6 +138,7 @@ class WatchStream:
         url = httpx.URL(self._url)
         # "llhttp" or "httpx": see `_reader_for`; auto picks llhttp unless a proxy is set.
         self.reader = self._reader = _reader_for(reader, url)
+        self._gather = gather  # seconds a quiet stream's updates gather between reads
         self._tls = (
             httpx.create_ssl_context(trust_env=True)
             if url.scheme == "https" and self._reader == "llhttp"
@@ -236,13 +240,20 @@ class WatchStream:
             async with asyncio.timeout(read_timeout) as deadline:
                 if self._reader == "llhttp":
                     headers.update(_SSE_HEADERS)
-                    async with open_response(
-                        httpx.URL(self._url), list(headers.items()), orjson.dumps(body), self._tls
-                    ) as response:
+                    response = await open_response(
+                        httpx.URL(self._url),
+                        list(headers.items()),
+                        orjson.dumps(body),
+                        self._tls,
+                        self._gather,
+                    )
+                    try:
                         head_in = True
                         await self._follow(
                             response.status_code, response.headers, deadline, response.pump
                         )
+                    finally:
+                        response.close()
                 else:
                     timeout = httpx.Timeout(CONNECT_TIMEOUT, read=read_timeout)
                     async with aconnect_sse(
@@ -256,7 +267,10 @@ class WatchStream:
                         head_in = True
                         raw = source.response
                         await self._follow(
-                            raw.status_code, raw.headers, deadline, partial(_pump_httpx, raw)
+                            raw.status_code,
+                            raw.headers,
+                            deadline,
+                            partial(_pump_httpx, raw),
                         )
         except TimeoutError:
             if head_in:

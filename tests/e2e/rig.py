@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.config import OPTIONS
 from exporter.core.status import StreamStatus
 from exporter.core.tracker import Tracker
+from exporter.core.units import parse_duration
 from exporter.metrics.store import Metrics
 from exporter.requence.pipeline import Pipeline
+from exporter.requence.sse import RawEvent
 from exporter.requence.stream import Backoff, WatchStream
 from exporter.requence.token import Credentials
 from exporter.serving.endpoints import ExporterEndpoints
@@ -27,6 +30,8 @@ from exporter.simulator.protocol import WATCH_PATH, RecordedRequest
 from exporter.simulator.scripted import Event, ScriptedServer
 
 SINCE = "2026-11-22T09:00:00.000Z"
+# How long `run` lets a quiet stream's updates gather between reads, by default.
+GATHER = parse_duration(next(str(o.default) for o in OPTIONS if o.flag == "--gather-reads"))
 BEARER = "rig-bearer"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -90,10 +95,12 @@ class Rig:
         max_event_bytes: int = 16 * 1024 * 1024,
         reader: str | None = None,
         trust_env: bool = False,
+        gather: float | None = None,
     ) -> None:
         self.server = server
         self.reader = reader or self.default_reader
         self._trust_env = trust_env
+        self._gather = GATHER if gather is None else gather
         self.status = StreamStatus()
         self.metrics = Metrics(status=self.status)
         self.tracker = Tracker(observers=[self.metrics], keep_attempts=False)
@@ -111,6 +118,11 @@ class Rig:
         self._max_event_bytes = max_event_bytes
         self._client: httpx.AsyncClient | None = None
         self.task: asyncio.Task[None] | None = None
+        self.reads = 0
+
+    def _feed(self, events: Sequence[RawEvent], arrival: float) -> None:
+        self.reads += 1  # the reads that completed events
+        self.pipeline.feed(events, arrival)
 
     async def __aenter__(self) -> Self:
         self._client = httpx.AsyncClient(trust_env=self._trust_env)
@@ -123,11 +135,12 @@ class Rig:
             credentials=credentials,
             since=SINCE,
             status=self.status,
-            handler=self.pipeline.feed,
+            handler=self._feed,
             read_timeout=self._read_timeout,
             max_event_bytes=self._max_event_bytes,
             backoff=Backoff(initial=0.01, maximum=0.05),
             reader=self.reader,
+            gather=self._gather,
         )
         self.task = asyncio.create_task(self.stream.run())
         return self

@@ -166,3 +166,20 @@ async def test_with_a_proxy_set_the_stream_goes_through_it(
         assert proxy.targets == [f"{server.base_url}{WATCH_PATH}"]
     finally:
         await proxy.aclose()
+
+
+async def test_a_quiet_streams_updates_gather_into_few_reads_and_none_is_lost() -> None:
+    # Twenty updates 10 ms apart: read at once, nearly one read each; gathered for 200 ms
+    # after each read that emptied the socket, a handful of reads for all of them.
+    trickle: list[Action] = []
+    for _ in range(20):
+        trickle += [Send(1), Stall(0.01)]
+    reads = {}
+    for gather in (0.0, 0.2):
+        server = await started([[*trickle, Stall(60)]])
+        async with server, Rig(server, reader="llhttp", gather=gather) as rig:
+            await rig.wait_position(20)
+            assert rig.status.position == 20
+            reads[gather] = rig.reads
+    assert reads[0.2] <= 6
+    assert reads[0.0] > 2 * reads[0.2]
