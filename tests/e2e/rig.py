@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -96,11 +96,13 @@ class Rig:
         reader: str | None = None,
         trust_env: bool = False,
         gather: float | None = None,
+        backpressure: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
         self.server = server
         self.reader = reader or self.default_reader
         self._trust_env = trust_env
         self._gather = GATHER if gather is None else gather
+        self._backpressure = backpressure
         self.status = StreamStatus()
         self.metrics = Metrics(status=self.status)
         self.tracker = Tracker(observers=[self.metrics], keep_attempts=False)
@@ -141,6 +143,7 @@ class Rig:
             backoff=Backoff(initial=0.01, maximum=0.05),
             reader=self.reader,
             gather=self._gather,
+            backpressure=self._backpressure,
         )
         self.task = asyncio.create_task(self.stream.run())
         return self

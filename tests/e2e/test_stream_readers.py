@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import Awaitable
 
 import httpx
 import orjson
@@ -183,3 +184,30 @@ async def test_a_quiet_streams_updates_gather_into_few_reads_and_none_is_lost() 
             reads[gather] = rig.reads
     assert reads[0.2] <= 6
     assert reads[0.0] > 2 * reads[0.2]
+
+
+@pytest.mark.usefixtures("each_reader")
+async def test_backpressure_stops_the_reading_not_the_connection() -> None:
+    # A sink that is full from the first read on: nothing more is read while it is, the
+    # wait (longer than the read timeout) is not the server's silence, and once it clears
+    # every update arrives once.
+    gate = asyncio.Event()
+    asked = 0
+
+    def backpressure() -> Awaitable[None] | None:
+        nonlocal asked
+        asked += 1
+        return None if gate.is_set() else gate.wait()
+
+    server = await started([[Send(5), Stall(0.3), Send(), Stall(60)]])
+    async with server, Rig(server, read_timeout=1.0, backpressure=backpressure) as rig:
+        await rig.wait_for(lambda: asked > 0, what="the first read")
+        await asyncio.sleep(2.5)
+        held_at = rig.status.position
+        assert held_at is not None
+        assert held_at <= 5
+        assert asked == 1
+        gate.set()
+        await rig.wait_position(LAST)
+        assert sum(rig.reconnects().values()) == 0
+        assert_counted_once(rig)
