@@ -135,13 +135,13 @@ class WatchStream:
         self._client = client
         self._credentials = credentials
         self._url = f"{credentials.api_url}/task/watch-all"
-        url = httpx.URL(self._url)
+        self._parsed_url = url = httpx.URL(self._url)
         # "llhttp" or "httpx": see `_reader_for`; auto picks llhttp unless a proxy is set.
-        self.reader = self._reader = _reader_for(reader, url)
+        self.reader = _reader_for(reader, url)
         self._gather = gather  # seconds a quiet stream's updates gather between reads
         self._tls = (
             httpx.create_ssl_context(trust_env=True)
-            if url.scheme == "https" and self._reader == "llhttp"
+            if url.scheme == "https" and self.reader == "llhttp"
             else None
         )
         self.status = status
@@ -238,10 +238,10 @@ class WatchStream:
             # httpx's timeouts bound each read, not the whole head: one byte a second would
             # hold a connection forever. The head must be in within the read timeout too.
             async with asyncio.timeout(read_timeout) as deadline:
-                if self._reader == "llhttp":
+                if self.reader == "llhttp":
                     headers.update(_SSE_HEADERS)
                     response = await open_response(
-                        httpx.URL(self._url),
+                        self._parsed_url,
                         list(headers.items()),
                         orjson.dumps(body),
                         self._tls,
@@ -301,10 +301,8 @@ class WatchStream:
             "watch-all stream connected (since %s, after position %s)",
             status.since,
             status.position,
-            extra={"fields": {"reader": self._reader}},
+            extra={"fields": {"reader": self.reader}},
         )
-        # One timer per read timeout rather than a deadline moved on every read (a timer
-        # handle allocated and one cancelled per read, the largest cost of a one-event read).
         watchdog = Watchdog(asyncio.get_running_loop(), deadline, self._read_timeout)
         try:
             self._intake = Intake(
