@@ -24,7 +24,14 @@ from typing import Final, Protocol
 import httptools
 import httpx
 
-__all__ = ["CONNECT_TIMEOUT", "MAX_HEAD_BYTES", "Intake", "Response", "open_response"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "MAX_HEAD_BYTES",
+    "QUIET_READ",
+    "Consumer",
+    "Response",
+    "open_response",
+]
 
 CONNECT_TIMEOUT: Final = 10.0
 MAX_HEAD_BYTES: Final = 64 * 1024
@@ -34,8 +41,9 @@ QUIET_READ: Final = 64 * 1024
 _KEPT: Final = frozenset({b"content-type", b"content-encoding"})
 
 
-class Intake(Protocol):
-    """Where a response's body goes: `take` each read; when it says so, await `settle`."""
+class Consumer(Protocol):
+    """Where a response's body goes (the stream's `Intake`): `take` each read; when it says
+    so, await `settle`."""
 
     def take(self, raw: bytes) -> bool: ...
 
@@ -61,7 +69,7 @@ class Response(asyncio.Protocol):
         self._head_in = False
         self._informational = False  # a 1xx head, which a final one follows
         self._body: list[bytes] = []
-        self._intake: Intake | None = None
+        self._intake: Consumer | None = None
         self._pending = False  # the intake asked for `settle`
         self._ended = False  # the server ended the response or closed the connection
         self._failure: BaseException | None = None
@@ -163,7 +171,7 @@ class Response(asyncio.Protocol):
                 raise httpx.RemoteProtocolError("the server closed the connection early")
             await self._wait()
 
-    async def pump(self, intake: Intake) -> None:
+    async def pump(self, intake: Consumer) -> None:
         """Hand the body to `intake` until the response ends; raise what ended it otherwise."""
         self._intake = intake
         early, self._body = self._body, []
