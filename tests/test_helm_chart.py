@@ -17,7 +17,7 @@ import bcrypt
 import pytest
 import yaml
 
-from exporter.config import settings_for
+from exporter.config import OPTIONS, settings_for
 from exporter.core.errors import ConfigError
 from exporter.metrics.alerting.objectives import THRESHOLDS, RuleConfig
 from exporter.metrics.alerting.render import render as render_rule_file
@@ -199,6 +199,21 @@ def test_lint_catches_a_broken_value() -> None:
 def test_schema_accepts_the_defaults_and_every_option(chart: Any) -> None:
     for values in ({}, chart_values(), ALL_ON, SHARDED, WEB, CONVENTIONS):
         chart.validate_schema(values)
+
+
+# `run` flags the chart sets itself (listen, shard, state file) or takes as a Secret (tokens).
+CHART_OWN_FLAGS = {"listen", "shard", "state-file", "access-token", "bearer-token"}
+
+
+def test_config_admits_every_run_flag_the_chart_leaves_to_the_user(chart: Any) -> None:
+    # values.yaml and docs/deploy.md promise any `run` flag under `config`: a flag the schema
+    # does not list is refused at install.
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    admitted = set(schema["properties"]["config"]["properties"])
+    assert admitted == {opt.flag.removeprefix("--") for opt in OPTIONS} - CHART_OWN_FLAGS
+    chart.validate_schema({"config": {"stream-reader": "httpx", "gather-reads": "0"}})
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema({"config": {"stream-reader": "curl"}})
 
 
 @pytest.mark.parametrize(
