@@ -151,8 +151,11 @@ def bench_exporter(
     env = {
         "REQUENCE_ACCESS_TOKEN": encode_token(BEARER, base_url),
         "REQUENCE_EXPORTER_STREAM_READER": reader,
-        **{k: v for k, v in os.environ.items() if k == "REQUENCE_EXPORTER_GATHER_READS"},
     }
+    # `REQUENCE_EXPORTER_GATHER_READS=0 make bench` measures another --gather-reads.
+    gather = os.environ.get("REQUENCE_EXPORTER_GATHER_READS")
+    if gather is not None:
+        env["REQUENCE_EXPORTER_GATHER_READS"] = gather
     if otlp_endpoint is not None:
         env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = otlp_endpoint
     return Exporter(settings_for(["--since", since, "--listen", "127.0.0.1:0"], env=env))
