@@ -352,6 +352,14 @@ def resolve(
         raise ConfigError(
             "--stream-reader (REQUENCE_EXPORTER_STREAM_READER): auto, llhttp or httpx"
         )
+    read_timeout: float = _in_domain(args, "--read-timeout")
+    gather_reads: float = _in_domain(args, "--gather-reads")
+    if gather_reads * 2 > read_timeout:
+        # Reading paused that long could look like a silent server to the read timeout.
+        raise ConfigError(
+            "--gather-reads (REQUENCE_EXPORTER_GATHER_READS): at most half of --read-timeout "
+            "(REQUENCE_EXPORTER_READ_TIMEOUT)"
+        )
     state_file = Path(args.state_file) if args.state_file else None
     if state_file is not None and state_file.is_dir():
         raise ConfigError(
@@ -369,10 +377,10 @@ def resolve(
         max_label_values=_in_domain(args, "--max-label-values"),
         task_buckets=_in_domain(args, "--task-buckets"),
         node_buckets=_in_domain(args, "--node-buckets"),
-        read_timeout=_in_domain(args, "--read-timeout"),
+        read_timeout=read_timeout,
         max_event_bytes=_in_domain(args, "--max-event-bytes"),
         stream_reader=args.stream_reader,
-        gather_reads=_in_domain(args, "--gather-reads"),
+        gather_reads=gather_reads,
         state_file=state_file,
         checkpoint_interval=_in_domain(args, "--checkpoint-interval"),
         tracing=TracingSettings.from_env(env, force=bool(args.traces)),

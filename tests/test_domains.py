@@ -60,6 +60,16 @@ def test_the_stream_reader_is_one_of_three_named_choices() -> None:
         assert "--stream-reader (REQUENCE_EXPORTER_STREAM_READER)" in str(info.value)
 
 
+def test_reads_gather_for_at_most_half_the_read_timeout() -> None:
+    # Reading paused for as long as the read timeout would look like a silent server.
+    settings = settings_for(["--read-timeout=2s", "--gather-reads=1s"], ENV)
+    assert (settings.read_timeout, settings.gather_reads) == (2.0, 1.0)
+    with pytest.raises(ConfigError) as info:
+        settings_for(["--read-timeout=1s", "--gather-reads=600ms"], ENV)
+    assert "--gather-reads (REQUENCE_EXPORTER_GATHER_READS)" in str(info.value)
+    assert "--read-timeout" in str(info.value)
+
+
 @pytest.mark.parametrize("flag", [opt.flag for opt in NUMERIC])
 @pytest.mark.parametrize("value", HOSTILE)
 def test_a_numeric_setting_outside_its_domain_names_the_flag_and_variable(
