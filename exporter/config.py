@@ -129,16 +129,14 @@ OPTIONS: Final = (
     Option(
         "--stream-reader",
         "READER",
-        "How the stream is read: llhttp (a connection of its own, the fastest), httpx (honours "
-        "the proxy variables), or auto: llhttp unless a proxy variable applies to the API URL.",
+        "The reader: llhttp (fastest), httpx (honours proxy variables), auto (httpx if one is set)",
         "auto",
     ),
     Option(
         "--gather-reads",
         "DURATION",
-        "After a read that emptied the socket, wait this long before reading again, so a quiet "
-        "stream's updates arrive several a read: less CPU per update, at most this much later "
-        "(the llhttp reader). 0 reads at once.",
+        "After a read that emptied the socket, wait this long: a quiet stream's updates arrive "
+        "several a read, less CPU each, at most this much later (llhttp). 0 reads at once.",
         "100ms",
         partial(parse_duration, low=0.0, high=1.0),
     ),
@@ -230,6 +228,11 @@ def add_options(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None
     bind_environment(parser, env)
 
 
+def _named(flag: str) -> str:
+    """A flag as messages name it: with its variable."""
+    return f"{flag} ({env_name(flag)})"
+
+
 def _in_domain(args: argparse.Namespace, flag: str) -> Any:
     """The value of a numeric option, checked against its domain."""
     domain = _OPTIONS_BY_FLAG[flag].domain
@@ -237,14 +240,14 @@ def _in_domain(args: argparse.Namespace, flag: str) -> Any:
     try:
         return domain(str(getattr(args, _dest(flag))))
     except ValueError as exc:
-        raise ConfigError(f"{flag} ({env_name(flag)}): {exc}") from None
+        raise ConfigError(f"{_named(flag)}: {exc}") from None
 
 
 def parse_listen(text: str, flag: str = "--listen") -> tuple[str, int]:
     """`HOST:PORT` (IPv6 in brackets) to a host and a port."""
     host, sep, port = text.rpartition(":")
     if not sep or not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535:
-        raise ConfigError(f"{flag} ({env_name(flag)}): {text!r} is not HOST:PORT")
+        raise ConfigError(f"{_named(flag)}: {text!r} is not HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a server's default
 
 
@@ -297,7 +300,7 @@ def parse_trace_url_template(text: str | None) -> str | None:
         or " " in text
     ):
         raise ConfigError(
-            f"{flag} ({env_name(flag)}): give an http(s):// URL holding {{trace_id}} (ASCII, "
+            f"{_named(flag)}: give an http(s):// URL holding {{trace_id}} (ASCII, "
             f"no spaces, up to {_MAX_URL_CHARS} characters), e.g. http://jaeger:16686/trace/"
             "{trace_id}"
         )
@@ -343,28 +346,19 @@ def resolve(
     now = now or datetime.now(UTC)
     level = str(args.log_level).lower()
     if level not in {"debug", "info", "warning", "error"}:
-        raise ConfigError(
-            "--log-level (REQUENCE_EXPORTER_LOG_LEVEL): debug, info, warning or error"
-        )
+        raise ConfigError(f"{_named('--log-level')}: debug, info, warning or error")
     if args.log_format not in {"text", "json"}:
-        raise ConfigError("--log-format (REQUENCE_EXPORTER_LOG_FORMAT): text or json")
+        raise ConfigError(f"{_named('--log-format')}: text or json")
     if args.stream_reader not in {"auto", "llhttp", "httpx"}:
-        raise ConfigError(
-            "--stream-reader (REQUENCE_EXPORTER_STREAM_READER): auto, llhttp or httpx"
-        )
+        raise ConfigError(f"{_named('--stream-reader')}: auto, llhttp or httpx")
     read_timeout: float = _in_domain(args, "--read-timeout")
     gather_reads: float = _in_domain(args, "--gather-reads")
-    if gather_reads * 2 > read_timeout:
-        # Reading paused that long could look like a silent server to the read timeout.
-        raise ConfigError(
-            "--gather-reads (REQUENCE_EXPORTER_GATHER_READS): at most half of --read-timeout "
-            "(REQUENCE_EXPORTER_READ_TIMEOUT)"
-        )
+    if gather_reads * 2 > read_timeout:  # reading paused that long would look like silence
+        raise ConfigError(f"{_named('--gather-reads')}: at most half of {_named('--read-timeout')}")
     state_file = Path(args.state_file) if args.state_file else None
     if state_file is not None and state_file.is_dir():
         raise ConfigError(
-            f"--state-file (REQUENCE_EXPORTER_STATE_FILE): {args.state_file!r:.80} is a "
-            "directory: name a file in it"
+            f"{_named('--state-file')}: {args.state_file!r:.80} is a directory: name a file in it"
         )
     return Settings(
         credentials=credentials_from(args, env),
