@@ -27,7 +27,6 @@ from exporter.app import Exporter
 from exporter.config import settings_for
 from exporter.core.status import StreamStatus
 from exporter.requence.sse import RawEvent
-from exporter.requence.stream import Handler, WatchStream
 from exporter.requence.token import encode_token
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "sse_floor",
     "sync_floor",
     "until_done",
-    "watch",
 ]
 
 
@@ -161,24 +159,6 @@ def bench_exporter(
     return Exporter(settings_for(["--since", since, "--listen", "127.0.0.1:0"], env=env))
 
 
-def watch(exporter: Exporter, client: httpx.AsyncClient, handler: Handler) -> WatchStream:
-    """The exporter's watch-all stream, as `run` starts it, handing reads to `handler`."""
-    settings = exporter.settings
-    assert settings.since is not None
-    return WatchStream(
-        client=client,
-        credentials=settings.credentials,
-        since=settings.since,
-        status=exporter.status,
-        handler=handler,
-        read_timeout=settings.read_timeout,
-        max_event_bytes=settings.max_event_bytes,
-        backpressure=exporter.traces.backpressure if exporter.traces is not None else None,
-        reader=settings.stream_reader,
-        gather=settings.gather_reads,
-    )
-
-
 async def exporter_run(
     base_url: str, last_position: int, *, otlp_endpoint: str | None = None, reader: str = "auto"
 ) -> dict[str, Any]:
@@ -198,7 +178,7 @@ async def exporter_run(
 
     flush = 0.0
     async with httpx.AsyncClient(trust_env=False) as client:
-        stream = watch(exporter, client, handler)
+        stream = exporter.watch_stream(client, SINCE, handler)
         start = time.perf_counter()
         task = asyncio.create_task(stream.run())
         try:

@@ -20,7 +20,7 @@ import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
 from bench.servers import BEARER
-from bench.stream_runs import bench_exporter, until_done, watch
+from bench.stream_runs import bench_exporter, until_done
 from exporter.requence.sse import RawEvent
 
 __all__ = ["Marks", "Window", "trickle_async_floor", "trickle_exporter", "trickle_sync_floor"]
@@ -134,7 +134,7 @@ async def trickle_exporter(
     marks = Marks(exporter.pipeline.feed)
 
     async with httpx.AsyncClient(trust_env=False) as client:
-        stream = watch(exporter, client, marks.handler)
+        stream = exporter.watch_stream(client, body["since"], marks.handler)
         task = asyncio.create_task(stream.run())
         marks.arm(warmup, seconds)
         try:

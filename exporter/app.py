@@ -29,6 +29,7 @@ from exporter.core.tracker import Tracker
 from exporter.metrics.otlp_push import OtlpMetricsPusher, build_metric_exporter, build_resource
 from exporter.metrics.process import ProcessMetrics
 from exporter.metrics.store import Metrics
+from exporter.requence.intake import Handler
 from exporter.requence.pipeline import Pipeline, RecentIds
 from exporter.requence.stream import WatchStream
 from exporter.serving.activity import Activity
@@ -253,6 +254,26 @@ class Exporter:
                 self.failure_log.tick()
             await asyncio.sleep(1.0)
 
+    def watch_stream(
+        self, client: httpx.AsyncClient, since: str, handler: Handler | None = None
+    ) -> WatchStream:
+        """The watch-all stream from `since`, built from the settings; its reads go to the
+        pipeline, or to `handler` (the benchmark's, which counts them on the way)."""
+        settings = self.settings
+        return WatchStream(
+            client=client,
+            credentials=settings.credentials,
+            since=since,
+            status=self.status,
+            handler=self.pipeline.feed if handler is None else handler,
+            read_timeout=settings.read_timeout,
+            max_event_bytes=settings.max_event_bytes,
+            reader=settings.stream_reader,
+            gather=settings.gather_reads,
+            clock=self._clock,
+            backpressure=self.traces.backpressure if self.traces is not None else None,
+        )
+
     async def run(self, stop: asyncio.Event) -> int:
         """Stream until `stop` is set; return the process exit code."""
         settings = self.settings
@@ -276,19 +297,7 @@ class Exporter:
             extra={"fields": _startup_fields(settings)},
         )
         async with httpx.AsyncClient(trust_env=True) as client:
-            self._stream = WatchStream(
-                client=client,
-                credentials=settings.credentials,
-                since=since,
-                status=self.status,
-                handler=self.pipeline.feed,
-                read_timeout=settings.read_timeout,
-                max_event_bytes=settings.max_event_bytes,
-                reader=settings.stream_reader,
-                gather=settings.gather_reads,
-                clock=self._clock,
-                backpressure=self.traces.backpressure if self.traces is not None else None,
-            )
+            self._stream = self.watch_stream(client, since)
             self._ready = True
             code = EXIT_OK
             try:
