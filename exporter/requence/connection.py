@@ -84,19 +84,15 @@ class Response(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._ended or self._failure is not None:
             return
+        if not self._head_in:
+            self._head_bytes += len(data)
         try:
-            if self._head_in:
-                self.parser.feed_data(data)
-            else:
-                self._head_bytes += len(data)
-                self.parser.feed_data(data)
-                if not self._head_in and self._head_bytes > MAX_HEAD_BYTES:
-                    raise httpx.RemoteProtocolError("response head over the bound")
+            self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             self._fail(httpx.RemoteProtocolError("malformed HTTP response"))
             return
-        except httpx.RemoteProtocolError as exc:
-            self._fail(exc)
+        if not self._head_in and self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(httpx.RemoteProtocolError("response head over the bound"))
             return
         body = self._body
         if body and self._intake is not None:

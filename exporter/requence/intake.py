@@ -133,9 +133,7 @@ class Intake:
             self._wait = self._backpressure()
             if self._wait is not None:
                 return True
-        if decoder.progress != self._progress:
-            self._progress = decoder.progress
-            self._watchdog.last = self._loop.time()
+        self._note_progress()
         return False
 
     async def settle(self) -> None:
@@ -163,9 +161,14 @@ class Intake:
             await wait
             watchdog.paused = False
             watchdog.last = self._loop.time()
-        if decoder.progress != self._progress:
-            self._progress = decoder.progress
-            watchdog.last = self._loop.time()
+        self._note_progress()
+
+    def _note_progress(self) -> None:
+        """Tell the watchdog when the reads so far completed an event or a comment."""
+        progress = self._decoder.progress
+        if progress != self._progress:
+            self._progress = progress
+            self._watchdog.last = self._loop.time()
 
     def _deliver(self, events: Sequence[RawEvent]) -> None:
         self._handler(events, self._clock())
