@@ -67,6 +67,10 @@ def test_single_task_stream_field_name_and_messages_are_accepted() -> None:
         ("taskStart", b'{"task_id": "\xff\xfe"}', "invalid_utf8"),
         ("taskStart", b"[1, 2]", "not_object"),
         ("taskPaused", enc(), "unknown_type"),
+        # No `event:` line: the object's type names the update, and it may be any value.
+        ("", enc(type="taskPaused"), "unknown_type"),
+        ("", enc(type=["taskStart"]), "unknown_type"),
+        ("", enc(type={"a": 1}), "unknown_type"),
         ("taskStart", enc(task_id=None), "missing_task_id"),
         ("taskStart", enc(task_id=""), "missing_task_id"),
         ("taskStart", enc(task_id=12), "bad_field"),

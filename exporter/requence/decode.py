@@ -125,7 +125,7 @@ def decode_update(
         return Skip(position, "not_object", type(parsed).__name__)
     obj: dict[str, Any] = parsed
     kind = event_type or obj.get("type")
-    if kind not in _KNOWN:
+    if type(kind) is not str or kind not in _KNOWN:  # a list or dict is not even hashable
         return Skip(position, "unknown_type", repr(str(kind)[:100]))
     # Each check below tests the common valid value first; the rare cases are sorted out
     # after it, so a valid update takes the fewest operations.
