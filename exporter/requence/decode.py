@@ -4,6 +4,12 @@ Nothing downstream of this module touches raw JSON. Decoding is pure: no I/O, no
 latest acceptable time is passed in). It is the stream's validation boundary: every value is
 checked for its domain (`exporter.core.updates`) here, times from 1970 to an hour past arrival,
 texts cut to their byte bound with each cut counted.
+
+Two ways through, one result: the usual update (every field it reads of the type it should be,
+texts short, its time ISO text) is read by msgspec into the few fields the exporter uses, the
+payloads skipped without building them; whatever that way does not take is decoded whole with
+orjson and sorted out field by field, each rare case named (`tests/test_decode_paths.py` holds
+the first way to the second's results).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
+import msgspec
 import orjson
 
 from exporter.core.updates import (
@@ -31,6 +38,7 @@ from exporter.core.updates import (
     parse_timestamp,
     timestamp_in_range,
 )
+from exporter.requence.fields import Fields
 
 __all__ = ["Skip", "decode_update", "parse_timestamp"]
 
@@ -53,6 +61,11 @@ _SHORT_MESSAGE: Final = MAX_MESSAGE_BYTES // 4
 # without that frame: 5 % of the pure build's instructions per update (callgrind).
 _new: Final = tuple.__new__
 _fromisoformat: Final = datetime.fromisoformat
+
+
+_read_fields: Final = msgspec.json.Decoder(Fields).decode
+# What msgspec raises for data it does not read as `_Fields` (RecursionError: nested too deep).
+_NOT_USUAL: Final = (msgspec.DecodeError, RecursionError)
 
 
 class Skip(NamedTuple):
@@ -94,6 +107,17 @@ def _message(value: object, cuts: dict[str, int] | None) -> str | None:
     return text
 
 
+def _iso_seconds(text: str) -> float:
+    """ISO 8601 text (naive means UTC) to epoch seconds; -1.0 when it is not such a time."""
+    try:
+        moment = _fromisoformat(text)
+    except ValueError:
+        return -1.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 def _bad_time(position: int, raw: object, seconds: float) -> Skip:
     if timestamp_in_range(seconds):
         return Skip(position, "future_timestamp", f"{str(raw)[:40]!r} is ahead of its arrival")
@@ -113,6 +137,78 @@ def decode_update(
     `future_timestamp`; texts over their byte bound are cut, and each cut is counted in `cuts`
     by field (`CUT_FIELDS`).
     """
+    # msgspec does not check the UTF-8 of strings it skips; orjson rejects the event for it.
+    if data.isascii() or _is_utf8(data):
+        try:
+            fields = _read_fields(data)
+        except _NOT_USUAL:
+            pass
+        else:
+            update = _usual(fields, event_type, position, not_after)
+            if update is not None:
+                return update
+    return _decode_whole(event_type, data, position, not_after, cuts)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _usual(fields: Fields, event_type: str, position: int, not_after: float) -> Update | None:
+    """The update, when every field it reads is usual; None sends it the whole way."""
+    kind = event_type or fields.type
+    task_id = fields.task_id
+    name = fields.name
+    root_id = fields.root_id
+    update_id = fields.update_id
+    if (
+        kind not in _KNOWN
+        or not task_id
+        or len(task_id) > _SHORT_TEXT
+        or (name is not None and len(name) > _SHORT_TEXT)
+        or (root_id is not None and len(root_id) > _SHORT_TEXT)
+        or (update_id is not None and len(update_id) > _SHORT_TEXT)
+    ):
+        return None
+    timestamp = _iso_seconds(fields.timestamp)
+    if not 0.0 <= timestamp <= not_after:
+        return None
+    node = None
+    if kind in NODE_TYPES:
+        raw_node = fields.node
+        if raw_node is None:
+            return None
+        node_id = raw_node.id
+        node_type = raw_node.type
+        alias = raw_node.alias
+        if (
+            not node_id
+            or len(node_id) > _SHORT_TEXT
+            or len(node_type) > _SHORT_TEXT
+            or (alias is not None and len(alias) > _SHORT_TEXT)
+        ):
+            return None
+        node = _new(Node, (node_id, node_type or "unknown", alias or None))
+    message = None
+    if kind in _MESSAGE_FIELD:
+        message = fields.error if kind == NODE_ERROR else fields.reason
+        if message is not None and len(message) > _SHORT_MESSAGE:
+            return None
+    name = name or None
+    root_id = root_id or None
+    return _new(
+        Update, (position, kind, task_id, timestamp, name, root_id, node, message, update_id)
+    )
+
+
+def _decode_whole(
+    event_type: str, data: bytes, position: int, not_after: float, cuts: dict[str, int] | None
+) -> Update | Skip:
+    """Any event, decoded whole: the rare cases sorted out, each skip with its reason."""
     try:
         parsed: Any = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -127,8 +223,6 @@ def decode_update(
     kind = event_type or obj.get("type")
     if type(kind) is not str or kind not in _KNOWN:  # a list or dict is not even hashable
         return Skip(position, "unknown_type", repr(str(kind)[:100]))
-    # Each check below tests the common valid value first; the rare cases are sorted out
-    # after it, so a valid update takes the fewest operations.
     task_id = obj.get("task_id")
     if type(task_id) is not str or not task_id:
         if task_id is None:
@@ -142,15 +236,7 @@ def decode_update(
     raw_timestamp = obj.get("timestamp")
     timestamp = -1.0  # a float throughout (compiled, unboxed); -1 is no time
     if type(raw_timestamp) is str:
-        # `parse_timestamp` inlined for ISO text, the form servers write.
-        try:
-            moment = _fromisoformat(raw_timestamp)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            timestamp = moment.timestamp()
+        timestamp = _iso_seconds(raw_timestamp)
     else:
         seconds = parse_timestamp(raw_timestamp)
         if seconds is not None:
