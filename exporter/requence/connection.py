@@ -53,14 +53,19 @@ class Consumer(Protocol):
 class Response(asyncio.Protocol):
     """One response, read as it arrives: the head, then the body handed to an intake.
 
-    After a read that left the socket empty (under `QUIET_READ` bytes), reading pauses for
-    `gather` seconds: a quiet stream's updates gather in the socket and arrive several a read,
-    one wake-up for them all instead of one each, `gather` later.
+    After a read that left the socket empty (under `QUIET_READ` bytes) of a quiet stream,
+    reading pauses for `gather` seconds: its updates gather in the socket and arrive several a
+    read, one wake-up for them all instead of one each, `gather` later. A stream is quiet when
+    what arrived since the last such read, at its rate, would fill less than `QUIET_READ` in
+    `gather`: a busy stream read faster than it is sent (catching up from a slower server)
+    leaves the socket empty too, and a pause would hold its sender.
     """
 
     def __init__(self, gather: float = 0.0) -> None:
         self._gather = gather
         self._gathering: asyncio.TimerHandle | None = None
+        self._arrived = 0  # bytes read since the last read that emptied the socket
+        self._emptied = 0.0  # the event loop's time of that read, or of connecting
         self.parser = httptools.HttpResponseParser(self)
         self.status_code = 0
         self.headers: dict[str, str] = {}
@@ -80,12 +85,14 @@ class Response(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._emptied = asyncio.get_running_loop().time()  # the stream's rate counts from here
 
     def data_received(self, data: bytes) -> None:
         if self._ended or self._failure is not None:
             return
         if not self._head_in:
             self._head_bytes += len(data)
+        self._arrived += len(data)
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
@@ -103,11 +110,20 @@ class Response(asyncio.Protocol):
                     self._pause()
                     self._wake()
                 elif self._gather and len(data) < QUIET_READ:
-                    self._pause()
-                    loop = asyncio.get_running_loop()
-                    self._gathering = loop.call_later(self._gather, self._gathered)
+                    self._emptied_socket()
             except BaseException as exc:
                 self._fail(exc)
+
+    def _emptied_socket(self) -> None:
+        """A read left the socket empty: pause reading for `gather` if the stream is quiet."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        quiet = self._arrived * self._gather < QUIET_READ * (now - self._emptied)
+        self._arrived = 0
+        self._emptied = now
+        if quiet:
+            self._pause()
+            self._gathering = loop.call_later(self._gather, self._gathered)
 
     def _gathered(self) -> None:
         self._gathering = None

@@ -186,6 +186,26 @@ async def test_a_quiet_streams_updates_gather_into_few_reads_and_none_is_lost() 
     assert reads[0.0] > 2 * reads[0.2]
 
 
+async def test_a_busy_stream_read_faster_than_it_is_sent_is_not_paused() -> None:
+    # Writes of 40 updates (about 8 KiB) a few ms apart: each read empties the socket, as a
+    # quiet stream's do, but at this rate a pause would hold the sender. Gathered for a
+    # second after each, the 1.2 MB would come in about eight reads (as many as hold it, and
+    # one at each pause); followed at once, about one read per write, fewer when the reader
+    # falls behind and takes several at once.
+    events = workload(tasks=1500)
+    writes = len(events) // 40
+    busy: list[Action] = []
+    for _ in range(writes):
+        busy += [Send(40, per_write=None), Stall(0.002)]
+    server = ScriptedServer(events, [[*busy, Stall(60)]], bearer=BEARER)
+    await server.start("127.0.0.1", 0)
+    async with server, Rig(server, reader="llhttp", gather=1.0) as rig:
+        await rig.wait_position(len(events))
+        assert rig.status.position == len(events)
+        assert rig.reads >= writes // 4
+        assert sum(rig.reconnects().values()) == 0
+
+
 @pytest.mark.usefixtures("each_reader")
 async def test_backpressure_stops_the_reading_not_the_connection() -> None:
     # A sink that is full from the first read on: nothing more is read while it is, the
