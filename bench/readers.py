@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from bench.stream_runs import exporter_run, raw_floor, sse_floor, sync_floor
 from bench.trickle import trickle_async_floor, trickle_exporter, trickle_sync_floor
 from exporter import is_compiled
+from exporter.core.runtime import tune
 
 BULK_READERS = (
     "raw_socket",
@@ -104,6 +105,8 @@ def main() -> None:
     steady.add_argument("--warmup", type=float, default=3.0)
     steady.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
+    if args.reader.startswith("exporter"):
+        tune()  # as `requence-exporter` starts; the floors run with Python's defaults
     result = bulk(args) if args.mode == "bulk" else trickle(args)
     result["build"] = "compiled" if is_compiled() else "pure Python"
     print(json.dumps(result))

@@ -14,8 +14,8 @@ from exporter import __version__
 from exporter.config import OPTIONS, add_options, resolve
 from exporter.core.errors import ConfigError
 from exporter.core.logs import setup_logging
-from exporter.core.malloc import pin_mmap_threshold
 from exporter.core.options import HelpFormatter, argument, bind_environment
+from exporter.core.runtime import tune
 from exporter.core.units import parse_duration, parse_number
 from exporter.metrics.alerting.command import add_rules_parser, run_rules
 from exporter.simulator.drill_options import add_incident_options, chosen_incident
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "rules":
         return run_rules(args)
-    pin_mmap_threshold()
+    tune()
     if args.command == "run":
         setup_logging(
             getattr(args, "log_level", "info") or "info",
