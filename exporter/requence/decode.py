@@ -64,7 +64,7 @@ _fromisoformat: Final = datetime.fromisoformat
 
 
 _read_fields: Final = msgspec.json.Decoder(Fields).decode
-# What msgspec raises for data it does not read as `_Fields` (RecursionError: nested too deep).
+# What msgspec raises for data it does not read as `Fields` (RecursionError: nested too deep).
 _NOT_USUAL: Final = (msgspec.DecodeError, RecursionError)
 
 
