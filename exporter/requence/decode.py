@@ -212,9 +212,7 @@ def _decode_whole(
     try:
         parsed: Any = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
+        if not _is_utf8(data):
             return Skip(position, "invalid_utf8", "data is not valid UTF-8")
         return Skip(position, "malformed_json", str(exc)[:200])
     if type(parsed) is not dict:
