@@ -22,13 +22,12 @@ __all__ = ["YOUNG_THRESHOLD", "raise_young_threshold", "tune"]
 YOUNG_THRESHOLD: Final = 10_000
 
 
-def raise_young_threshold(threshold: int = YOUNG_THRESHOLD) -> tuple[int, ...]:
-    """Collect the young generation every `threshold` allocations at the most often; return the
-    thresholds now in force. A collector switched off (threshold 0) stays off."""
+def raise_young_threshold(threshold: int = YOUNG_THRESHOLD) -> None:
+    """Collect the young generation every `threshold` allocations at the most often. A
+    collector switched off (threshold 0) stays off."""
     young, *older = gc.get_threshold()
     if 0 < young < threshold:
         gc.set_threshold(threshold, *older)
-    return gc.get_threshold()
 
 
 def tune() -> None:
