@@ -18,7 +18,8 @@ PACKAGE_INPUTS := setup.py pyproject.toml README.md LICENSE $(shell git ls-files
 	--others --exclude-standard exporter 2>/dev/null)
 COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --others \
 	--exclude-standard exporter tests bench 2>/dev/null)
-# Tests of the rules, dashboards, chart and image: the same files in both builds, run once.
+# Tests of the rules, dashboards, chart, image and benchmark prototype: the same files in both
+# builds, run once.
 NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_grafana_build.py \
 	--ignore=tests/test_helm_chart.py --ignore=tests/e2e/test_dashboards_prometheus.py \
@@ -26,12 +27,13 @@ NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py \
 	--ignore=tests/test_slo_rules.py --ignore=tests/test_helm_slo.py \
 	--ignore=tests/test_slo_dashboard.py --ignore=tests/e2e/test_fire_drills.py \
+	--ignore=tests/test_prototype_frame.py \
 	--ignore=tests/test_sdk_interop.py --ignore=tests/test_doc_commands.py \
 	--ignore=tests/test_docs_reference.py --ignore=tests/test_alertmanager.py \
 	--ignore=tests/test_rule_cost.py
 
 .PHONY: demo check test test-pure test-compiled lint bench bench-pure tools dashboards clean
-.PHONY: test-installed bench-smoke bench-rules release-check profiles
+.PHONY: test-installed bench-smoke bench-rules bench-prototype release-check profiles
 
 # pip's own output goes to a log, shown whole when an install fails.
 PIP_LOG := $(VENV)/pip.log
@@ -118,6 +120,13 @@ bench-pure: $(STAMP)
 ## the benchmark's readers, summarised under docs/performance/ (needs ptrace: root or CAP_SYS_PTRACE).
 profiles: $(COMPILED)/.built
 	$(BIN)/python -m bench.profiles $(BENCH_TREES) --out $(CURDIR)/docs/performance
+
+## The framing prototype (bench/prototype.py, never shipped): SSE framing and field reading in one
+## C pass, against the floor and the exporter; in one process for each build, over loopback (pure).
+bench-prototype: $(COMPILED)/.built
+	$(BIN)/python -m bench.prototype
+	cd $(COMPILED) && $(CURDIR)/$(BIN)/python -m bench.prototype
+	$(BIN)/python -m bench.prototype --loopback
 
 ## The benchmark at tiny sizes (seconds): proves the harness runs, measures nothing.
 bench-smoke: $(COMPILED)/.built
