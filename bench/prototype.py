@@ -38,6 +38,7 @@ import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -132,6 +133,9 @@ class PrototypeDecoder:
         return events
 
 
+_FEED: Final = Pipeline.feed  # the exporter's own, kept when `_loopback_one` replaces it
+
+
 def prototype_feed(pipeline: Pipeline, events: Sequence[Any], arrival: float) -> None:
     """`Pipeline.feed` for what `PrototypeDecoder` returns: its usual events applied on the
     pipeline's common path, everything from the first event off it by `Pipeline.feed` itself."""
@@ -179,9 +183,6 @@ def prototype_feed(pipeline: Pipeline, events: Sequence[Any], arrival: float) ->
         _FEED(pipeline, rest, arrival)
 
 
-_FEED: Final = Pipeline.feed  # the exporter's own, kept when `loopback_run` replaces it
-
-
 def _body(events: int) -> bytes:
     """The coalesced stream's SSE bytes, without HTTP chunk framing."""
     framed = render(events).coalesced
@@ -209,8 +210,7 @@ def _floor(reads: Sequence[bytes]) -> int:
     return count
 
 
-def _exporter(reads: Sequence[bytes]) -> int:
-    pipeline = bench_exporter("http://127.0.0.1:1", "2026-01-01T00:00:00Z").pipeline
+def _exporter(pipeline: Pipeline, reads: Sequence[bytes]) -> int:
     decoder = SSEDecoder()
     for read in reads:
         events = decoder.feed(read)
@@ -219,31 +219,34 @@ def _exporter(reads: Sequence[bytes]) -> int:
     return pipeline.status.position or 0
 
 
-def _prototype(frame: Frame) -> Callable[[Sequence[bytes]], int]:
-    def run(reads: Sequence[bytes]) -> int:
-        pipeline = bench_exporter("http://127.0.0.1:1", "2026-01-01T00:00:00Z").pipeline
-        decoder = PrototypeDecoder(frame)
-        for read in reads:
-            events = decoder.feed(read)
-            if events:
-                prototype_feed(pipeline, events, ARRIVAL)
-        return pipeline.status.position or 0
-
-    return run
+def _prototype(frame: Frame, pipeline: Pipeline, reads: Sequence[bytes]) -> int:
+    decoder = PrototypeDecoder(frame)
+    for read in reads:
+        events = decoder.feed(read)
+        if events:
+            prototype_feed(pipeline, events, ARRIVAL)
+    return pipeline.status.position or 0
 
 
 PATHS: Final = ("floor", "exporter", "prototype")
 
 
-def one(path: str, body: bytes, frame: Frame) -> float:
+def _in_process_one(path: str, body: bytes, frame: Frame) -> float:
     """Microseconds per update of one path over `body`, in this (fresh) process."""
     reads = [body[i : i + READ] for i in range(0, len(body), READ)]
-    if path != "floor":
+    run: Callable[[], int]
+    if path == "floor":
+        run = partial(_floor, reads)
+    else:
         tune()  # the command line's process settings; the floor runs with Python's
-    run = {"floor": _floor, "exporter": _exporter, "prototype": _prototype(frame)}[path]
+        pipeline = bench_exporter("http://127.0.0.1:1", "2026-01-01T00:00:00Z").pipeline
+        if path == "exporter":
+            run = partial(_exporter, pipeline, reads)
+        else:
+            run = partial(_prototype, frame, pipeline, reads)
     gc.collect()
     start = time.perf_counter()
-    counted = run(reads)
+    counted = run()
     elapsed = time.perf_counter() - start
     events = body.count(b"\n\n")
     if counted != events:
@@ -330,7 +333,7 @@ def main() -> None:
         if where:
             print(_loopback_one(path, where[0], int(where[1]), frame))
         else:
-            print(one(path, Path(directory, "body").read_bytes(), frame))
+            print(_in_process_one(path, Path(directory, "body").read_bytes(), frame))
         return
     with tempfile.TemporaryDirectory() as directory:
         build(Path(directory))

@@ -9,10 +9,10 @@ The threshold is pinned above the read path's buffers: a read is up to 256 KiB (
 receive size), and the stream's bodies joined, the decoder's pending bytes and the read
 together make a few such buffers per read. Under the threshold they come from the heap and are
 reused; at glibc's starting value (128 KiB) each was mmapped, faulted in a page at a time and
-unmapped again, every read: 10 to 20 % of the coalesced benchmark's time. The trim threshold is
-set to twice the mmap threshold, as glibc's own adaptive setting has it (pinning one turns that
-off): freed buffers at the top of the heap stay for the next read rather than going back to the
-system and being faulted in again.
+unmapped again, every read (`docs/performance.md`, "glibc's thresholds"). The trim threshold
+is set to twice the mmap threshold, as glibc's own adaptive setting has it (pinning one turns
+that off): freed buffers at the top of the heap stay for the next read rather than going back
+to the system and being faulted in again.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import ctypes
 import os
 from typing import Final
 
-__all__ = ["DEFAULT_THRESHOLD", "pin_mmap_threshold"]
+__all__ = ["pin_mmap_threshold"]
 
 _M_TRIM_THRESHOLD: Final = -1  # glibc's mallopt parameter numbers
 _M_MMAP_THRESHOLD: Final = -3
