@@ -32,6 +32,7 @@ class StreamStatus:
     position_resets: int = 0
     reconnects: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
+    reader: str = ""  # the stream reader in use, "llhttp" or "httpx" (set by the stream)
 
     def reconnected(self, reason: str, error: str | None = None) -> None:
         """Record a lost or refused connection."""

@@ -146,6 +146,7 @@ class WatchStream:
         )
         self.status = status
         status.since = since
+        status.reader = self.reader  # /status names it: the httpx reader costs several times more
         self._handler = handler
         self._read_timeout = read_timeout
         self._max_event_bytes = max_event_bytes

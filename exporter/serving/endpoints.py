@@ -126,6 +126,7 @@ class ExporterEndpoints:
             "connected": status.connected,
             "position": status.position,
             "since": status.since,
+            "stream_reader": status.reader or None,
             "last_update_age_seconds": age,
             "tracked_tasks": len(self._tracker),
             "connections": status.connections,

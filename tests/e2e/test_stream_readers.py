@@ -55,6 +55,13 @@ async def test_both_readers_send_the_same_request() -> None:
     assert headers["user-agent"] == f"requence-exporter/{__version__}"
 
 
+async def test_status_names_the_reader_in_use(each_reader: str) -> None:
+    server = await started([])
+    async with server, Rig(server) as rig:
+        await rig.wait_position(LAST)
+        assert rig.endpoints.status()["stream_reader"] == each_reader
+
+
 def chunked(*pieces: bytes) -> bytes:
     return b"".join(b"%x\r\n%b\r\n" % (len(piece), piece) for piece in pieces)
 
@@ -162,6 +169,7 @@ async def test_with_a_proxy_set_the_stream_goes_through_it(
     try:
         async with server, Rig(server, trust_env=True) as rig:
             assert rig.stream.reader == "httpx"
+            assert rig.endpoints.status()["stream_reader"] == "httpx"
             await rig.wait_position(LAST)
             assert_counted_once(rig)
         assert proxy.targets == [f"{server.base_url}{WATCH_PATH}"]
