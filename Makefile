@@ -14,8 +14,8 @@ COMPILED := build/compiled
 # builds them (scripts/build-dist): built once, rehearsed by `make release-check`, and the source
 # of the compiled tree's extensions.
 DIST := build/dist
-PACKAGE_INPUTS := setup.py pyproject.toml README.md LICENSE $(shell git ls-files --cached \
-	--others --exclude-standard exporter 2>/dev/null)
+PACKAGE_INPUTS := setup.py pyproject.toml MANIFEST.in README.md LICENSE \
+	$(shell git ls-files --cached --others --exclude-standard exporter 2>/dev/null)
 COMPILED_INPUTS := setup.py pyproject.toml $(shell git ls-files --cached --others \
 	--exclude-standard exporter tests bench 2>/dev/null)
 # Tests of the rules, dashboards, chart, image and benchmark prototype: the same files in both

@@ -130,6 +130,15 @@ def test_the_sdist_and_wheels_carry_the_license(dist: Dist) -> None:
             assert "License-Expression: Apache-2.0" in archive.read(f"{info}/METADATA").decode()
 
 
+def test_the_sdist_holds_what_builds_the_package_and_no_tests(dist: Dist) -> None:
+    with tarfile.open(dist.sdist) as sdist:
+        names = {name.partition("/")[2] for name in sdist.getnames()}
+    assert {"setup.py", "pyproject.toml", "README.md", "LICENSE", "exporter/__init__.py"} <= names
+    # The tests need the repository around them (tools, charts, the benchmark): none of them
+    # in the sdist, rather than the part setuptools would add that could not run.
+    assert not [name for name in names if name.startswith("tests")]
+
+
 def test_the_compiled_wheel_holds_the_extensions_and_the_pure_one_none(dist: Dist) -> None:
     with zipfile.ZipFile(dist.compiled) as archive:
         extensions = [n for n in archive.namelist() if n.endswith(".so")]
