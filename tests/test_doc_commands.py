@@ -125,6 +125,14 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     if listed.returncode != 0:
         pytest.skip("needs a git checkout to copy")
+    # The copy's `.venv` is this venv: were its install older than the sources, the commands'
+    # `make demo` would reinstall into it from the copy, leaving its scripts pointing there.
+    if Path(sys.prefix).resolve() == (ROOT / ".venv").resolve():
+        stale = subprocess.run(
+            ["make", "-q", ".venv/.installed-run"], cwd=ROOT, capture_output=True, check=False
+        )
+        if stale.returncode == 1:
+            pytest.fail("the venv's install is older than the sources: run `make check` first")
     copy = tmp_path_factory.mktemp("checkout")
     for name in filter(None, listed.stdout.decode().split("\0")):
         source = ROOT / name
