@@ -12,7 +12,7 @@ import json
 import sys
 import uuid
 
-from exporter.core.malloc import pin_mmap_threshold
+from exporter.core.runtime import tune
 from exporter.core.tracker import Tracker
 from exporter.core.updates import Update
 from exporter.metrics.store import Metrics
@@ -32,7 +32,7 @@ def rss_bytes() -> int:
 def main() -> None:
     """Run the measurement and print it."""
     tasks, cap = int(sys.argv[1]), int(sys.argv[2])
-    pinned = pin_mmap_threshold()  # as the command line does at start
+    pinned = tune()  # the process settings the command line applies at start
     metrics = Metrics()
     tracker = Tracker(observers=[metrics], max_tasks=cap)
     metrics.tracker = tracker

@@ -120,10 +120,9 @@ class PrototypeDecoder:
         items, stop = self._frame(buffer, _read_fields, decoder.max_event_bytes)
         if stop:
             self.progress += 1
-        if stop == len(buffer):
-            decoder._pending = b""
-            return items
         decoder._pending = b""
+        if stop == len(buffer):
+            return items
         rest = self._count(decoder.feed(buffer[stop:], budget))
         return items + rest if rest else items
 

@@ -30,7 +30,8 @@ def raise_young_threshold(threshold: int = YOUNG_THRESHOLD) -> None:
         gc.set_threshold(threshold, *older)
 
 
-def tune() -> None:
-    """Apply every process-wide setting: what `requence-exporter` does at start."""
-    pin_mmap_threshold()
+def tune() -> bool:
+    """Apply every process-wide setting: what `requence-exporter` does at start. Returns
+    whether glibc's thresholds were pinned (`pin_mmap_threshold`)."""
     raise_young_threshold()
+    return pin_mmap_threshold()
