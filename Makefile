@@ -27,7 +27,7 @@ NOT_RUNTIME := --ignore=tests/test_alerts.py --ignore=tests/test_dockerfile.py \
 	--ignore=tests/test_compose.py --ignore=tests/test_packaging.py \
 	--ignore=tests/test_slo_rules.py --ignore=tests/test_helm_slo.py \
 	--ignore=tests/test_slo_dashboard.py --ignore=tests/e2e/test_fire_drills.py \
-	--ignore=tests/test_prototype_frame.py \
+	--ignore=tests/test_prototype_frame.py --ignore=tests/test_bench_profiles.py \
 	--ignore=tests/test_sdk_interop.py --ignore=tests/test_doc_commands.py \
 	--ignore=tests/test_docs_reference.py --ignore=tests/test_alertmanager.py \
 	--ignore=tests/test_rule_cost.py
@@ -116,8 +116,8 @@ bench: $(COMPILED)/.built
 bench-pure: $(STAMP)
 	$(BIN)/python -m bench
 
-## Where the stream path spends its CPU, per build, at bulk and at the trickle: py-spy samples of
-## the benchmark's readers, summarised under docs/performance/ (needs ptrace: root or CAP_SYS_PTRACE).
+## Where the stream path spends its CPU, per build, at bulk and at the trickle: the benchmark's
+## readers sampled (pure: py-spy, needs ptrace; compiled: perf), summarised under docs/performance/.
 profiles: $(COMPILED)/.built
 	$(BIN)/python -m bench.profiles $(BENCH_TREES) --out $(CURDIR)/docs/performance
 

@@ -1,12 +1,17 @@
 """`python -m bench.profiles`: where the stream path spends its CPU, per build, at bulk and at the
-trickle: each reader run of `python -m bench.readers` sampled by py-spy (with native frames, so
-the compiled build's functions and C code show), summarised as text.
+trickle: each reader run of `python -m bench.readers` sampled, summarised as text.
 
     python -m bench.profiles --tree pure=. --tree compiled=build/compiled --out docs/performance
 
-Each summary lists the functions by inclusive and by self share of the samples, import time
-left out. Sampling shows shares, not costs: the figures to compare builds with come from
-`make bench`.
+The pure build is sampled by py-spy, Python frames only: its functions are Python, and the C
+they call (msgspec, datetime, llhttp) counts as its caller's own time. The compiled build's
+functions are C, so it is sampled by Linux `perf` (the CPU clock, stacks unwound from DWARF),
+which sees them and everything under them. py-spy's own native unwinding held the reader stopped
+for minutes at a time on this machine, so it is not used.
+
+Each summary lists the functions by inclusive and by self share of the samples, start-up, exit
+and idle waits left out. Sampling shows shares, not costs: the figures to compare builds with
+come from `make bench`.
 """
 
 from __future__ import annotations
@@ -18,16 +23,24 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bench.readers import Tree, parse_tree
 from bench.render import render
 from bench.servers import loopback, simulator
 
-_LINE = re.compile(r":\d+\)$")  # a frame's line number: functions are summed over their lines
+__all__ = ["perf_stacks", "py_spy_stacks", "summarise"]
+
+Stack = tuple[list[str], int]  # frames, outermost first, and how many samples had them
+
+_READER = (sys.executable, "-m", "bench.readers")
 _TOP = 40
-_IDLE = ("epoll_wait (libc.so.6)",)
-# Frames of what a run does once before it reads: imports, settings, TLS context, the app.
+_RATE = 999  # samples a second: not a multiple of common timer rates
+_LINE = re.compile(r":\d+\)$")  # a frame's line number: functions are summed over their lines
+_OFFSET = re.compile(r"\+0x[0-9a-f]+$")  # perf's offset into the function
+# py-spy: frames of what a run does once before it reads (imports, settings, TLS context, the
+# app); only the event loop's turns count.
 _START_UP = (
     "_find_and_load",
     "settings_for (",
@@ -35,6 +48,17 @@ _START_UP = (
     "create_ssl_context (",
     "ArgumentParser",
     "_parse_args",
+)
+# perf: frames of the process's start-up and exit (loading, imports, the TLS context's
+# certificates, finalization). Idle waits take no CPU clock and are never sampled.
+_PERF_OUTSIDE = re.compile(
+    r"^(_dl_|dl_main|pymain_init|Py_InitializeFromConfig|PyImport_|import_find_and_load|"
+    r"Py_FinalizeEx|finalize_modules|X509_|SSL_CTX_load_verify|CPyDef_app___Exporter_____init__)"
+)
+# perf: the interpreter's own call machinery, left out of the inclusive list (not of the counts).
+_PLUMBING = re.compile(
+    r"^(_?Py|_start|__libc_start|pymain|cfunction_|method_vectorcall|object_vacall|context_run|"
+    r"builtin_exec|do_call_core|type_call|slot_tp_call|vectorcall_|\[unknown\])"
 )
 
 
@@ -44,28 +68,56 @@ def _function(frame: str) -> str:
     return re.sub(r"\((?:[^()]*/)?(site-packages|lib/python3\.\d+)/", r"(", name)
 
 
-def summarise(raw: str, title: str) -> str:
-    """Inclusive and self shares per function from py-spy's raw (collapsed) output."""
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
+def py_spy_stacks(raw: str) -> Iterator[Stack]:
+    """The stacks of py-spy's raw (collapsed) output in the event loop's turns."""
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit() or stack.endswith(_IDLE):
-            continue  # waiting in epoll spends no CPU
+        if not stack or not count.isdigit():
+            continue
         if "BaseEventLoop._run_once" not in stack or any(m in stack for m in _START_UP):
             continue  # outside the event loop's turns (start-up, exit), or setting up
-        frames = [_function(f) for f in stack.split(";")]
-        n = int(count)
+        yield [_function(f) for f in stack.split(";")], int(count)
+
+
+def perf_stacks(script: str) -> Iterator[Stack]:
+    """The stacks of `perf script -F ip,sym` output, start-up and exit left out. Each sample is
+    a block of frames, innermost first (`ADDRESS SYMBOL+OFFSET`), blocks apart by a blank line."""
+    for block in script.split("\n\n"):
+        frames = []
+        for line in block.strip().splitlines():
+            _, _, symbol = line.strip().partition(" ")
+            frames.append(_OFFSET.sub("", symbol.strip()) or "[unknown]")
+        if frames and not any(_PERF_OUTSIDE.match(f) for f in frames):
+            yield frames[::-1], 1
+
+
+def summarise(
+    stacks: Iterable[Stack],
+    title: str,
+    *,
+    listed: re.Pattern[str] | None = None,
+    compiled: str | None = None,
+) -> str:
+    """Inclusive and self shares per function; `listed` leaves the functions it matches out of
+    the inclusive list (not out of any count); `compiled`, the prefix of the compiled build's
+    functions, adds the share of samples in none of them."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = outside = 0
+    for frames, n in stacks:
         total += n
+        if compiled is not None and not any(f.startswith(compiled) for f in frames):
+            outside += n
         for name in set(frames):
             inclusive[name] += n
         own[frames[-1]] += n
-    lines = [
-        title,
-        f"samples: {total:,} in the event loop's turns (set-up, exit, waits left out)",
-        "",
-    ]
+    if listed is not None:
+        inclusive = Counter({k: v for k, v in inclusive.items() if not listed.match(k)})
+    lines = [title, f"samples: {total:,} (start-up, exit and idle waits left out)", ""]
+    if compiled is not None:
+        share = outside / max(total, 1)
+        where = f"outside the compiled functions ({compiled}...): event loop, system calls"
+        lines[2:2] = [f"{share:.1%} {where}"]
     for label, counts in (("inclusive", inclusive), ("self", own)):
         lines.append(f"{label:>9}  function")
         for name, n in counts.most_common(_TOP):
@@ -74,32 +126,50 @@ def summarise(raw: str, title: str) -> str:
     return "\n".join(lines)
 
 
-def _profile(py_spy: str, tree: Tree, args: list[str]) -> str:
+def _py_spy(tool: str, tree: Tree, args: list[str], title: str) -> str:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder, "raw.txt")
+        # Only samples that hold the GIL: a wait in epoll releases it (and so, briefly, does a
+        # socket read); without native frames nothing else tells a wait from work.
+        command = [tool, "record", "--gil", "--rate", str(_RATE), "--format", "raw", "-o", str(out)]
         subprocess.run(
-            [
-                py_spy,
-                "record",
-                "--native",
-                "--rate",
-                "500",
-                "--format",
-                "raw",
-                "-o",
-                str(out),
-                "--",
-                sys.executable,
-                "-m",
-                "bench.readers",
-                *args,
-            ],
+            [*command, "--", *_READER, *args],
             cwd=tree.path,
             check=True,
             capture_output=True,
             timeout=600,
         )
-        return out.read_text()
+        return summarise(py_spy_stacks(out.read_text()), f"{title}, sampled by py-spy")
+
+
+def _perf(tool: str, tree: Tree, args: list[str], title: str) -> str:
+    with tempfile.TemporaryDirectory() as folder:
+        data = str(Path(folder, "perf.data"))
+        record = [tool, "record", "-e", "cpu-clock", "-F", str(_RATE), "--call-graph", "dwarf"]
+        subprocess.run(
+            [*record, "-o", data, "--", *_READER, *args],
+            cwd=tree.path,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        script = subprocess.run(
+            [tool, "script", "-i", data, "-F", "ip,sym"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        ).stdout
+        return summarise(
+            perf_stacks(script), f"{title}, sampled by perf", listed=_PLUMBING, compiled="CPyDef_"
+        )
+
+
+def _tool(name: str, hint: str) -> str:
+    found = shutil.which(name, path=f"{Path(sys.executable).parent}:/usr/bin:/usr/local/bin")
+    if found is None:
+        raise SystemExit(f"{name} is not installed ({hint})")
+    return found
 
 
 def main() -> None:
@@ -107,15 +177,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profiles", description=__doc__)
     parser.add_argument("--tree", type=parse_tree, action="append", required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--seconds", type=float, default=60.0, help="the trickle's window")
     args = parser.parse_args()
-    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
-    if py_spy is None:
-        raise SystemExit("py-spy is not installed (the bench extra installs it)")
+    trees: list[Tree] = args.tree
+    samplers = {
+        tree.name: (
+            (_perf, _tool("perf", "apt-get install linux-perf"))
+            if tree.name == "compiled"
+            else (_py_spy, _tool("py-spy", "the bench extra installs it"))
+        )
+        for tree in trees
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     stream = render(args.events)
-    trees: list[Tree] = args.tree
     with (
         loopback(stream, trees[0].path) as (port, _),
         simulator(200.0, trees[0].path) as base_url,
@@ -129,15 +204,16 @@ def main() -> None:
                 for framing in ("coalesced", "per-event")
             }
             runs["trickle"] = ["trickle", "exporter", base_url, "--seconds", str(args.seconds)]
+            sample, tool = samplers[tree.name]
             for name, reader in runs.items():
                 size = (
                     f"{args.seconds:g} s at 200 updates/s"
                     if name == "trickle"
                     else f"{args.events:,} updates"
                 )
-                title = f"{tree.build}, {name} ({size}), sampled by py-spy --native"
+                title = f"{tree.build}, {name} ({size})"
                 print(title, flush=True)
-                text = summarise(_profile(py_spy, tree, reader), title)
+                text = sample(tool, tree, reader, title)
                 Path(args.out, f"profile-{tree.name}-{name}.txt").write_text(text + "\n")
 
 
