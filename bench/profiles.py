@@ -34,7 +34,6 @@ __all__ = ["perf_stacks", "py_spy_stacks", "summarise"]
 
 Stack = tuple[list[str], int]  # frames, outermost first, and how many samples had them
 
-_READER = (sys.executable, "-m", "bench.readers")
 _TOP = 40
 _RATE = 999  # samples a second: not a multiple of common timer rates
 _LINE = re.compile(r":\d+\)$")  # a frame's line number: functions are summed over their lines
@@ -126,19 +125,19 @@ def summarise(
     return "\n".join(lines)
 
 
+def _record(sampler: list[str], tree: Tree, args: list[str]) -> None:
+    """One reader's run from `tree`, under `sampler`."""
+    command = [*sampler, sys.executable, "-m", "bench.readers", *args]
+    subprocess.run(command, cwd=tree.path, check=True, capture_output=True, timeout=600)
+
+
 def _py_spy(tool: str, tree: Tree, args: list[str], title: str) -> str:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder, "raw.txt")
         # Only samples that hold the GIL: a wait in epoll releases it (and so, briefly, does a
         # socket read); without native frames nothing else tells a wait from work.
         command = [tool, "record", "--gil", "--rate", str(_RATE), "--format", "raw", "-o", str(out)]
-        subprocess.run(
-            [*command, "--", *_READER, *args],
-            cwd=tree.path,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        _record([*command, "--"], tree, args)
         return summarise(py_spy_stacks(out.read_text()), f"{title}, sampled by py-spy")
 
 
@@ -146,13 +145,7 @@ def _perf(tool: str, tree: Tree, args: list[str], title: str) -> str:
     with tempfile.TemporaryDirectory() as folder:
         data = str(Path(folder, "perf.data"))
         record = [tool, "record", "-e", "cpu-clock", "-F", str(_RATE), "--call-graph", "dwarf"]
-        subprocess.run(
-            [*record, "-o", data, "--", *_READER, *args],
-            cwd=tree.path,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        _record([*record, "-o", data, "--"], tree, args)
         script = subprocess.run(
             [tool, "script", "-i", data, "-F", "ip,sym"],
             check=True,
