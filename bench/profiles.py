@@ -37,7 +37,6 @@ Stack = tuple[list[str], int]  # frames, outermost first, and how many samples h
 _TOP = 40
 _RATE = 999  # samples a second: not a multiple of common timer rates
 _LINE = re.compile(r":\d+\)$")  # a frame's line number: functions are summed over their lines
-_OFFSET = re.compile(r"\+0x[0-9a-f]+$")  # perf's offset into the function
 # py-spy: frames of what a run does once before it reads (imports, settings, TLS context, the
 # app); only the event loop's turns count.
 _START_UP = (
@@ -52,12 +51,15 @@ _START_UP = (
 # certificates, finalization). Idle waits take no CPU clock and are never sampled.
 _PERF_OUTSIDE = re.compile(
     r"^(_dl_|dl_main|pymain_init|Py_InitializeFromConfig|PyImport_|import_find_and_load|"
-    r"Py_FinalizeEx|finalize_modules|X509_|SSL_CTX_load_verify|CPyDef_app___Exporter_____init__)"
+    r"builtin_compile|Py_FinalizeEx|finalize_modules|__run_exit_handlers|OPENSSL_cleanup|X509_|"
+    r"SSL_CTX_load_verify|CPyDef_app___Exporter_____init__)"
 )
 # perf: the interpreter's own call machinery, left out of the inclusive list (not of the counts).
 _PLUMBING = re.compile(
-    r"^(_?Py|_start|__libc_start|pymain|cfunction_|method_vectorcall|object_vacall|context_run|"
-    r"builtin_exec|do_call_core|type_call|slot_tp_call|vectorcall_|\[unknown\])"
+    r"^(_PyEval_|PyEval_|_?PyObject_(Vectorcall|Call|FastCall|MakeTpCall)|_PyFunction_Vectorcall|"
+    r"_PyVectorcall|Py_RunMain|Py_BytesMain|pymain|_PyRun|PyRun_|run_mod|run_eval_code_obj|"
+    r"_start|__libc_start|cfunction_|method_vectorcall|object_vacall|context_run|builtin_exec|"
+    r"do_call_core|type_call|slot_tp_call|vectorcall_|_Py_RunMain|\[unknown\])"
 )
 
 
@@ -80,12 +82,13 @@ def py_spy_stacks(raw: str) -> Iterator[Stack]:
 
 def perf_stacks(script: str) -> Iterator[Stack]:
     """The stacks of `perf script -F ip,sym` output, start-up and exit left out. Each sample is
-    a block of frames, innermost first (`ADDRESS SYMBOL+OFFSET`), blocks apart by a blank line."""
+    a block of frames, innermost first (`ADDRESS SYMBOL`, a function inlined into its caller
+    marked `(inlined)`: named as the function), blocks apart by blank lines."""
     for block in script.split("\n\n"):
         frames = []
         for line in block.strip().splitlines():
             _, _, symbol = line.strip().partition(" ")
-            frames.append(_OFFSET.sub("", symbol.strip()) or "[unknown]")
+            frames.append(symbol.strip().removesuffix(" (inlined)") or "[unknown]")
         if frames and not any(_PERF_OUTSIDE.match(f) for f in frames):
             yield frames[::-1], 1
 

@@ -10,27 +10,36 @@ import re
 
 from bench.profiles import perf_stacks, py_spy_stacks, summarise
 
-# `perf script -F ip,sym`: one block per sample, innermost frame first.
-PERF = """\
-\t    7f01 CPyDef_decode____iso_seconds+0x1a
-\t    7f02 CPyDef_decode___decode_update+0x40
-\t    7f03 CPyDef_pipeline___Pipeline___feed+0x99
-\t    7f04 _PyEval_EvalFrameDefault+0x10
+# `perf script -F ip,sym` as it prints: a blank line first, then one block per sample, innermost
+# frame first, blocks apart by two blank lines; a function inlined into its caller is marked.
+PERF = """
+\t          1a2b3c CPyDef_decode____iso_seconds
+\t          1a2b00 delta_total_seconds (inlined)
+\t          1a2c00 CPyDef_decode___decode_update
+\t          1a2d00 CPyDef_pipeline___Pipeline___feed
+\t          2b0000 _PyEval_EvalFrameDefault
+\t          2b1000 _PyFunction_Vectorcall
+\t          2b0000 _PyEval_EvalFrameDefault
 
-\t    7f05 CPyDef_tracker___Tracker___apply+0x2
-\t    7f03 CPyDef_pipeline___Pipeline___feed+0x12
-\t    7f04 _PyEval_EvalFrameDefault+0x10
 
-\t    9a01 _PyObject_Malloc+0x2
-\t    9a02 PyImport_ImportModuleLevelObject+0x5
-\t    9a03 Py_RunMain+0x1
+\t          1a3000 CPyDef_tracker___Tracker___apply
+\t          1a2d00 CPyDef_pipeline___Pipeline___feed
+\t          2b0000 _PyEval_EvalFrameDefault
 
-\t    9b01 gc_collect_main+0x8
-\t    9b02 finalize_modules+0x3
-\t    9b03 Py_FinalizeEx+0x1
 
-\t ffffffff81 [unknown]
-\t    7f03 CPyDef_pipeline___Pipeline___feed+0x12
+\t          2c0000 _PyObject_Malloc
+\t          2c1000 PyImport_ImportModuleLevelObject
+\t          2c2000 Py_RunMain
+
+
+\t          2d0000 gc_collect_main
+\t          2d1000 finalize_modules
+\t          2d2000 Py_FinalizeEx
+
+
+\tffffffffffffffff [unknown]
+\t          1a2d00 CPyDef_pipeline___Pipeline___feed
+
 """
 
 
@@ -39,8 +48,11 @@ def test_perf_samples_outside_start_up_and_exit_are_kept_outermost_first() -> No
     assert [frames for frames, _ in stacks] == [
         [
             "_PyEval_EvalFrameDefault",
+            "_PyFunction_Vectorcall",
+            "_PyEval_EvalFrameDefault",
             "CPyDef_pipeline___Pipeline___feed",
             "CPyDef_decode___decode_update",
+            "delta_total_seconds",
             "CPyDef_decode____iso_seconds",
         ],
         [
@@ -81,6 +93,12 @@ def test_shares_are_inclusive_and_self_and_plumbing_is_not_listed() -> None:
     assert "_PyEval_EvalFrameDefault" not in inclusive
     assert "33.3%  CPyDef_decode____iso_seconds" in own
     assert "CPyDef_decode___decode_update" not in own
+
+
+def test_a_function_twice_in_a_stack_counts_once() -> None:
+    # The interpreter's frame is twice in the first sample, once in the second: 2 of 3 samples.
+    inclusive = summarise(perf_stacks(PERF), "title").split("self  function")[0]
+    assert "66.7%  _PyEval_EvalFrameDefault" in inclusive
 
 
 def test_the_share_outside_the_compiled_functions_is_counted() -> None:
