@@ -47,8 +47,9 @@ _START_UP = (
     "ArgumentParser",
     "_parse_args",
 )
-# perf: frames of the process's start-up and exit (loading, imports, the TLS context's
-# certificates, finalization). Idle waits take no CPU clock and are never sampled.
+# perf: frames of the process's start-up and exit (loading, imports, compiling the main module,
+# the TLS context's certificates, finalization, exit handlers). Idle waits take no CPU clock and
+# are never sampled.
 _PERF_OUTSIDE = re.compile(
     r"^(_dl_|dl_main|pymain_init|Py_InitializeFromConfig|PyImport_|import_find_and_load|"
     r"builtin_compile|Py_FinalizeEx|finalize_modules|__run_exit_handlers|OPENSSL_cleanup|X509_|"
