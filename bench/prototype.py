@@ -42,7 +42,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
-from bench.render import render
+from bench.render import render, sse_events
 from bench.servers import loopback as serve
 from bench.stream_runs import bench_exporter, exporter_run, sync_floor
 from exporter import is_compiled
@@ -184,15 +184,7 @@ def prototype_feed(pipeline: Pipeline, events: Sequence[Any], arrival: float) ->
 
 def _body(events: int) -> bytes:
     """The coalesced stream's SSE bytes, without HTTP chunk framing."""
-    framed = render(events).coalesced
-    parts = []
-    at = 0
-    while at < len(framed):
-        line_end = framed.index(b"\r\n", at)
-        size = int(framed[at:line_end], 16)
-        parts.append(framed[line_end + 2 : line_end + 2 + size])
-        at = line_end + 2 + size + 2
-    return b"".join(parts)
+    return b"".join(event for _, event in sse_events(events))
 
 
 def _floor(reads: Sequence[bytes]) -> int:

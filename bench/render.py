@@ -9,6 +9,7 @@ what decides how many reads the client does.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -16,7 +17,7 @@ import orjson
 from exporter.simulator.protocol import sse_event
 from exporter.simulator.workload import Workload
 
-__all__ = ["COALESCED_CHUNK", "Rendered", "render"]
+__all__ = ["COALESCED_CHUNK", "Rendered", "render", "sse_events"]
 
 COALESCED_CHUNK = 64 * 1024  # bytes per chunk in the coalesced framing
 
@@ -37,13 +38,20 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
+def sse_events(events: int, *, seed: int = 7, rate: float = 100.0) -> Iterator[tuple[str, bytes]]:
+    """The first `events` updates of the seeded workload, positions starting at 1: each one's
+    task id and SSE bytes."""
+    for position, update in enumerate(itertools.islice(Workload(seed, rate=rate), events), 1):
+        yield update.data["task_id"], sse_event(update.type, position, orjson.dumps(update.data))
+
+
 def render(events: int, *, seed: int = 7, rate: float = 100.0) -> Rendered:
     """Render the first `events` updates of the seeded workload, positions starting at 1."""
     rendered = []
     tasks = set()
-    for position, update in enumerate(itertools.islice(Workload(seed, rate=rate), events), 1):
-        tasks.add(update.data["task_id"])
-        rendered.append(sse_event(update.type, position, orjson.dumps(update.data)))
+    for task_id, event in sse_events(events, seed=seed, rate=rate):
+        tasks.add(task_id)
+        rendered.append(event)
     coalesced = []
     group: list[bytes] = []
     size = 0
