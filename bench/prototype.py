@@ -201,21 +201,18 @@ def _floor(reads: Sequence[bytes]) -> int:
     return count
 
 
-def _exporter(pipeline: Pipeline, reads: Sequence[bytes]) -> int:
-    decoder = SSEDecoder()
+def _apply(
+    decoder: SSEDecoder | PrototypeDecoder,
+    feed: Callable[[Pipeline, Any, float], None],
+    pipeline: Pipeline,
+    reads: Sequence[bytes],
+) -> int:
+    """The reads through `decoder` and `feed` (the exporter's, or the prototype's) into
+    `pipeline`; the last position applied."""
     for read in reads:
         events = decoder.feed(read)
         if events:
-            pipeline.feed(events, ARRIVAL)
-    return pipeline.status.position or 0
-
-
-def _prototype(frame: Frame, pipeline: Pipeline, reads: Sequence[bytes]) -> int:
-    decoder = PrototypeDecoder(frame)
-    for read in reads:
-        events = decoder.feed(read)
-        if events:
-            prototype_feed(pipeline, events, ARRIVAL)
+            feed(pipeline, events, ARRIVAL)
     return pipeline.status.position or 0
 
 
@@ -232,9 +229,9 @@ def _in_process_one(path: str, body: bytes, frame: Frame) -> float:
         tune()  # the command line's process settings; the floor runs with Python's
         pipeline = bench_exporter("http://127.0.0.1:1", "2026-01-01T00:00:00Z").pipeline
         if path == "exporter":
-            run = partial(_exporter, pipeline, reads)
+            run = partial(_apply, SSEDecoder(), _FEED, pipeline, reads)
         else:
-            run = partial(_prototype, frame, pipeline, reads)
+            run = partial(_apply, PrototypeDecoder(frame), prototype_feed, pipeline, reads)
     gc.collect()
     start = time.perf_counter()
     counted = run()
