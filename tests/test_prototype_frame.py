@@ -11,7 +11,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bench.prototype import Frame, PrototypeDecoder, _body, build, load, prototype_feed
+from bench.prototype import ARRIVAL, Frame, PrototypeDecoder, build, load, prototype_feed
+from bench.render import sse_events
 from bench.stream_runs import bench_exporter
 from exporter.requence.decode import _NOT_USUAL, _read_fields
 from exporter.requence.pipeline import Pipeline
@@ -20,7 +21,6 @@ from exporter.requence.sse import RawEvent, SSEDecoder
 pytestmark = pytest.mark.slow  # a C build, then thousands of updates through two pipelines
 
 LIMIT = 4096  # max_event_bytes of both paths here: every usual event fits, a padded one does not
-ARRIVAL = 1_796_601_600.0
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def frame(tmp_path_factory: pytest.TempPathFactory) -> Frame:
 @pytest.fixture(scope="module")
 def blocks() -> list[bytes]:
     """The simulator's first 1,500 updates as SSE blocks, each with its blank line."""
-    return [block + b"\n\n" for block in _body(1_500).split(b"\n\n") if block]
+    return [event for _, event in sse_events(1_500)]
 
 
 def _events(items: Sequence[object]) -> list[RawEvent]:
